@@ -1,0 +1,178 @@
+"""Verify the gateway's RS256 access tokens against its JWKS, and the roles they carry.
+
+Services never call the gateway per request: public keys are cached (``AUTH_JWKS_CACHE_SECONDS``)
+and refetched once when a token names an unknown ``kid`` (at most once per
+``AUTH_JWKS_REFETCH_COOLDOWN_SECONDS``, so a flood of made-up kids cannot hammer the gateway).
+"""
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from ecomms_common.errors import ServiceUnavailable
+
+ALGORITHM = "RS256"
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+ROLE_ADMIN = "admin"
+ROLE_CUSTOMER = "customer"
+
+
+class AuthKeysUnavailable(ServiceUnavailable):
+    default_code = "auth_keys_unavailable"
+    default_detail = "The token signing keys cannot be fetched right now; try again shortly."
+
+
+class InvalidToken(exceptions.AuthenticationFailed):
+    default_code = "invalid_token"
+
+
+@dataclass(frozen=True)
+class GatewayUser:
+    """The caller, as the gateway's access token describes them (no database row behind it)."""
+
+    sub: str
+    email: str
+    name: str
+    roles: frozenset[str]
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def pk(self) -> str:
+        return self.sub
+
+    @property
+    def is_admin(self) -> bool:
+        return ROLE_ADMIN in self.roles
+
+    @property
+    def is_customer(self) -> bool:
+        return ROLE_CUSTOMER in self.roles
+
+    def __str__(self) -> str:
+        return self.email or self.sub
+
+
+@functools.cache
+def _jwks_client(url: str, lifespan: float, cooldown: float, timeout: float) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(
+        url, cache_jwk_set=True, lifespan=lifespan, cooldown_duration=cooldown, timeout=timeout
+    )
+
+
+def jwks_client() -> jwt.PyJWKClient:
+    """Return the (process-wide, cached) JWKS client for the configured URL."""
+    return _jwks_client(
+        settings.AUTH_JWKS_URL,
+        settings.AUTH_JWKS_CACHE_SECONDS,
+        settings.AUTH_JWKS_REFETCH_COOLDOWN_SECONDS,
+        settings.AUTH_JWKS_TIMEOUT_SECONDS,
+    )
+
+
+def reset_jwks_cache() -> None:
+    """Forget every cached JWKS client and its keys."""
+    _jwks_client.cache_clear()
+
+
+def verify_access_token(token: str) -> dict[str, Any]:
+    """Return the claims of a valid access token; raise ``InvalidToken`` otherwise."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(f"Malformed token: {exc}") from exc
+    if header.get("alg") != ALGORITHM:
+        raise InvalidToken(f"Tokens must be signed with {ALGORITHM}.")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise InvalidToken("The token names no signing key (kid).")
+    try:
+        signing_key = jwks_client().get_signing_key(kid)
+    except jwt.PyJWKClientConnectionError as exc:
+        raise AuthKeysUnavailable() from exc
+    except jwt.PyJWKClientError as exc:
+        raise InvalidToken("The token is signed with an unknown key.") from exc
+    try:
+        claims = jwt.decode(
+            token,
+            signing_key.key,
+            algorithms=[ALGORITHM],
+            audience=settings.AUTH_AUDIENCE,
+            issuer=settings.AUTH_ISSUER,
+            leeway=settings.AUTH_LEEWAY_SECONDS,
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("The token has expired.", code="token_expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(f"Invalid token: {exc}") from exc
+    # Refresh tokens are signed with the same key; only access tokens open the API.
+    if claims.get("token_type", "access") != "access":
+        raise InvalidToken("Only access tokens are accepted here.")
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise InvalidToken("The roles claim must be a list of strings.")
+    return claims
+
+
+class JWTAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <access JWT>`` issued by the gateway."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[GatewayUser, dict[str, Any]] | None:
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(parts) != 2:
+            raise InvalidToken("The Authorization header must be 'Bearer <token>'.")
+        try:
+            token = parts[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise InvalidToken("The token is not ASCII.") from exc
+        claims = verify_access_token(token)
+        user = GatewayUser(
+            sub=str(claims["sub"]),
+            email=str(claims.get("email", "")),
+            name=str(claims.get("name", "")),
+            roles=frozenset(claims.get("roles", [])),
+        )
+        return user, claims
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="ecomms"'
+
+
+class IsAdmin(BasePermission):
+    """The caller's token carries the ``admin`` role."""
+
+    message = "This action needs the admin role."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(getattr(request.user, "is_admin", False))
+
+
+class IsCustomer(BasePermission):
+    """The caller's token carries the ``customer`` role."""
+
+    message = "This action needs the customer role."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(getattr(request.user, "is_customer", False))
+
+
+class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = JWTAuthentication
+    name = "gatewayJWT"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

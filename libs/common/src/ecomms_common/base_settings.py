@@ -1,0 +1,160 @@
+"""Settings every ecomms service shares, all read from the environment.
+
+A service's ``config/settings.py`` star-imports this module, then names itself and its own apps::
+
+    from ecomms_common.base_settings import *  # noqa: F403
+    from ecomms_common.base_settings import INSTALLED_APPS, database, logging_config
+
+    SERVICE_NAME = "catalog"
+    INSTALLED_APPS = [*INSTALLED_APPS, "catalog"]
+    DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
+    LOGGING = logging_config(service=SERVICE_NAME)
+"""
+
+from pathlib import Path
+from typing import Any
+
+import environ
+
+env = environ.Env()
+
+SECRET_KEY = env.str("SECRET_KEY", default="insecure-local-development-key-change-me")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_guid",
+    "django_prometheus",
+    "ecomms_common",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django_guid.middleware.guid_middleware",
+    "ecomms_common.errors.RequestBodyLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+STATIC_URL = "static/"
+# Where collectstatic writes (container images set it); unset, WhiteNoise serves the API docs'
+# assets straight from the installed apps.
+STATIC_ROOT = env.str("STATIC_ROOT", default=None)
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
+
+# Largest request body accepted, in bytes; larger ones get 413 before anything reads them.
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=2_621_440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+CSRF_FAILURE_VIEW = "ecomms_common.errors.csrf_failure"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["ecomms_common.auth.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "ecomms_common.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+
+SPECTACULAR_SETTINGS = {
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Correlation id: accepted from X-Request-ID when it is a UUID, generated otherwise, echoed back.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "UUID_FORMAT": "string",
+}
+
+# Verifying the gateway's access tokens (see ecomms_common.auth).
+AUTH_JWKS_URL = env.str("AUTH_JWKS_URL", default="http://127.0.0.1:8000/.well-known/jwks.json")
+AUTH_ISSUER = env.str("AUTH_ISSUER", default="http://127.0.0.1:8000")
+AUTH_AUDIENCE = env.str("AUTH_AUDIENCE", default="ecomms")
+AUTH_LEEWAY_SECONDS = env.int("AUTH_LEEWAY_SECONDS", default=30)
+AUTH_JWKS_CACHE_SECONDS = env.int("AUTH_JWKS_CACHE_SECONDS", default=300)
+AUTH_JWKS_REFETCH_COOLDOWN_SECONDS = env.float("AUTH_JWKS_REFETCH_COOLDOWN_SECONDS", default=10.0)
+AUTH_JWKS_TIMEOUT_SECONDS = env.float("AUTH_JWKS_TIMEOUT_SECONDS", default=3.0)
+
+AMQP_URL = env.str("AMQP_URL", default="amqp://guest:guest@127.0.0.1:5672/")
+
+# What /readyz checks: names from ecomms_common.health.CHECKS.
+READINESS_CHECKS = ["database"]
+READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
+
+
+def database(*, default_sqlite: Path) -> dict[str, Any]:
+    """Return the ``default`` database from ``DATABASE_URL``, or the service's own SQLite file."""
+    config = env.db_url("DATABASE_URL", default=f"sqlite:///{default_sqlite}")
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+        config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def logging_config(*, service: str) -> dict[str, Any]:
+    """Return a LOGGING dict: one JSON object per line, with the service and the request id."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "request_id": {
+                "()": "django_guid.log_filters.CorrelationId",
+                "correlation_id_field": "request_id",
+            }
+        },
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+                "static_fields": {"service": service},
+            }
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["request_id"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        "loggers": {
+            # django-guid logs every header it sees at INFO.
+            "django_guid": {"level": "WARNING"},
+        },
+    }

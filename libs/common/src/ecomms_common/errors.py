@@ -1,0 +1,138 @@
+"""One error shape for every 4xx/5xx: ``{"error": {"code", "message", "details"}}``.
+
+DRF views go through :func:`exception_handler`; Django's own 400/403/404/500 pages and CSRF
+failures through the ``handler*`` views below; oversized bodies are refused by
+:class:`RequestBodyLimitMiddleware` before anything reads them.
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions, status
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(exceptions.APIException):
+    """Base for the errors a service raises on purpose: a status, a stable code and a message."""
+
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    default_code = "service_error"
+    default_detail = "The service could not complete the request."
+
+    def __init__(self, detail: str | None = None, *, details: dict[str, Any] | None = None):
+        super().__init__(detail=detail, code=self.default_code)
+        self.details = details or {}
+
+
+class ServiceUnavailable(ServiceError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+    default_detail = "A dependency of this service is unavailable; try again shortly."
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = "The request body is larger than this endpoint accepts."
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the JSON body of an error response."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(status_code: int, code: str, message: str, **details: Any) -> JsonResponse:
+    """Return a plain Django JSON error response (for code outside DRF views)."""
+    return JsonResponse(error_body(code, message, details), status=status_code)
+
+
+def _describe(exc: exceptions.APIException) -> tuple[str, str, dict[str, Any]]:
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        if not isinstance(detail, dict):
+            detail = {"non_field_errors": detail}
+        return "invalid", "The request is invalid; see details for each field.", detail
+    if isinstance(exc, ServiceError):
+        return exc.default_code, str(exc.detail), exc.details
+    if isinstance(exc.detail, dict | list):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+        details = exc.detail if isinstance(exc.detail, dict) else {"errors": exc.detail}
+        return code, str(exc.default_detail), details
+    return str(exc.get_codes()), str(exc.detail), {}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse | None:
+    """DRF exception handler: render every API error in the common shape."""
+    # Imported here: rest_framework.views loads the authentication classes, which import this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # not an API error: Django's handler500 answers, after logging it
+    code, message, details = _describe(exc)
+    response.data = error_body(code, message, details)
+    return response
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
+    if isinstance(exception, RequestDataTooBig):
+        return error_response(413, PayloadTooLarge.default_code, PayloadTooLarge.default_detail)
+    return error_response(400, "bad_request", "The request could not be understood.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> JsonResponse:
+    return error_response(403, "permission_denied", "You may not perform this action.")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> JsonResponse:
+    return error_response(404, "not_found", "No resource at this path.", path=request.path)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return error_response(500, "server_error", "The service failed to handle the request.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    return error_response(403, "csrf_failed", "CSRF verification failed.", reason=reason)
+
+
+class RequestBodyLimitMiddleware:
+    """Refuse a body larger than ``REQUEST_BODY_MAX_BYTES`` with 413, by its Content-Length.
+
+    DRF's parsers read the request stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+    alone never stops a large JSON body.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        raw_length = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw_length)
+        except ValueError:
+            return error_response(400, "bad_request", "Content-Length is not a number.")
+        limit = settings.REQUEST_BODY_MAX_BYTES
+        if length > limit:
+            logger.warning("refused a %d-byte body (limit %d)", length, limit)
+            return error_response(
+                413,
+                PayloadTooLarge.default_code,
+                PayloadTooLarge.default_detail,
+                max_bytes=limit,
+                content_length=length,
+            )
+        return self.get_response(request)

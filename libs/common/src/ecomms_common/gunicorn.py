@@ -1,0 +1,61 @@
+"""Gunicorn settings shared by the web services.
+
+A service's ``gunicorn.conf.py`` (read by ``gunicorn config.wsgi:application`` from its folder)
+star-imports this and sets its default port::
+
+    from ecomms_common.gunicorn import *  # noqa: F403
+    from ecomms_common.gunicorn import bind_address
+
+    bind = bind_address(default_port=8001)
+"""
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+wsgi_app = "config.wsgi:application"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"
+access_log_format = '%(m)s %(U)s %(s)s %(B)sB %(M)sms request_id=%({x-request-id}o)s'
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def bind_address(*, default_port: int) -> str:
+    """Return ``HOST:PORT`` from the environment (``0.0.0.0`` and the service's port by default)."""
+    host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - containers must listen on all interfaces
+    return f"{host}:{os.environ.get('PORT', default_port)}"
+
+
+def on_starting(server: Any) -> None:
+    # With several workers, /metrics must aggregate them: prometheus_client's multiprocess mode
+    # needs an empty directory at start.
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        Path(directory).mkdir(parents=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

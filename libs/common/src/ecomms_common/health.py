@@ -1,0 +1,89 @@
+"""Liveness and readiness probes.
+
+``/healthz`` says the process answers. ``/readyz`` runs the checks named in ``READINESS_CHECKS``
+(each bounded by ``READINESS_TIMEOUT_SECONDS``) and answers 503 naming every failing dependency.
+"""
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import connections
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecomms_common.errors import error_body
+
+logger = logging.getLogger(__name__)
+
+
+def check_database() -> None:
+    """Raise unless the default database answers a query."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def check_broker() -> None:
+    """Raise unless RabbitMQ at ``AMQP_URL`` accepts a connection."""
+    import pika  # only services with a broker install it
+
+    timeout = settings.READINESS_TIMEOUT_SECONDS
+    parameters = pika.URLParameters(settings.AMQP_URL)
+    parameters.connection_attempts = 1
+    parameters.socket_timeout = timeout
+    parameters.stack_timeout = timeout
+    parameters.blocked_connection_timeout = timeout
+    pika.BlockingConnection(parameters).close()
+
+
+CHECKS: dict[str, Callable[[], None]] = {"database": check_database, "broker": check_broker}
+
+
+def run_checks(names: list[str]) -> dict[str, str]:
+    """Run the named checks; return ``{name: "ok" | "<error class>: <message>"}``."""
+    results = {}
+    for name in names:
+        try:
+            CHECKS[name]()
+        except Exception as exc:  # a probe reports every failure, whatever raised it
+            logger.warning("readiness check %s failed: %r", name, exc)
+            results[name] = f"{type(exc).__name__}: {exc}".strip()
+        else:
+            results[name] = "ok"
+    return results
+
+
+_status = inline_serializer("ProbeStatus", {"status": serializers.CharField()})
+
+
+class LivenessView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(summary="The process is alive", responses={200: _status}, tags=["ops"])
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
+
+
+class ReadinessView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Every dependency this service needs is reachable",
+        responses={200: _status, 503: None},
+        tags=["ops"],
+    )
+    def get(self, request: Request) -> Response:
+        checks = run_checks(settings.READINESS_CHECKS)
+        failing = sorted(name for name, result in checks.items() if result != "ok")
+        if failing:
+            body = error_body(
+                "not_ready", f"Unreachable: {', '.join(failing)}.", {"checks": checks}
+            )
+            return Response(body, status=503)
+        return Response({"status": "ok", "checks": checks})

@@ -1,0 +1,124 @@
+"""A real JWKS endpoint on 127.0.0.1 and a token minter, standing in for the gateway in tests."""
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+DEFAULT_ISSUER = "http://127.0.0.1:8000"
+DEFAULT_AUDIENCE = "ecomms"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_key: rsa.RSAPrivateKey
+
+    @classmethod
+    def generate(cls) -> "SigningKey":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return cls(kid=uuid.uuid4().hex, private_key=key)
+
+    def public_jwk(self) -> dict[str, Any]:
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private_key.public_key()))
+        return {**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}
+
+
+class LocalJWKS:
+    """Serve a JWKS over HTTP and mint RS256 tokens signed by its keys.
+
+    ``published`` is what the endpoint serves; ``rotate()`` publishes a new key beside the old.
+    ``fetch_count`` counts requests, so tests can see when a verifier fetched the keys.
+    """
+
+    def __init__(self, *, issuer: str = DEFAULT_ISSUER, audience: str = DEFAULT_AUDIENCE):
+        self.issuer = issuer
+        self.audience = audience
+        self.current = SigningKey.generate()
+        self.published: list[SigningKey] = [self.current]
+        self.fetch_count = 0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/.well-known/jwks.json"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def rotate(self) -> SigningKey:
+        """Sign with a new key from now on; keep serving the old one too."""
+        self.current = SigningKey.generate()
+        self.published = [*self.published, self.current]
+        return self.current
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [key.public_jwk() for key in self.published]}
+
+    def mint(
+        self,
+        *,
+        roles: Iterable[str] = ("customer",),
+        email: str = "customer@example.com",
+        name: str = "Test Customer",
+        ttl: int = 300,
+        key: SigningKey | None = None,
+        headers: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        """Return a signed access token shaped like the gateway's.
+
+        ``claims`` override or add any claim (``sub="..."``); a claim given as None is left out.
+        """
+        now = int(time.time())
+        payload = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": str(uuid.uuid4()),
+            "email": email,
+            "name": name,
+            # A plain string stays one, so tests can mint a malformed roles claim.
+            "roles": roles if isinstance(roles, str) else list(roles),
+            "token_type": "access",
+            "iat": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+            **claims,
+        }
+        payload = {field: value for field, value in payload.items() if value is not None}
+        signer = key or self.current
+        return jwt.encode(
+            payload,
+            signer.private_key,
+            algorithm="RS256",
+            headers={"kid": signer.kid, **(headers or {})},
+        )
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        jwks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                jwks.fetch_count += 1
+                body = json.dumps(jwks.jwks()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep test output quiet
+
+        return Handler

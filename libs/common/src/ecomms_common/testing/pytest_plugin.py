@@ -1,0 +1,57 @@
+"""Pytest fixtures for services: ``pytest_plugins = ["ecomms_common.testing.pytest_plugin"]``.
+
+Every test verifies tokens against a session-wide :class:`LocalJWKS`; ``bearer`` mints a header
+for any roles. The tests run against the real PostgreSQL only.
+"""
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from ecomms_common.testing.jwks import LocalJWKS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _require_postgresql() -> None:
+    if connection.vendor != "postgresql":
+        pytest.exit(
+            "These tests run against PostgreSQL: set DATABASE_URL, e.g. "
+            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/<service> (make test does).",
+            returncode=2,
+        )
+
+
+@pytest.fixture(scope="session")
+def local_jwks() -> Iterator[LocalJWKS]:
+    jwks = LocalJWKS()
+    yield jwks
+    jwks.close()
+
+
+@pytest.fixture(autouse=True)
+def _verify_tokens_with_local_jwks(settings, local_jwks: LocalJWKS) -> Iterator[None]:
+    from ecomms_common.auth import reset_jwks_cache
+
+    settings.AUTH_JWKS_URL = local_jwks.url
+    settings.AUTH_ISSUER = local_jwks.issuer
+    settings.AUTH_AUDIENCE = local_jwks.audience
+    reset_jwks_cache()
+    yield
+    reset_jwks_cache()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def bearer(local_jwks: LocalJWKS) -> Callable[..., dict[str, str]]:
+    """Return a factory of ``Authorization`` headers: ``bearer(roles=["admin"])``."""
+
+    def make(**claims) -> dict[str, str]:
+        return {"HTTP_AUTHORIZATION": f"Bearer {local_jwks.mint(**claims)}"}
+
+    return make

@@ -1,0 +1,102 @@
+import json
+
+import pytest
+from django.test import Client
+
+
+@pytest.fixture
+def raising_client():
+    # Django's test client re-raises view exceptions by default; a real client sees handler500.
+    return Client(raise_request_exception=False)
+
+
+def test_validation_errors_name_each_field(api_client):
+    response = api_client.post("/echo/", {"name": "far too long a name", "quantity": 0}, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert set(error["details"]) == {"name", "quantity"}
+
+
+def test_valid_input_passes_through(api_client):
+    response = api_client.post("/echo/", {"name": "ok", "quantity": 2}, format="json")
+    assert response.status_code == 201
+    assert response.json() == {"name": "ok", "quantity": 2}
+
+
+def test_malformed_json_is_a_400(api_client):
+    response = api_client.post("/echo/", data=b'{"name": ', content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_non_json_body_is_a_415(api_client):
+    response = api_client.post("/echo/", data=b"name=x", content_type="text/plain")
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_oversized_body_is_a_413_before_it_is_read(api_client, settings):
+    body = b'{"name": "' + b"x" * (settings.REQUEST_BODY_MAX_BYTES + 1) + b'"}'
+    response = api_client.post("/echo/", data=body, content_type="application/json")
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "payload_too_large"
+    assert error["details"]["max_bytes"] == settings.REQUEST_BODY_MAX_BYTES
+
+
+def test_garbage_content_length_is_a_400(api_client):
+    response = api_client.generic("POST", "/echo/", data=b"{}", CONTENT_LENGTH="lots")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+
+
+def test_unhandled_exception_is_a_json_500_without_a_trace(raising_client):
+    response = raising_client.get("/broken/")
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {
+            "code": "server_error",
+            "message": "The service failed to handle the request.",
+            "details": {},
+        }
+    }
+    assert b"boom" not in response.content
+
+
+def test_service_errors_keep_their_status_code_and_details(api_client):
+    response = api_client.get("/upstream-down/")
+    assert response.status_code == 503
+    assert response.json()["error"] == {
+        "code": "service_unavailable",
+        "message": "Upstream is down.",
+        "details": {"dependency": "upstream"},
+    }
+
+
+def test_method_not_allowed_is_json(api_client):
+    response = api_client.delete("/healthz")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_disallowed_host_is_a_json_400(raising_client):
+    response = raising_client.get("/healthz", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+
+
+def test_csrf_failure_is_json():
+    from ecomms_common.errors import csrf_failure
+
+    response = csrf_failure(None, reason="CSRF cookie not set.")
+    assert response.status_code == 403
+    assert json.loads(response.content)["error"]["details"] == {"reason": "CSRF cookie not set."}
+
+
+def test_permission_denied_page_is_json():
+    from ecomms_common.errors import permission_denied
+
+    response = permission_denied(None, PermissionError())
+    assert response.status_code == 403
+    assert json.loads(response.content)["error"]["code"] == "permission_denied"

@@ -1,0 +1,35 @@
+import pytest
+from django.db import connections
+
+from ecomms_common.testing.contract import OpsEndpointsContract
+
+
+class TestOpsEndpoints(OpsEndpointsContract):
+    pass
+
+
+@pytest.mark.django_db
+def test_readyz_names_an_unreachable_database(api_client):
+    connection = connections["default"]
+    real_port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = 1
+    try:
+        response = api_client.get("/readyz")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = real_port
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["message"] == "Unreachable: database."
+    assert error["details"]["checks"]["database"].startswith("OperationalError")
+    assert error["details"]["checks"]["broker"] == "ok"
+
+
+@pytest.mark.django_db
+def test_readyz_names_every_failing_dependency(api_client, settings):
+    settings.AMQP_URL = "amqp://guest:guest@127.0.0.1:1/"
+    settings.READINESS_CHECKS = ["broker"]
+    response = api_client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["error"]["message"] == "Unreachable: broker."

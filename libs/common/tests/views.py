@@ -1,0 +1,72 @@
+"""Small views that exercise the shared plumbing the way a service would."""
+
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecomms_common.auth import IsAdmin, IsCustomer
+from ecomms_common.errors import ServiceUnavailable
+from ecomms_common.http import OutboundSession
+
+
+class WhoAmIView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request):
+        user = request.user
+        return Response(
+            {"sub": user.sub, "email": user.email, "name": user.name, "roles": sorted(user.roles)}
+        )
+
+
+class AdminOnlyView(APIView):
+    permission_classes = [IsAdmin]
+
+    def get(self, request):
+        return Response({"ok": True})
+
+
+class CustomerOnlyView(APIView):
+    permission_classes = [IsCustomer]
+
+    def get(self, request):
+        return Response({"ok": True})
+
+
+class EchoInput(serializers.Serializer):
+    name = serializers.CharField(max_length=10)
+    quantity = serializers.IntegerField(min_value=1)
+
+
+class EchoView(APIView):
+    permission_classes = [AllowAny]
+
+    def post(self, request):
+        payload = EchoInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        return Response(payload.validated_data, status=201)
+
+
+class BrokenView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        raise RuntimeError("boom")
+
+
+class UpstreamDownView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        raise ServiceUnavailable("Upstream is down.", details={"dependency": "upstream"})
+
+
+class RelayView(APIView):
+    """Call another HTTP service (given by ?url=) and return what it answered."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        answer = OutboundSession().get(request.query_params["url"])
+        return Response(answer.json())
