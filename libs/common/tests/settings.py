@@ -3,7 +3,12 @@
 from pathlib import Path
 
 from ecomms_common.base_settings import *  # noqa: F403
-from ecomms_common.base_settings import INSTALLED_APPS, database, logging_config
+from ecomms_common.base_settings import (
+    INSTALLED_APPS,
+    SPECTACULAR_SETTINGS,
+    database,
+    logging_config,
+)
 
 BASE_DIR = Path(__file__).resolve().parent
 SERVICE_NAME = "common-tests"
@@ -13,4 +18,4 @@ DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
 LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database", "broker"]
 REQUEST_BODY_MAX_BYTES = 1024
-SPECTACULAR_SETTINGS = {"TITLE": "ecomms common (tests)"}
+SPECTACULAR_SETTINGS = {**SPECTACULAR_SETTINGS, "TITLE": "ecomms common (tests)"}

@@ -137,7 +137,9 @@ def test_admin_permission(api_client, local_jwks):
 
 def test_customer_permission(api_client, local_jwks):
     assert _get(api_client, "/customer-only/", local_jwks.mint(roles=["admin"])).status_code == 403
-    assert _get(api_client, "/customer-only/", local_jwks.mint(roles=["customer"])).status_code == 200
+    assert (
+        _get(api_client, "/customer-only/", local_jwks.mint(roles=["customer"])).status_code == 200
+    )
     assert api_client.get("/customer-only/").status_code == 401
 
 

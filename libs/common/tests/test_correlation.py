@@ -35,9 +35,7 @@ def header_echo_server():
 
 def test_the_request_id_travels_to_the_next_service(api_client, header_echo_server):
     request_id = str(uuid.uuid4())
-    response = api_client.get(
-        "/relay/", {"url": header_echo_server}, HTTP_X_REQUEST_ID=request_id
-    )
+    response = api_client.get("/relay/", {"url": header_echo_server}, HTTP_X_REQUEST_ID=request_id)
     assert response.status_code == 200
     assert response.json() == {"received_request_id": request_id}
     assert response["X-Request-ID"] == request_id
@@ -85,7 +83,9 @@ def test_log_lines_are_json_with_service_and_request_id(api_client, capsys):
     handler = logging.getLogger().handlers[0]
     request_id = str(uuid.uuid4())
     with bind_request_id(request_id):
-        record = logging.LogRecord("orders.test", logging.INFO, __file__, 1, "placed %s", ("x",), None)
+        record = logging.LogRecord(
+            "orders.test", logging.INFO, __file__, 1, "placed %s", ("x",), None
+        )
         for log_filter in handler.filters:
             log_filter.filter(record)
         line = json.loads(handler.format(record))

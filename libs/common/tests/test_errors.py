@@ -11,7 +11,9 @@ def raising_client():
 
 
 def test_validation_errors_name_each_field(api_client):
-    response = api_client.post("/echo/", {"name": "far too long a name", "quantity": 0}, format="json")
+    response = api_client.post(
+        "/echo/", {"name": "far too long a name", "quantity": 0}, format="json"
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid"

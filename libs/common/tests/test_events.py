@@ -9,7 +9,9 @@ from ecomms_common.events import Envelope, MalformedEvent
 
 
 def _envelope(**overrides):
-    return Envelope(event_type="order.placed", event_version=1, producer="orders", data={"n": 1}, **overrides)
+    return Envelope(
+        event_type="order.placed", event_version=1, producer="orders", data={"n": 1}, **overrides
+    )
 
 
 def test_envelope_round_trips_through_json():
@@ -20,7 +22,13 @@ def test_envelope_round_trips_through_json():
 def test_envelope_fields_follow_the_contract():
     raw = json.loads(_envelope().to_json())
     assert set(raw) == {
-        "event_id", "event_type", "event_version", "occurred_at", "producer", "correlation_id", "data",
+        "event_id",
+        "event_type",
+        "event_version",
+        "occurred_at",
+        "producer",
+        "correlation_id",
+        "data",
     }
     assert uuid.UUID(raw["event_id"])
     assert datetime.fromisoformat(raw["occurred_at"]).tzinfo is not None

@@ -1,10 +1,14 @@
 import pytest
 from django.db import connections
 
-from ecomms_common.testing.contract import OpsEndpointsContract
+from ecomms_common.testing.contract import BrokerReadinessContract, OpsEndpointsContract
 
 
 class TestOpsEndpoints(OpsEndpointsContract):
+    wsgi_module = "tests.wsgi"
+
+
+class TestBrokerReadiness(BrokerReadinessContract):
     pass
 
 

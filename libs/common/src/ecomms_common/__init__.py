@@ -1,1 +1,1 @@
-"""Plumbing shared by the ecomms services. No domain models, payloads or business rules live here."""
+"""Plumbing shared by the ecomms services; no domain models, payloads or business rules."""

@@ -70,7 +70,7 @@ def _describe(exc: exceptions.APIException) -> tuple[str, str, dict[str, Any]]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse | None:
     """DRF exception handler: render every API error in the common shape."""
-    # Imported here: rest_framework.views loads the authentication classes, which import this module.
+    # Imported here: rest_framework.views loads the authentication classes, which import us.
     from rest_framework.views import exception_handler as drf_exception_handler
 
     if isinstance(exc, RequestDataTooBig):

@@ -20,7 +20,7 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
 accesslog = "-"
-access_log_format = '%(m)s %(U)s %(s)s %(B)sB %(M)sms request_id=%({x-request-id}o)s'
+access_log_format = "%(m)s %(U)s %(s)s %(B)sB %(M)sms request_id=%({x-request-id}o)s"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,

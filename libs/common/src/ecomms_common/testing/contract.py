@@ -1,10 +1,16 @@
-"""Behaviour every service's operational endpoints must show; each service runs it on itself.
+"""Behaviour every service's operational endpoints must show; each service runs it on itself::
 
-    class TestOpsEndpoints(OpsEndpointsContract):
-        pass
+class TestOpsEndpoints(OpsEndpointsContract):
+    pass
+
+class TestBrokerReadiness(BrokerReadinessContract):  # services that use RabbitMQ
+    pass
 """
 
+import importlib
+import re
 import uuid
+from wsgiref.util import setup_testing_defaults
 
 import pytest
 from rest_framework.test import APIClient
@@ -14,6 +20,8 @@ CLOSED_PORT_AMQP_URL = "amqp://guest:guest@127.0.0.1:1/"
 
 @pytest.mark.django_db
 class OpsEndpointsContract:
+    wsgi_module = "config.wsgi"
+
     def test_healthz_answers_ok(self, api_client: APIClient) -> None:
         response = api_client.get("/healthz")
         assert response.status_code == 200
@@ -24,17 +32,14 @@ class OpsEndpointsContract:
         assert response.status_code == 200, response.content
         assert response.json()["checks"] == {name: "ok" for name in settings.READINESS_CHECKS}
 
-    def test_readyz_names_an_unreachable_broker(self, api_client, settings) -> None:
-        if "broker" not in settings.READINESS_CHECKS:
-            pytest.skip("this service has no broker")
-        settings.AMQP_URL = CLOSED_PORT_AMQP_URL
-        response = api_client.get("/readyz")
-        assert response.status_code == 503
-        error = response.json()["error"]
-        assert error["code"] == "not_ready"
-        assert "broker" in error["message"]
-        assert error["details"]["checks"]["database"] == "ok"
-        assert error["details"]["checks"]["broker"] != "ok"
+    def test_wsgi_entry_point_serves_the_probes(self) -> None:
+        application = importlib.import_module(self.wsgi_module).application
+        environ = {"PATH_INFO": "/healthz", "HTTP_HOST": "127.0.0.1"}
+        setup_testing_defaults(environ)
+        started = []
+        body = b"".join(application(environ, lambda status, headers: started.append(status)))
+        assert started == ["200 OK"]
+        assert body == b'{"status":"ok"}'
 
     def test_metrics_are_prometheus_text(self, api_client) -> None:
         api_client.get("/healthz")
@@ -50,7 +55,9 @@ class OpsEndpointsContract:
         assert "/healthz" in schema.json()["paths"]
         docs = api_client.get("/docs/")
         assert docs.status_code == 200
-        assert b"swagger-ui" in docs.content
+        bundle = re.search(rb'src="([^"]+swagger-ui-bundle\.js)"', docs.content)
+        assert bundle, "the docs page loads Swagger UI from this service"
+        assert api_client.get(bundle.group(1).decode()).status_code == 200
 
     def test_unknown_path_is_a_json_404(self, api_client) -> None:
         response = api_client.get("/no/such/path/")
@@ -62,3 +69,19 @@ class OpsEndpointsContract:
         assert api_client.get("/healthz", HTTP_X_REQUEST_ID=given)["X-Request-ID"] == given
         generated = api_client.get("/healthz")["X-Request-ID"]
         assert uuid.UUID(generated)
+
+
+@pytest.mark.django_db
+class BrokerReadinessContract:
+    def test_readyz_checks_the_broker(self, settings) -> None:
+        assert "broker" in settings.READINESS_CHECKS
+
+    def test_readyz_names_an_unreachable_broker(self, api_client, settings) -> None:
+        settings.AMQP_URL = CLOSED_PORT_AMQP_URL
+        response = api_client.get("/readyz")
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert error["code"] == "not_ready"
+        assert "broker" in error["message"]
+        assert error["details"]["checks"]["database"] == "ok"
+        assert error["details"]["checks"]["broker"] != "ok"

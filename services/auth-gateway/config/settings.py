@@ -1,0 +1,24 @@
+"""Settings of the auth-gateway service: shared defaults from ecomms_common, all from the env."""
+
+from pathlib import Path
+
+from ecomms_common.base_settings import *  # noqa: F403
+from ecomms_common.base_settings import (
+    INSTALLED_APPS,
+    SPECTACULAR_SETTINGS,
+    database,
+    logging_config,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SERVICE_NAME = "auth-gateway"
+
+INSTALLED_APPS = [*INSTALLED_APPS, "gateway"]
+DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
+LOGGING = logging_config(service=SERVICE_NAME)
+READINESS_CHECKS = ["database"]
+SPECTACULAR_SETTINGS = {
+    **SPECTACULAR_SETTINGS,
+    "TITLE": "ecomms auth gateway",
+    "DESCRIPTION": "OIDC login, JWT issuance and the single entry point for API clients.",
+}

@@ -1,0 +1,24 @@
+"""Settings of the catalog service: shared defaults from ecomms_common, all from the env."""
+
+from pathlib import Path
+
+from ecomms_common.base_settings import *  # noqa: F403
+from ecomms_common.base_settings import (
+    INSTALLED_APPS,
+    SPECTACULAR_SETTINGS,
+    database,
+    logging_config,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SERVICE_NAME = "catalog"
+
+INSTALLED_APPS = [*INSTALLED_APPS, "catalog"]
+DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
+LOGGING = logging_config(service=SERVICE_NAME)
+READINESS_CHECKS = ["database"]
+SPECTACULAR_SETTINGS = {
+    **SPECTACULAR_SETTINGS,
+    "TITLE": "ecomms catalog",
+    "DESCRIPTION": "Category tree, products and subtree price aggregates.",
+}

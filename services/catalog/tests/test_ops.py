@@ -1,0 +1,5 @@
+from ecomms_common.testing.contract import OpsEndpointsContract
+
+
+class TestOpsEndpoints(OpsEndpointsContract):
+    pass

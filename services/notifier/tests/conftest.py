@@ -1,0 +1,1 @@
+pytest_plugins = ["ecomms_common.testing.pytest_plugin"]

@@ -1,0 +1,9 @@
+from ecomms_common.testing.contract import BrokerReadinessContract, OpsEndpointsContract
+
+
+class TestOpsEndpoints(OpsEndpointsContract):
+    pass
+
+
+class TestBrokerReadiness(BrokerReadinessContract):
+    pass
