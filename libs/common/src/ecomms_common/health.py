@@ -51,7 +51,7 @@ def run_checks(names: list[str]) -> dict[str, str]:
             CHECKS[name]()
         except Exception as exc:  # a probe reports every failure, whatever raised it
             logger.warning("readiness check %s failed: %r", name, exc)
-            results[name] = f"{type(exc).__name__}: {exc}".strip()
+            results[name] = f"{type(exc).__name__}: {str(exc).strip() or repr(exc)}"
         else:
             results[name] = "ok"
     return results

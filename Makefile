@@ -1,0 +1,17 @@
+# Thin targets: each calls a script under scripts/ that also works on its own.
+.PHONY: up test lint smoke clean
+
+up:     ## install everything into .venv, migrate, run every process (Ctrl-C stops all)
+	scripts/up
+
+test:   ## lint, then every package's tests in its own venv against PostgreSQL and RabbitMQ
+	scripts/test
+
+lint:   ## ruff check and format check over the whole repository
+	scripts/lint
+
+smoke:  ## start the local stack, check every probe answers, stop it
+	scripts/smoke
+
+clean:  ## remove virtual environments, local databases and run state
+	rm -rf .venv .venvs var services/*/db.sqlite3
