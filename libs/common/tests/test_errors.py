@@ -102,3 +102,26 @@ def test_permission_denied_page_is_json():
     response = permission_denied(None, PermissionError())
     assert response.status_code == 403
     assert json.loads(response.content)["error"]["code"] == "permission_denied"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code", "details"),
+    [
+        ("http404", 404, "not_found", {}),
+        ("django_permission_denied", 403, "permission_denied", {}),
+        (
+            "structured_permission_denied",
+            403,
+            "permission_denied",
+            {"order": "belongs to another customer"},
+        ),
+        ("listed_permission_denied", 403, "permission_denied", {"errors": ["one", "two"]}),
+        ("unattributed_validation_error", 400, "invalid", {"non_field_errors": ["Pick a or b."]}),
+    ],
+)
+def test_exceptions_raised_in_views_keep_the_error_shape(api_client, kind, status, code, details):
+    response = api_client.get("/raise/", {"kind": kind})
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert (error["code"], error["details"]) == (code, details)
+    assert error["message"]

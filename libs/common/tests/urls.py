@@ -18,4 +18,5 @@ urlpatterns = [
     path("broken/", views.BrokenView.as_view()),
     path("upstream-down/", views.UpstreamDownView.as_view()),
     path("relay/", views.RelayView.as_view()),
+    path("raise/", views.RaisingView.as_view()),
 ]

@@ -1,6 +1,8 @@
 """Small views that exercise the shared plumbing the way a service would."""
 
-from rest_framework import serializers
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -70,3 +72,21 @@ class RelayView(APIView):
     def get(self, request):
         answer = OutboundSession().get(request.query_params["url"])
         return Response(answer.json())
+
+
+class RaisingView(APIView):
+    """Raise the exception named by ?kind=, as view code deep in a service would."""
+
+    permission_classes = [AllowAny]
+    raised = {
+        "http404": lambda: Http404("no such order"),
+        "django_permission_denied": lambda: DjangoPermissionDenied("not yours"),
+        "structured_permission_denied": lambda: exceptions.PermissionDenied(
+            {"order": "belongs to another customer"}
+        ),
+        "listed_permission_denied": lambda: exceptions.PermissionDenied(["one", "two"]),
+        "unattributed_validation_error": lambda: serializers.ValidationError("Pick a or b."),
+    }
+
+    def get(self, request):
+        raise self.raised[request.query_params["kind"]]()

@@ -11,7 +11,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 
@@ -61,10 +60,8 @@ def _describe(exc: exceptions.APIException) -> tuple[str, str, dict[str, Any]]:
     if isinstance(exc, ServiceError):
         return exc.default_code, str(exc.detail), exc.details
     if isinstance(exc.detail, dict | list):
-        codes = exc.get_codes()
-        code = codes if isinstance(codes, str) else exc.default_code
         details = exc.detail if isinstance(exc.detail, dict) else {"errors": exc.detail}
-        return code, str(exc.default_detail), details
+        return exc.default_code, str(exc.default_detail), details
     return str(exc.get_codes()), str(exc.detail), {}
 
 
@@ -73,9 +70,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse |
     # Imported here: rest_framework.views loads the authentication classes, which import us.
     from rest_framework.views import exception_handler as drf_exception_handler
 
-    if isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge()
-    elif isinstance(exc, Http404):
+    if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -88,8 +83,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse |
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
-    if isinstance(exception, RequestDataTooBig):
-        return error_response(413, PayloadTooLarge.default_code, PayloadTooLarge.default_detail)
     return error_response(400, "bad_request", "The request could not be understood.")
 
 
