@@ -12,7 +12,7 @@ from ecomms_common.base_settings import (
 
 BASE_DIR = Path(__file__).resolve().parent
 SERVICE_NAME = "common-tests"
-INSTALLED_APPS = [*INSTALLED_APPS, "tests"]
+INSTALLED_APPS = [*INSTALLED_APPS, "ecomms_common.outbox", "tests"]
 ROOT_URLCONF = "tests.urls"
 DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
 LOGGING = logging_config(service=SERVICE_NAME)

@@ -13,7 +13,7 @@ from ecomms_common.base_settings import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 SERVICE_NAME = "orders"
 
-INSTALLED_APPS = [*INSTALLED_APPS, "orders"]
+INSTALLED_APPS = [*INSTALLED_APPS, "ecomms_common.outbox", "orders"]
 DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
 LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database", "broker"]

@@ -1,0 +1,29 @@
+from django.db import models
+
+
+class OutboxMessage(models.Model):
+    """One event waiting to be (or already) published to the broker."""
+
+    event_id = models.UUIDField(unique=True)
+    event_type = models.CharField(max_length=100)
+    event_version = models.PositiveSmallIntegerField()
+    routing_key = models.CharField(max_length=200)
+    envelope = models.JSONField(help_text="The whole event envelope, as published.")
+    correlation_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                condition=models.Q(published_at__isnull=True),
+                name="outbox_unpublished_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.routing_key} {self.event_id}"
