@@ -7,13 +7,14 @@ from ecomms_common.base_settings import (
     INSTALLED_APPS,
     SPECTACULAR_SETTINGS,
     database,
+    env,
     logging_config,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SERVICE_NAME = "catalog"
 
-INSTALLED_APPS = [*INSTALLED_APPS, "catalog"]
+INSTALLED_APPS = [*INSTALLED_APPS, "mptt", "catalog"]
 DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
 LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database"]
@@ -22,3 +23,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "ecomms catalog",
     "DESCRIPTION": "Category tree, products and subtree price aggregates.",
 }
+
+# A 10,000-product upload is a few MB of JSON.
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=32 * 1024 * 1024)
+CATALOG_DEFAULT_CURRENCY = env.str("CATALOG_DEFAULT_CURRENCY", default="USD")
+CATALOG_MAX_UPLOAD_PRODUCTS = env.int("CATALOG_MAX_UPLOAD_PRODUCTS", default=10_000)

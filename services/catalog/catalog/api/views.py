@@ -1,0 +1,200 @@
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog import selectors, services
+from catalog.api import serializers as io
+from catalog.models import Category, Product
+from catalog.validation import clean_currency, clean_path, validate_upload
+from ecomms_common.auth import IsAdmin
+
+LOOKUP_MAX_IDS = 200
+
+
+class _ReadPublicWriteAdmin(APIView):
+    def get_permissions(self):
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return [AllowAny()]
+        return [IsAdmin()]
+
+
+class CategoryCollectionView(_ReadPublicWriteAdmin):
+    @extend_schema(summary="The whole category tree", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        return Response({"categories": selectors.category_tree()})
+
+    @extend_schema(
+        summary="Create the missing categories of a path; return the leaf",
+        request=io.CategoryPathInput,
+        responses={201: io.CategoryOutput, 200: io.CategoryOutput},
+    )
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, dict) or "path" not in request.data:
+            raise ValidationError({"path": ["This field is required."]})
+        try:
+            path = clean_path(request.data["path"])
+        except ValueError as exc:
+            raise ValidationError({"path": [str(exc)]}) from None
+        leaf, created = services.category_create(path=path)
+        return Response(
+            io.CategoryOutput(leaf).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class CategoryDetailView(_ReadPublicWriteAdmin):
+    @extend_schema(
+        summary="A category with its ancestors and children", responses=io.CategoryDetailOutput
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(io.CategoryDetailOutput(get_object_or_404(Category, slug=slug)).data)
+
+    @extend_schema(
+        summary="Move a category (and its subtree) under another parent",
+        request=io.CategoryMoveInput,
+        responses=io.CategoryDetailOutput,
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        category = get_object_or_404(Category, slug=slug)
+        payload = io.CategoryMoveInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        parent_slug = payload.validated_data["parent"]
+        parent = None
+        if parent_slug is not None:
+            parent = Category.objects.filter(slug=parent_slug).first()
+            if parent is None:
+                raise ValidationError({"parent": [f"No category has the slug {parent_slug!r}."]})
+        moved = services.category_move(category=category, parent=parent)
+        return Response(io.CategoryDetailOutput(moved).data)
+
+
+class AveragePriceView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Average price of the distinct products in a category and its descendants",
+        parameters=[
+            OpenApiParameter("currency", str, description="ISO 4217; default the catalog's."),
+            OpenApiParameter("include_descendants", bool, description="Default true."),
+        ],
+        responses=io.AveragePriceOutput,
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        category = get_object_or_404(Category.objects.only("id", "slug"), slug=slug)
+        params = _AveragePriceParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        try:
+            currency = clean_currency(
+                params.validated_data.get("currency", settings.CATALOG_DEFAULT_CURRENCY)
+            )
+        except ValueError as exc:
+            raise ValidationError({"currency": [str(exc)]}) from None
+        result = selectors.category_average_price(
+            category=category,
+            currency=currency,
+            include_descendants=params.validated_data["include_descendants"],
+        )
+        return Response(io.AveragePriceOutput(result).data)
+
+
+class _AveragePriceParams(serializers.Serializer):
+    currency = serializers.CharField(required=False)
+    include_descendants = serializers.BooleanField(required=False, default=True)
+
+
+class ProductPagination(CursorPagination):
+    ordering = "id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class ProductListView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Products, optionally those in a category's subtree",
+        parameters=[OpenApiParameter("category", str, description="Slug; includes descendants.")],
+        responses=io.ProductOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        category = None
+        if slug := request.query_params.get("category"):
+            category = Category.objects.filter(slug=slug).first()
+            if category is None:
+                raise ValidationError({"category": [f"No category has the slug {slug!r}."]})
+        paginator = ProductPagination()
+        page = paginator.paginate_queryset(
+            selectors.product_list(category=category), request, view=self
+        )
+        return paginator.get_paginated_response(io.ProductOutput(page, many=True).data)
+
+
+class ProductDetailView(_ReadPublicWriteAdmin):
+    @extend_schema(summary="One product", responses=io.ProductOutput)
+    def get(self, request: Request, product_id: int) -> Response:
+        product = get_object_or_404(Product.objects.prefetch_related("categories"), pk=product_id)
+        return Response(io.ProductOutput(product).data)
+
+    @extend_schema(summary="Delete a product", responses={204: None})
+    def delete(self, request: Request, product_id: int) -> Response:
+        services.product_delete(product=get_object_or_404(Product, pk=product_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _is_positive_integer(text: str) -> bool:
+    return text.isascii() and text.isdigit() and int(text) > 0
+
+
+class ProductLookupView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary=f"Current name, price and currency of up to {LOOKUP_MAX_IDS} products",
+        parameters=[OpenApiParameter("ids", str, required=True, description="e.g. 10,15,99")],
+        responses=io.ProductLookupOutput,
+    )
+    def get(self, request: Request) -> Response:
+        raw = request.query_params.get("ids", "")
+        parts = raw.split(",") if raw else []
+        if not parts or not all(_is_positive_integer(part) for part in parts):
+            raise ValidationError(
+                {"ids": ["Give comma-separated positive integer ids, e.g. ids=10,15."]}
+            )
+        if len(parts) > LOOKUP_MAX_IDS:
+            raise ValidationError({"ids": [f"At most {LOOKUP_MAX_IDS} ids per call."]})
+        products, missing = selectors.product_lookup(
+            ids=list(dict.fromkeys(int(part) for part in parts))
+        )
+        return Response(io.ProductLookupOutput({"products": products, "missing": missing}).data)
+
+
+class ProductUploadView(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        summary="Create or update products (upsert by sku) and their category paths",
+        request=io.UploadInput,
+        responses={201: io.UploadOutput},
+    )
+    def post(self, request: Request) -> Response:
+        products = validate_upload(
+            request.data,
+            max_products=settings.CATALOG_MAX_UPLOAD_PRODUCTS,
+            default_currency=settings.CATALOG_DEFAULT_CURRENCY,
+        )
+        result = services.products_upload(products=products)
+        body = {
+            "created": result.created_ids,
+            "updated": result.updated_ids,
+            "categories_created": result.categories_created,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)

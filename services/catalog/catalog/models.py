@@ -1,0 +1,74 @@
+from django.db import models
+from django.db.models.functions import Lower
+from mptt.models import MPTTModel, TreeForeignKey
+
+PRICE_MAX_DIGITS = 12
+PRICE_DECIMAL_PLACES = 2
+
+
+class Category(MPTTModel):
+    """A node of the category tree; its slug never changes once assigned."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=255, unique=True, allow_unicode=True)
+    parent = TreeForeignKey(
+        "self", null=True, blank=True, related_name="children", on_delete=models.PROTECT
+    )
+
+    class Meta:
+        verbose_name_plural = "categories"
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                "parent",
+                name="category_sibling_name_unique_ci",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [models.Index(fields=["tree_id", "lft", "rght"], name="category_subtree_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(max_digits=PRICE_MAX_DIGITS, decimal_places=PRICE_DECIMAL_PLACES)
+    currency = models.CharField(max_length=3)
+    sku = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    categories = models.ManyToManyField(Category, related_name="products")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(price__gt=0), name="product_price_positive")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CategoryPriceStat(models.Model):
+    """Count and sum of the distinct products of one currency in a category.
+
+    ``subtree_*`` covers the category and every descendant (a product counted once however many
+    of the subtree's categories it is in); ``own_*`` covers the category alone. Kept exact by every
+    write in catalog.services, in the same transaction; check_catalog recomputes and compares.
+    """
+
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="price_stats")
+    currency = models.CharField(max_length=3)
+    subtree_count = models.BigIntegerField(default=0)
+    subtree_sum = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    own_count = models.BigIntegerField(default=0)
+    own_sum = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["category", "currency"], name="price_stat_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category_id}/{self.currency}: {self.subtree_count}"

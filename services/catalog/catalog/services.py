@@ -1,0 +1,258 @@
+"""Every write to the catalog: category paths, product upload, deletion and tree moves.
+
+All of them run in one transaction behind :func:`catalog_lock`, a PostgreSQL advisory lock that
+serialises writers (django-mptt does no locking of its own, and the price aggregates must see a
+tree that does not move under them). Reads never take it.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from mptt.exceptions import InvalidMove
+
+from catalog.aggregates import products_in_subtree, stats_apply
+from catalog.models import Category, Product
+from catalog.validation import CategoryPath, ProductInput
+from ecomms_common.errors import ServiceError
+
+# An arbitrary constant, the same in every catalog process.
+CATALOG_LOCK_KEY = 0x636174616C6F67
+# Up to this many new non-root categories are inserted one by one (mptt shifts the tree each
+# time); more are bulk-inserted and their trees rebuilt once.
+BULK_CATEGORY_THRESHOLD = 20
+SLUG_BASE_MAX_LENGTH = 80
+
+
+class CategoryMoveInvalid(ServiceError):
+    status_code = 400
+    default_code = "invalid_move"
+    default_detail = "A category cannot move under itself or one of its descendants."
+
+
+def catalog_lock() -> None:
+    """Wait for, then hold until commit, the lock every catalog writer takes."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_LOCK_KEY])
+
+
+def _name_key(name: str) -> str:
+    return name.lower()
+
+
+def _path_key(path: CategoryPath) -> tuple[str, ...]:
+    return tuple(_name_key(name) for name in path)
+
+
+@dataclass
+class _Tree:
+    """What path resolution needs of the whole tree, read once per write."""
+
+    ids: dict[tuple[int | None, str], int]
+    slugs: dict[int, str]
+    tree_ids: dict[int, int]
+
+    @classmethod
+    def load(cls) -> "_Tree":
+        tree = cls(ids={}, slugs={}, tree_ids={})
+        rows = Category.objects.values_list("id", "parent_id", "name", "slug", "tree_id")
+        for category_id, parent_id, name, slug, tree_id in rows.order_by():
+            tree.ids[(parent_id, _name_key(name))] = category_id
+            tree.slugs[category_id] = slug
+            tree.tree_ids[category_id] = tree_id
+        return tree
+
+    def unique_slug(self, name: str, parent_id: int | None, taken: set[str]) -> str:
+        base = slugify(name, allow_unicode=True)[:SLUG_BASE_MAX_LENGTH].strip("-") or "category"
+        candidates = [base]
+        if parent_id is not None:
+            candidates.append(f"{self.slugs[parent_id]}-{base}"[:200])
+        for candidate in candidates:
+            if candidate not in taken:
+                return candidate
+        suffix = 2
+        while f"{candidates[-1]}-{suffix}" in taken:
+            suffix += 1
+        return f"{candidates[-1]}-{suffix}"
+
+
+def category_paths_ensure(*, paths: Iterable[CategoryPath]) -> tuple[dict[tuple, int], int]:
+    """Create the missing nodes of every path; return ({path key: leaf id}, number created).
+
+    Call inside a transaction holding :func:`catalog_lock`. Names match case-insensitively among
+    siblings; a new node keeps the spelling it was first given.
+    """
+    tree = _Tree.load()
+    leaves: dict[tuple, int] = {}
+    resolved: dict[tuple, int] = {}
+    planned: dict[tuple, str] = {}  # path key -> name, parents before children
+    for path in paths:
+        parent_id, known = None, True
+        for depth in range(1, len(path) + 1):
+            key = _path_key(path[:depth])
+            if key in resolved:
+                parent_id = resolved[key]
+                continue
+            found = tree.ids.get((parent_id, key[-1])) if known else None
+            if found is not None:
+                resolved[key] = parent_id = found
+            else:
+                known = False
+                planned.setdefault(key, path[depth - 1])
+    if planned:
+        _create_categories(tree, planned, resolved)
+    for path in paths:
+        leaves[_path_key(path)] = resolved[_path_key(path)]
+    return leaves, len(planned)
+
+
+def _create_categories(tree: _Tree, planned: dict[tuple, str], resolved: dict[tuple, int]) -> None:
+    taken = set(tree.slugs.values())
+
+    def build(key: tuple, name: str) -> Category:
+        parent_id = resolved.get(key[:-1]) if len(key) > 1 else None
+        slug = tree.unique_slug(name, parent_id, taken)
+        taken.add(slug)
+        return Category(name=name, slug=slug, parent_id=parent_id)
+
+    def remember(key: tuple, category: Category) -> None:
+        resolved[key] = category.pk
+        tree.slugs[category.pk] = category.slug
+
+    by_depth = sorted(planned.items(), key=lambda item: len(item[0]))
+    roots = [(key, name) for key, name in by_depth if len(key) == 1]
+    children = [(key, name) for key, name in by_depth if len(key) > 1]
+    for key, name in roots:
+        category = build(key, name)
+        category.save()
+        remember(key, category)
+        tree.tree_ids[category.pk] = category.tree_id
+    if len(children) <= BULK_CATEGORY_THRESHOLD:
+        for key, name in children:
+            category = build(key, name)
+            category.save()
+            remember(key, category)
+        return
+    touched_trees = set()
+    with Category.objects.disable_mptt_updates():
+        for depth in sorted({len(key) for key, _ in children}):
+            level = [(key, name) for key, name in children if len(key) == depth]
+            batch = []
+            for key, name in level:
+                category = build(key, name)
+                category.tree_id = tree.tree_ids[category.parent_id]
+                category.lft = category.rght = category.level = 0
+                batch.append(category)
+            Category.objects.bulk_create(batch)
+            for (key, _), category in zip(level, batch, strict=True):
+                remember(key, category)
+                tree.tree_ids[category.pk] = category.tree_id
+                touched_trees.add(category.tree_id)
+    for tree_id in sorted(touched_trees):
+        Category.objects.partial_rebuild(tree_id)
+
+
+def category_create(*, path: CategoryPath) -> tuple[Category, bool]:
+    """Create the missing nodes of a path; return the leaf and whether anything was created."""
+    with transaction.atomic():
+        catalog_lock()
+        leaves, created = category_paths_ensure(paths=[path])
+        return Category.objects.get(pk=leaves[_path_key(path)]), created > 0
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    created_ids: list[int]
+    updated_ids: list[int]
+    categories_created: int
+
+
+def _chunks(values: Sequence, size: int) -> Iterable[Sequence]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
+    """Create or update (by sku) every product and link it to the leaf of each of its paths."""
+    links_model = Product.categories.through
+    with transaction.atomic():
+        catalog_lock()
+        leaves, categories_created = category_paths_ensure(
+            paths=list(
+                dict.fromkeys(path for product in products for path in product.category_paths)
+            )
+        )
+        skus = [product.sku for product in products if product.sku is not None]
+        existing: dict[str, int] = {}
+        for chunk in _chunks(skus, 5000):
+            existing.update(Product.objects.filter(sku__in=chunk).values_list("sku", "id"))
+        updated_ids = [existing[product.sku] for product in products if product.sku in existing]
+        stats_apply(product_ids=updated_ids, sign=-1)
+
+        now = timezone.now()
+        rows = [
+            Product(
+                id=existing.get(product.sku),
+                name=product.name,
+                description=product.description,
+                price=product.price,
+                currency=product.currency,
+                sku=product.sku,
+                created_at=now,
+                updated_at=now,
+            )
+            for product in products
+        ]
+        new_rows = [row for row in rows if row.id is None]
+        Product.objects.bulk_create(new_rows, batch_size=5000)
+        Product.objects.bulk_update(
+            [row for row in rows if row.id is not None],
+            ["name", "description", "price", "currency", "updated_at"],
+            batch_size=1000,
+        )
+        for chunk in _chunks(updated_ids, 5000):
+            links_model.objects.filter(product_id__in=chunk).delete()
+        links = [
+            links_model(product_id=row.id, category_id=category_id)
+            for row, product in zip(rows, products, strict=True)
+            for category_id in {leaves[_path_key(path)] for path in product.category_paths}
+        ]
+        links_model.objects.bulk_create(links, batch_size=10000)
+        created_ids = [row.id for row in new_rows]
+        stats_apply(product_ids=created_ids + updated_ids, sign=1)
+    return UploadResult(created_ids, updated_ids, categories_created)
+
+
+def product_delete(*, product: Product) -> None:
+    with transaction.atomic():
+        catalog_lock()
+        stats_apply(product_ids=[product.pk], sign=-1)
+        product.delete()
+
+
+def category_move(*, category: Category, parent: Category | None) -> Category:
+    """Move a category (and its subtree) under another parent, or make it a root."""
+    with transaction.atomic():
+        catalog_lock()
+        category = Category.objects.get(pk=category.pk)  # fresh lft/rght, under the lock
+        if parent is not None:
+            parent = Category.objects.get(pk=parent.pk)
+        if category.parent_id == (parent.pk if parent else None):
+            return category
+        siblings = Category.objects.filter(parent=parent).exclude(pk=category.pk)
+        sibling_keys = {_name_key(name) for name in siblings.values_list("name", flat=True)}
+        if _name_key(category.name) in sibling_keys:
+            raise CategoryMoveInvalid(
+                f"The new parent already has a child named {category.name!r}."
+            )
+        affected = list(products_in_subtree(category))
+        stats_apply(product_ids=affected, sign=-1)
+        try:
+            category.move_to(parent, "last-child")
+        except InvalidMove as exc:
+            raise CategoryMoveInvalid() from exc
+        stats_apply(product_ids=affected, sign=1)
+        return Category.objects.get(pk=category.pk)

@@ -1,0 +1,181 @@
+"""Validate upload and category payloads fast enough for 10,000 products a request.
+
+DRF serializers cost tens of microseconds per field, so an upload of 10,000 products is validated
+here in plain Python, with errors in DRF's shape: ``{"products": {"<index>": {"<field>": [...]}}}``.
+Every problem of every item is reported, and nothing is written unless all items are valid.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pycountry
+from rest_framework.exceptions import ValidationError
+
+from catalog.models import PRICE_DECIMAL_PLACES, PRICE_MAX_DIGITS
+
+NAME_MAX_LENGTH = 255
+CATEGORY_NAME_MAX_LENGTH = 100
+DESCRIPTION_MAX_LENGTH = 10_000
+PATH_MAX_DEPTH = 10
+PATHS_PER_PRODUCT_MAX = 20
+SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")
+PRICE_PATTERN = re.compile(
+    rf"^\d{{1,{PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES}}}(\.\d{{1,{PRICE_DECIMAL_PLACES}}})?$"
+)
+CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
+KNOWN_CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
+
+CategoryPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProductInput:
+    name: str
+    description: str
+    price: Decimal
+    currency: str
+    sku: str | None
+    category_paths: tuple[CategoryPath, ...]
+
+
+def clean_name(value: Any, *, max_length: int) -> str:
+    """Return a trimmed, NFC-normalised name; raise ValueError saying what is wrong."""
+    if not isinstance(value, str):
+        raise ValueError("Must be a string.")
+    name = unicodedata.normalize("NFC", value).strip()
+    if not name:
+        raise ValueError("Must not be empty or only whitespace.")
+    if len(name) > max_length:
+        raise ValueError(f"Must be at most {max_length} characters.")
+    return name
+
+
+def clean_path(value: Any) -> CategoryPath:
+    """Return a category path (root first); raise ValueError saying what is wrong."""
+    if not isinstance(value, list):
+        raise ValueError("A category path must be a list of names, root first.")
+    if not value:
+        raise ValueError("A category path must not be empty.")
+    if len(value) > PATH_MAX_DEPTH:
+        raise ValueError(f"A category path may be at most {PATH_MAX_DEPTH} levels deep.")
+    names = []
+    for level, element in enumerate(value):
+        try:
+            names.append(clean_name(element, max_length=CATEGORY_NAME_MAX_LENGTH))
+        except ValueError as exc:
+            raise ValueError(f"Level {level}: {exc}") from None
+    return tuple(names)
+
+
+def clean_price(value: Any) -> Decimal:
+    if not isinstance(value, str):
+        raise ValueError('Must be a decimal string such as "3.99" (JSON numbers lose precision).')
+    if not PRICE_PATTERN.match(value):
+        raise ValueError(
+            f"Must be a positive decimal with at most {PRICE_DECIMAL_PLACES} decimal places and "
+            f"{PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES} digits before the point."
+        )
+    price = Decimal(value)
+    if price <= 0:
+        raise ValueError("Must be greater than zero.")
+    return price
+
+
+def clean_currency(value: Any) -> str:
+    if not isinstance(value, str) or not CURRENCY_PATTERN.match(value):
+        raise ValueError("Must be an ISO 4217 code in capitals, such as USD.")
+    if value not in KNOWN_CURRENCIES:
+        raise ValueError(f"{value} is not an ISO 4217 currency code.")
+    return value
+
+
+def _clean_product(raw: Any, default_currency: str) -> tuple[ProductInput | None, dict]:
+    if not isinstance(raw, dict):
+        return None, {"non_field_errors": ["Each product must be an object."]}
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+
+    def field(name: str, clean, *args, **kwargs) -> None:
+        try:
+            values[name] = clean(*args, **kwargs)
+        except ValueError as exc:
+            errors[name] = [str(exc)]
+
+    if "name" not in raw:
+        errors["name"] = ["This field is required."]
+    else:
+        field("name", clean_name, raw["name"], max_length=NAME_MAX_LENGTH)
+    description = raw.get("description", "")
+    if description is None:
+        description = ""
+    if not isinstance(description, str):
+        errors["description"] = ["Must be a string."]
+    elif len(description) > DESCRIPTION_MAX_LENGTH:
+        errors["description"] = [f"Must be at most {DESCRIPTION_MAX_LENGTH} characters."]
+    if "price" not in raw:
+        errors["price"] = ["This field is required."]
+    else:
+        field("price", clean_price, raw["price"])
+    field("currency", clean_currency, raw.get("currency", default_currency))
+    sku = raw.get("sku")
+    if sku is not None and (not isinstance(sku, str) or not SKU_PATTERN.match(sku)):
+        errors["sku"] = [
+            "Must be 1-64 letters, digits or . _ - / (starting with a letter or digit)."
+        ]
+    paths = raw.get("categories", [])
+    if not isinstance(paths, list):
+        errors["categories"] = ["Must be a list of category paths."]
+    elif len(paths) > PATHS_PER_PRODUCT_MAX:
+        errors["categories"] = [f"At most {PATHS_PER_PRODUCT_MAX} category paths per product."]
+    else:
+        cleaned_paths = []
+        for position, path in enumerate(paths):
+            try:
+                cleaned_paths.append(clean_path(path))
+            except ValueError as exc:
+                errors.setdefault("categories", []).append(f"Path {position}: {exc}")
+        values["category_paths"] = tuple(dict.fromkeys(cleaned_paths))
+    if errors:
+        return None, errors
+    product = ProductInput(
+        name=values["name"],
+        description=description.strip(),
+        price=values["price"],
+        currency=values["currency"],
+        sku=sku,
+        category_paths=values["category_paths"],
+    )
+    return product, {}
+
+
+def validate_upload(
+    payload: Any, *, max_products: int, default_currency: str
+) -> list[ProductInput]:
+    """Return every product of an upload payload, or raise ValidationError listing every problem."""
+    if not isinstance(payload, dict) or "products" not in payload:
+        raise ValidationError({"products": ["This field is required."]})
+    raw_products = payload["products"]
+    if not isinstance(raw_products, list):
+        raise ValidationError({"products": ["Must be a list of products."]})
+    if not raw_products:
+        raise ValidationError({"products": ["Must contain at least one product."]})
+    if len(raw_products) > max_products:
+        raise ValidationError({"products": [f"At most {max_products} products per upload."]})
+    products, errors = [], {}
+    first_index_of_sku: dict[str, int] = {}
+    for index, raw in enumerate(raw_products):
+        product, item_errors = _clean_product(raw, default_currency)
+        if product is not None and product.sku is not None:
+            first = first_index_of_sku.setdefault(product.sku, index)
+            if first != index:
+                item_errors = {"sku": [f"Duplicates the sku of product {first}."]}
+        if item_errors:
+            errors[str(index)] = item_errors
+        else:
+            products.append(product)
+    if errors:
+        raise ValidationError({"products": errors})
+    return products
