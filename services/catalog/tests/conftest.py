@@ -1,1 +1,60 @@
+from decimal import Decimal
+
+import pytest
+from catalog.models import Category, Product
+
 pytest_plugins = ["ecomms_common.testing.pytest_plugin"]
+
+
+@pytest.fixture
+def admin_auth(bearer):
+    return bearer(roles=["customer", "admin"], email="admin@example.com")
+
+
+@pytest.fixture
+def customer_auth(bearer):
+    return bearer(roles=["customer"])
+
+
+@pytest.fixture
+def upload(api_client, admin_auth):
+    """POST products to /products/upload/ as an admin; return the response."""
+
+    def post(*products: dict, expect: int | None = 201):
+        response = api_client.post(
+            "/products/upload/", {"products": list(products)}, format="json", **admin_auth
+        )
+        if expect is not None:
+            assert response.status_code == expect, response.content
+        return response
+
+    return post
+
+
+def product(name="Whole Wheat Bread", price="3.99", currency="USD", paths=None, **extra) -> dict:
+    """One item of an upload payload."""
+    return {
+        "name": name,
+        "description": extra.pop("description", "Fresh"),
+        "price": price,
+        "currency": currency,
+        "categories": paths if paths is not None else [["All Products", "Bakery", "Bread"]],
+        **extra,
+    }
+
+
+def naive_average(slug: str, currency: str = "USD", include_descendants: bool = True):
+    """Recompute an average price straight from products and the tree, independently."""
+    category = Category.objects.get(slug=slug)
+    scope = category.get_descendants(include_self=True) if include_descendants else [category]
+    ids = {node.pk for node in scope}
+    prices = [
+        item.price
+        for item in Product.objects.filter(currency=currency).prefetch_related("categories")
+        if ids & {c.pk for c in item.categories.all()}
+    ]
+    if not prices:
+        return 0, None
+    return len(prices), (sum(prices, Decimal(0)) / len(prices)).quantize(
+        Decimal("0.01"), "ROUND_HALF_UP"
+    )

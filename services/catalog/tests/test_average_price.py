@@ -1,0 +1,153 @@
+import random
+from decimal import Decimal
+
+import pytest
+from catalog.integrity import catalog_check
+from catalog.models import Product
+
+from tests.conftest import naive_average, product
+
+pytestmark = pytest.mark.django_db
+
+CITRUS = ["All Products", "Produce", "Fruits", "Citrus"]
+BERRIES = ["All Products", "Produce", "Fruits", "Berries"]
+BREAD = ["All Products", "Bakery", "Bread"]
+
+
+def _average(api_client, slug, **params):
+    response = api_client.get(f"/categories/{slug}/average_price/", params)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_the_spec_response_shape(upload, api_client):
+    upload(product(price="2.00", paths=[CITRUS]), product(price="3.15", paths=[BERRIES]))
+    assert _average(api_client, "fruits") == {
+        "category": "fruits",
+        "average_price": 2.58,
+        "currency": "USD",
+        "product_count": 2,
+        "include_descendants": True,
+    }
+
+
+def test_a_product_in_two_categories_of_the_subtree_counts_once(upload, api_client):
+    upload(product(price="10.00", paths=[CITRUS, BERRIES]), product(price="2.00", paths=[BREAD]))
+    fruits = _average(api_client, "fruits")
+    assert (fruits["product_count"], fruits["average_price"]) == (1, 10.0)
+    root = _average(api_client, "all-products")
+    assert (root["product_count"], root["average_price"]) == (2, 6.0)
+
+
+def test_only_the_requested_currency_counts(upload, api_client, settings):
+    upload(
+        product(price="1.00", paths=[CITRUS]),
+        product(price="100.00", currency="KES", paths=[CITRUS]),
+        product(price="300.00", currency="KES", paths=[BERRIES]),
+    )
+    assert _average(api_client, "fruits")["average_price"] == 1.0
+    kes = _average(api_client, "fruits", currency="KES")
+    assert (kes["currency"], kes["product_count"], kes["average_price"]) == ("KES", 2, 200.0)
+    settings.CATALOG_DEFAULT_CURRENCY = "KES"
+    assert _average(api_client, "fruits")["currency"] == "KES"
+
+
+def test_averages_round_half_up_to_cents(upload, api_client):
+    upload(*(product(price=price, paths=[CITRUS]) for price in ("0.01", "0.01", "0.02", "0.02")))
+    # 0.06 / 4 = 0.015 exactly: half-up gives 0.02 (banker's rounding would give 0.02 too,
+    # so add a case where they differ: 0.025 -> 0.03)
+    assert _average(api_client, "citrus")["average_price"] == 0.02
+    upload(product(price="0.04", paths=[BERRIES]), product(price="0.01", paths=[BERRIES]))
+    assert _average(api_client, "berries")["average_price"] == 0.03
+
+
+def test_an_empty_subtree_has_no_average(upload, api_client):
+    upload(product(paths=[BREAD]))
+    upload(product(paths=[CITRUS], currency="KES"))
+    empty = _average(api_client, "fruits")
+    assert (empty["product_count"], empty["average_price"]) == (0, None)
+
+
+def test_include_descendants_false_counts_the_category_alone(upload, api_client):
+    upload(
+        product(price="4.00", paths=[["All Products", "Produce", "Fruits"]]),
+        product(price="8.00", paths=[CITRUS]),
+    )
+    alone = _average(api_client, "fruits", include_descendants="false")
+    assert (alone["product_count"], alone["average_price"], alone["include_descendants"]) == (
+        1,
+        4.0,
+        False,
+    )
+    assert _average(api_client, "fruits")["product_count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"currency": "usd"}, "currency"),
+        ({"currency": "ABC"}, "currency"),
+        ({"include_descendants": "maybe"}, "include_descendants"),
+    ],
+)
+def test_bad_parameters_are_a_400_naming_them(upload, api_client, params, field):
+    upload(product(paths=[CITRUS]))
+    response = api_client.get("/categories/fruits/average_price/", params)
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == [field]
+
+
+def test_aggregates_follow_price_changes_recategorisation_moves_and_deletes(
+    upload, api_client, admin_auth
+):
+    upload(
+        product(sku="A", price="1.00", paths=[CITRUS]),
+        product(sku="B", price="2.00", paths=[CITRUS, BERRIES]),
+        product(sku="C", price="4.00", paths=[BREAD]),
+    )
+    upload(product(sku="A", price="5.00", paths=[CITRUS]))  # price change
+    upload(product(sku="C", price="4.00", paths=[BERRIES, BREAD]))  # re-categorised
+    assert (
+        api_client.patch(
+            "/categories/berries/", {"parent": "bakery"}, format="json", **admin_auth
+        ).status_code
+        == 200
+    )  # tree move
+    product_b = Product.objects.get(sku="B")
+    assert api_client.delete(f"/products/{product_b.pk}/", **admin_auth).status_code == 204
+    for slug in ("all-products", "produce", "fruits", "citrus", "berries", "bakery", "bread"):
+        for include in (True, False):
+            count, average = naive_average(slug, include_descendants=include)
+            got = _average(api_client, slug, include_descendants=str(include).lower())
+            assert got["product_count"] == count, slug
+            assert got["average_price"] == (float(average) if average is not None else None), slug
+    assert catalog_check().ok
+
+
+def test_random_writes_keep_every_aggregate_equal_to_a_recomputation(
+    upload, api_client, admin_auth
+):
+    rng = random.Random(20261125)
+    names = ["A", "B", "C"]
+    paths = [
+        ["Root", rng.choice(names), rng.choice(names), rng.choice(names)][: rng.randint(1, 4)]
+        for _ in range(12)
+    ]
+    for round_number in range(6):
+        items = [
+            product(
+                sku=f"S{rng.randint(0, 30)}-{round_number % 2}",
+                price=f"{rng.randint(1, 99)}.{rng.randint(0, 99):02d}",
+                currency=rng.choice(["USD", "USD", "EUR"]),
+                paths=rng.sample(paths, rng.randint(1, 3)),
+            )
+            for _ in range(15)
+        ]
+        unique = {item["sku"]: item for item in items}
+        upload(*unique.values())
+        victims = list(Product.objects.order_by("?").values_list("pk", flat=True)[:2])
+        for pk in victims:
+            api_client.delete(f"/products/{pk}/", **admin_auth)
+    report = catalog_check()
+    assert report.ok, report.aggregate_problems[:5]
+    assert Decimal(0) < Product.objects.count()

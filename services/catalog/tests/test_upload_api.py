@@ -1,0 +1,191 @@
+import json
+
+import pytest
+from catalog.models import Category, CategoryPriceStat, Product
+
+from tests.conftest import product
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_spec_payload_creates_the_path_and_links_the_leaf(upload):
+    response = upload(product())
+    body = response.json()
+    assert len(body["created"]) == 1
+    assert body["updated"] == []
+    assert body["categories_created"] == 3
+    item = Product.objects.get(pk=body["created"][0])
+    assert str(item.price) == "3.99"
+    assert [c.slug for c in item.categories.all()] == ["bread"]
+
+
+def test_a_product_in_several_paths_links_each_leaf(upload):
+    response = upload(product(paths=[["A", "B", "C"], ["A", "D"], ["a", "d"]]))
+    item = Product.objects.get(pk=response.json()["created"][0])
+    assert sorted(c.name for c in item.categories.all()) == ["C", "D"]
+
+
+def test_an_existing_sku_is_updated_not_duplicated(upload):
+    first = upload(product(sku="BRD-1", price="3.99")).json()
+    second = upload(
+        product(sku="BRD-1", price="4.25", name="Rye Bread", paths=[["All Products", "Rye"]]),
+        product(sku="BRD-2"),
+    ).json()
+    assert second["updated"] == first["created"]
+    assert len(second["created"]) == 1
+    item = Product.objects.get(sku="BRD-1")
+    assert (item.name, str(item.price)) == ("Rye Bread", "4.25")
+    assert [c.name for c in item.categories.all()] == ["Rye"]
+    assert Product.objects.count() == 2
+
+
+def test_ten_thousand_products_in_one_request(upload):
+    items = [
+        product(
+            name=f"Item {i}",
+            price=f"{1 + i % 50}.{i % 100:02d}",
+            sku=f"SKU-{i}",
+            paths=[["All Products", f"Aisle {i % 20}", f"Shelf {i % 7}"]],
+        )
+        for i in range(10_000)
+    ]
+    body = upload(*items).json()
+    assert len(body["created"]) == 10_000
+    assert Product.objects.count() == 10_000
+    assert Category.objects.count() == 1 + 20 + 20 * 7
+
+
+BAD_ITEMS = [
+    ({"price": "-1.00"}, "price"),
+    ({"price": "0"}, "price"),
+    ({"price": "0.00"}, "price"),
+    ({"price": "NaN"}, "price"),
+    ({"price": "Infinity"}, "price"),
+    ({"price": "1.999"}, "price"),
+    ({"price": "12345678901.00"}, "price"),
+    ({"price": 3.99}, "price"),
+    ({"price": None}, "price"),
+    ({"currency": "usd"}, "currency"),
+    ({"currency": "XYZ"}, "currency"),
+    ({"currency": 840}, "currency"),
+    ({"name": ""}, "name"),
+    ({"name": "   "}, "name"),
+    ({"name": "x" * 256}, "name"),
+    ({"categories": [[]]}, "categories"),
+    ({"categories": "All Products"}, "categories"),
+    ({"categories": ["All Products"]}, "categories"),
+    ({"categories": [["All Products", ""]]}, "categories"),
+    ({"categories": [["x"] * 11]}, "categories"),
+    ({"sku": "has space"}, "sku"),
+    ({"description": 5}, "description"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_ITEMS)
+def test_each_bad_item_is_a_400_naming_index_and_field_and_nothing_is_written(
+    upload, change, field
+):
+    response = upload(product(name="Fine"), {**product(), **change}, expect=400)
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert list(error["details"]["products"]) == ["1"]
+    assert field in error["details"]["products"]["1"]
+    assert not Product.objects.exists()
+    assert not Category.objects.exists()
+
+
+def test_every_bad_item_is_listed(upload):
+    response = upload(product(price="-1"), product(), product(name="", currency="eur"), expect=400)
+    details = response.json()["error"]["details"]["products"]
+    assert set(details) == {"0", "2"}
+    assert set(details["2"]) == {"name", "currency"}
+
+
+def test_missing_required_fields_are_named(upload):
+    response = upload({"categories": []}, expect=400)
+    assert set(response.json()["error"]["details"]["products"]["0"]) == {"name", "price"}
+
+
+def test_the_same_sku_twice_in_one_upload_is_refused(upload):
+    response = upload(product(sku="A-1"), product(sku="A-2"), product(sku="A-1"), expect=400)
+    assert response.json()["error"]["details"]["products"] == {
+        "2": {"sku": ["Duplicates the sku of product 0."]}
+    }
+    assert not Product.objects.exists()
+
+
+def test_unknown_fields_are_ignored(upload):
+    response = upload({**product(), "colour": "brown", "total": "999", "id": 5})
+    assert Product.objects.get(pk=response.json()["created"][0]).name == "Whole Wheat Bread"
+
+
+def test_a_missing_currency_takes_the_catalog_default(upload, settings):
+    item = product()
+    del item["currency"]
+    response = upload(item)
+    assert (
+        Product.objects.get(pk=response.json()["created"][0]).currency
+        == settings.CATALOG_DEFAULT_CURRENCY
+    )
+
+
+def test_names_with_emoji_and_other_scripts_come_back_intact(upload, api_client):
+    response = upload(product(name="Mkate wa ngano 🍞 хлеб 面包", paths=[["Vyakula", "Mikate 🥖"]]))
+    detail = api_client.get(f"/products/{response.json()['created'][0]}/").json()
+    assert detail["name"] == "Mkate wa ngano 🍞 хлеб 面包"
+    assert api_client.get("/categories/mikate/").json()["name"] == "Mikate 🥖"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"products": "x"}, {"products": []}, [product()], {"products": [1]}],
+)
+def test_malformed_payloads_are_a_400_naming_products(api_client, admin_auth, payload):
+    response = api_client.post("/products/upload/", payload, format="json", **admin_auth)
+    assert response.status_code == 400
+    assert "products" in response.json()["error"]["details"]
+    assert not Product.objects.exists()
+
+
+def test_more_than_the_maximum_is_refused(upload, settings):
+    settings.CATALOG_MAX_UPLOAD_PRODUCTS = 2
+    response = upload(product(), product(), product(), expect=400)
+    assert response.json()["error"]["details"] == {"products": ["At most 2 products per upload."]}
+
+
+def test_a_non_json_body_is_refused(api_client, admin_auth):
+    response = api_client.post(
+        "/products/upload/", data=b"name,price", content_type="text/csv", **admin_auth
+    )
+    assert response.status_code == 415
+    broken = api_client.post(
+        "/products/upload/", data=b'{"products": [', content_type="application/json", **admin_auth
+    )
+    assert broken.status_code == 400
+    nan = api_client.post(
+        "/products/upload/",
+        data=b'{"products": [{"name": "x", "price": NaN, "categories": []}]}',
+        content_type="application/json",
+        **admin_auth,
+    )
+    assert nan.status_code == 400
+
+
+def test_an_oversized_body_is_a_413(api_client, admin_auth, settings):
+    settings.REQUEST_BODY_MAX_BYTES = 1000
+    body = json.dumps({"products": [product(description="x" * 2000)]})
+    response = api_client.post(
+        "/products/upload/", data=body, content_type="application/json", **admin_auth
+    )
+    assert response.status_code == 413
+    assert not Product.objects.exists()
+
+
+def test_only_admins_upload(api_client, customer_auth):
+    payload = {"products": [product()]}
+    assert api_client.post("/products/upload/", payload, format="json").status_code == 401
+    assert (
+        api_client.post("/products/upload/", payload, format="json", **customer_auth).status_code
+        == 403
+    )
+    assert not CategoryPriceStat.objects.exists()
