@@ -5,14 +5,19 @@ categories, once, however many of them it is in. Writers call :func:`stats_apply
 for the products they are about to change (while the database still shows the old state) and with
 ``sign=+1`` once the change is written: the difference is exact, whatever changed (price, currency,
 categories, or the tree above them). All writers hold the catalog lock (catalog.services), so the
-ancestry these queries read cannot change under them.
+tree cannot change under them.
+
+Maintenance walks parent links in memory (a few thousand categories); :func:`stats_recompute`
+uses the nested-set ranges in SQL instead, so check_catalog compares two independent computations.
 """
 
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 
 from django.db import connection
 
+from catalog.bulk import stats_add
 from catalog.models import Category, CategoryPriceStat, Product
 
 CHUNK = 2000
@@ -24,7 +29,6 @@ _SUBTREE_SOURCE = """
     JOIN {links} pc ON pc.product_id = p.id
     JOIN {category} c ON c.id = pc.category_id
     JOIN {category} a ON a.tree_id = c.tree_id AND a.lft <= c.lft AND a.rght >= c.rght
-    {where}
 """
 
 _OWN_SOURCE = """
@@ -32,17 +36,6 @@ _OWN_SOURCE = """
            p.price AS price
     FROM {product} p
     JOIN {links} pc ON pc.product_id = p.id
-    {where}
-"""
-
-_UPSERT = """
-    INSERT INTO {stat} (category_id, currency, subtree_count, subtree_sum, own_count, own_sum)
-    SELECT t.category_id, t.currency, {counts}
-    FROM ({source}) t
-    WHERE 1 = 1
-    GROUP BY t.category_id, t.currency
-    ORDER BY t.category_id, t.currency
-    ON CONFLICT (category_id, currency) DO UPDATE SET {updates}
 """
 
 
@@ -55,34 +48,65 @@ def _tables() -> dict[str, str]:
     }
 
 
-def _upsert_sql(source: str, prefix: str, sign: int, where: str) -> str:
+def _ancestry() -> Callable[[int], frozenset[int]]:
+    """Return a function giving a category's ancestors and itself, from the parent links."""
+    parents = dict(Category.objects.order_by().values_list("id", "parent_id"))
+    known: dict[int, frozenset[int]] = {}
+
+    def lineage(category_id: int) -> frozenset[int]:
+        found = known.get(category_id)
+        if found is None:
+            parent_id = parents[category_id]
+            found = frozenset([category_id])
+            if parent_id is not None:
+                found |= lineage(parent_id)
+            known[category_id] = found
+        return found
+
+    return lineage
+
+
+def _product_memberships(product_ids: Sequence[int]) -> dict[int, tuple[str, Decimal, set[int]]]:
     tables = _tables()
-    if prefix == "subtree":
-        counts = f"{sign} * COUNT(*), {sign} * SUM(t.price), 0, 0"
-    else:
-        counts = f"0, 0, {sign} * COUNT(*), {sign} * SUM(t.price)"
-    stat = tables["stat"]
-    updates = (
-        f"{prefix}_count = {stat}.{prefix}_count + EXCLUDED.{prefix}_count, "
-        f"{prefix}_sum = {stat}.{prefix}_sum + EXCLUDED.{prefix}_sum"
+    memberships: dict[int, tuple[str, Decimal, set[int]]] = {}
+    select = (
+        f"SELECT p.id, p.currency, p.price, pc.category_id FROM {tables['product']} p "  # noqa: S608 - table names only
+        f"JOIN {tables['links']} pc ON pc.product_id = p.id "
     )
-    return _UPSERT.format(
-        stat=stat,
-        counts=counts,
-        source=source.format(where=where, **tables),
-        updates=updates,
-    )
+    # One array parameter on PostgreSQL; chunks of placeholders elsewhere.
+    chunk_size = len(product_ids) if connection.vendor == "postgresql" else CHUNK
+    with connection.cursor() as cursor:
+        for start in range(0, len(product_ids), chunk_size):
+            chunk = list(product_ids[start : start + chunk_size])
+            if connection.vendor == "postgresql":
+                cursor.execute(select + "WHERE p.id = ANY(%s)", [chunk])
+            else:
+                cursor.execute(select + f"WHERE p.id IN ({', '.join(['%s'] * len(chunk))})", chunk)
+            for product_id, currency, price, category_id in cursor.fetchall():
+                entry = memberships.setdefault(product_id, (currency, Decimal(price), set()))
+                entry[2].add(category_id)
+    return memberships
 
 
 def stats_apply(*, product_ids: Sequence[int], sign: int) -> None:
     """Add (sign=+1) or remove (sign=-1) the products' current contribution to every aggregate."""
     assert sign in (1, -1)
-    with connection.cursor() as cursor:
-        for start in range(0, len(product_ids), CHUNK):
-            chunk = list(product_ids[start : start + CHUNK])
-            where = f"WHERE p.id IN ({', '.join(['%s'] * len(chunk))})"
-            cursor.execute(_upsert_sql(_SUBTREE_SOURCE, "subtree", sign, where), chunk)
-            cursor.execute(_upsert_sql(_OWN_SOURCE, "own", sign, where), chunk)
+    if not product_ids:
+        return
+    lineage = _ancestry()
+    deltas: dict[tuple[int, str], list] = defaultdict(lambda: [0, Decimal(0), 0, Decimal(0)])
+    for currency, price, categories in _product_memberships(product_ids).values():
+        signed_price = price if sign > 0 else -price
+        subtree = frozenset().union(*(lineage(category_id) for category_id in categories))
+        for category_id in subtree:
+            delta = deltas[(category_id, currency)]
+            delta[0] += sign
+            delta[1] += signed_price
+        for category_id in categories:
+            delta = deltas[(category_id, currency)]
+            delta[2] += sign
+            delta[3] += signed_price
+    stats_add([(*key, *delta) for key, delta in sorted(deltas.items())])
 
 
 def stats_recompute() -> dict[tuple[int, str], tuple[int, Decimal, int, Decimal]]:
@@ -94,7 +118,7 @@ def stats_recompute() -> dict[tuple[int, str], tuple[int, Decimal, int, Decimal]
     result: dict[tuple[int, str], list] = {}
     with connection.cursor() as cursor:
         for source, offset in ((_SUBTREE_SOURCE, 0), (_OWN_SOURCE, 2)):
-            source_sql = source.format(where="", **tables)
+            source_sql = source.format(**tables)
             cursor.execute(
                 "SELECT t.category_id, t.currency, COUNT(*), SUM(t.price) "  # noqa: S608 - table names only
                 f"FROM ({source_sql}) t GROUP BY t.category_id, t.currency"

@@ -14,6 +14,7 @@ from django.utils.text import slugify
 from mptt.exceptions import InvalidMove
 
 from catalog.aggregates import products_in_subtree, stats_apply
+from catalog.bulk import ProductRow, links_replace, products_insert, products_update, tree_rebuild
 from catalog.models import Category, Product
 from catalog.validation import CategoryPath, ProductInput
 from ecomms_common.errors import ServiceError
@@ -79,8 +80,8 @@ class _Tree:
         return f"{candidates[-1]}-{suffix}"
 
 
-def category_paths_ensure(*, paths: Iterable[CategoryPath]) -> tuple[dict[tuple, int], int]:
-    """Create the missing nodes of every path; return ({path key: leaf id}, number created).
+def category_paths_ensure(*, paths: Sequence[CategoryPath]) -> tuple[dict[tuple, int], int]:
+    """Create the missing nodes of every path; return ({path: leaf id}, number created).
 
     Call inside a transaction holding :func:`catalog_lock`. Names match case-insensitively among
     siblings; a new node keeps the spelling it was first given.
@@ -105,7 +106,7 @@ def category_paths_ensure(*, paths: Iterable[CategoryPath]) -> tuple[dict[tuple,
     if planned:
         _create_categories(tree, planned, resolved)
     for path in paths:
-        leaves[_path_key(path)] = resolved[_path_key(path)]
+        leaves[path] = resolved[_path_key(path)]
     return leaves, len(planned)
 
 
@@ -151,8 +152,7 @@ def _create_categories(tree: _Tree, planned: dict[tuple, str], resolved: dict[tu
                 remember(key, category)
                 tree.tree_ids[category.pk] = category.tree_id
                 touched_trees.add(category.tree_id)
-    for tree_id in sorted(touched_trees):
-        Category.objects.partial_rebuild(tree_id)
+    tree_rebuild(tree_ids=touched_trees)
 
 
 def category_create(*, path: CategoryPath) -> tuple[Category, bool]:
@@ -160,7 +160,7 @@ def category_create(*, path: CategoryPath) -> tuple[Category, bool]:
     with transaction.atomic():
         catalog_lock()
         leaves, created = category_paths_ensure(paths=[path])
-        return Category.objects.get(pk=leaves[_path_key(path)]), created > 0
+        return Category.objects.get(pk=leaves[path]), created > 0
 
 
 @dataclass(frozen=True)
@@ -177,14 +177,10 @@ def _chunks(values: Sequence, size: int) -> Iterable[Sequence]:
 
 def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
     """Create or update (by sku) every product and link it to the leaf of each of its paths."""
-    links_model = Product.categories.through
     with transaction.atomic():
         catalog_lock()
-        leaves, categories_created = category_paths_ensure(
-            paths=list(
-                dict.fromkeys(path for product in products for path in product.category_paths)
-            )
-        )
+        paths = dict.fromkeys(path for product in products for path in product.category_paths)
+        leaves, categories_created = category_paths_ensure(paths=list(paths))
         skus = [product.sku for product in products if product.sku is not None]
         existing: dict[str, int] = {}
         for chunk in _chunks(skus, 5000):
@@ -194,36 +190,30 @@ def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
 
         now = timezone.now()
         rows = [
-            Product(
-                id=existing.get(product.sku),
-                name=product.name,
-                description=product.description,
-                price=product.price,
-                currency=product.currency,
-                sku=product.sku,
-                created_at=now,
-                updated_at=now,
+            ProductRow(
+                existing.get(product.sku),
+                product.name,
+                product.description,
+                product.price,
+                product.currency,
+                product.sku,
             )
             for product in products
         ]
-        new_rows = [row for row in rows if row.id is None]
-        Product.objects.bulk_create(new_rows, batch_size=5000)
-        Product.objects.bulk_update(
-            [row for row in rows if row.id is not None],
-            ["name", "description", "price", "currency", "updated_at"],
-            batch_size=1000,
+        products_update([row for row in rows if row.id is not None], now=now)
+        created_ids = iter(products_insert([row for row in rows if row.id is None], now=now))
+        product_ids = [row.id if row.id is not None else next(created_ids) for row in rows]
+        links_replace(
+            updated_ids,
+            (
+                (product_id, category_id)
+                for product_id, product in zip(product_ids, products, strict=True)
+                for category_id in {leaves[path] for path in product.category_paths}
+            ),
         )
-        for chunk in _chunks(updated_ids, 5000):
-            links_model.objects.filter(product_id__in=chunk).delete()
-        links = [
-            links_model(product_id=row.id, category_id=category_id)
-            for row, product in zip(rows, products, strict=True)
-            for category_id in {leaves[_path_key(path)] for path in product.category_paths}
-        ]
-        links_model.objects.bulk_create(links, batch_size=10000)
-        created_ids = [row.id for row in new_rows]
-        stats_apply(product_ids=created_ids + updated_ids, sign=1)
-    return UploadResult(created_ids, updated_ids, categories_created)
+        created = [pk for pk, row in zip(product_ids, rows, strict=True) if row.id is None]
+        stats_apply(product_ids=created + updated_ids, sign=1)
+    return UploadResult(created, updated_ids, categories_created)
 
 
 def product_delete(*, product: Product) -> None:

@@ -1,0 +1,177 @@
+"""Bulk writes for uploads of thousands of products.
+
+On PostgreSQL they use COPY and single set-based statements; ``bulk_create``/``bulk_update`` build
+a model instance per row and, for updates, a CASE branch per row, which costs seconds per 10,000
+products. Elsewhere (the SQLite file of a local run) they fall back to the ORM.
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from django.db import connection
+
+from catalog.models import Category, CategoryPriceStat, Product
+
+LINKS = Product.categories.through
+
+
+class ProductRow(NamedTuple):
+    id: int | None
+    name: str
+    description: str
+    price: Decimal
+    currency: str
+    sku: str | None
+
+
+def _postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def products_insert(rows: Sequence[ProductRow], *, now: datetime) -> list[int]:
+    """Insert new products; return their ids in the order given."""
+    if not rows:
+        return []
+    if not _postgresql():
+        objects = [
+            Product(**{**row._asdict(), "id": None}, created_at=now, updated_at=now) for row in rows
+        ]
+        Product.objects.bulk_create(objects, batch_size=5000)
+        return [obj.pk for obj in objects]
+    table = Product._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, len(rows)],
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
+        copy_sql = (
+            f"COPY {table} (id, name, description, price, currency, sku, created_at, updated_at) "
+            "FROM STDIN"
+        )
+        with cursor.cursor.copy(copy_sql) as copy:
+            for pk, row in zip(ids, rows, strict=True):
+                copy.write_row(
+                    (pk, row.name, row.description, row.price, row.currency, row.sku, now, now)
+                )
+    return ids
+
+
+def products_update(rows: Sequence[ProductRow], *, now: datetime) -> None:
+    """Write name, description, price and currency of existing products."""
+    if not rows:
+        return
+    if not _postgresql():
+        objects = [Product(**row._asdict(), updated_at=now) for row in rows]
+        fields = ["name", "description", "price", "currency", "updated_at"]
+        Product.objects.bulk_update(objects, fields, batch_size=1000)
+        return
+    columns = list(
+        zip(*[(r.id, r.name, r.description, r.price, r.currency) for r in rows], strict=True)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Product._meta.db_table} AS p "  # noqa: S608 - table name only
+            "SET name = v.name, description = v.description, price = v.price, "
+            "currency = v.currency, updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::numeric[], %s::text[]) "
+            "AS v(id, name, description, price, currency) WHERE p.id = v.id",
+            [now, *[list(column) for column in columns]],
+        )
+
+
+def links_replace(product_ids: Sequence[int], links: Iterable[tuple[int, int]]) -> None:
+    """Drop the category links of these products, then insert (product id, category id) pairs."""
+    for start in range(0, len(product_ids), 5000):
+        LINKS.objects.filter(product_id__in=product_ids[start : start + 5000]).delete()
+    links = list(links)
+    if not _postgresql():
+        LINKS.objects.bulk_create(
+            [LINKS(product_id=p, category_id=c) for p, c in links], batch_size=5000
+        )
+        return
+    with connection.cursor() as cursor:
+        copy_sql = f"COPY {LINKS._meta.db_table} (product_id, category_id) FROM STDIN"
+        with cursor.cursor.copy(copy_sql) as copy:
+            for link in links:
+                copy.write_row(link)
+
+
+def stats_add(deltas: Sequence[tuple[int, str, int, Decimal, int, Decimal]]) -> None:
+    """Add (category, currency, subtree n, subtree sum, own n, own sum) rows to the aggregates."""
+    stat = CategoryPriceStat._meta.db_table
+    columns = "category_id, currency, subtree_count, subtree_sum, own_count, own_sum"
+    updates = ", ".join(
+        f"{column} = {stat}.{column} + EXCLUDED.{column}"
+        for column in ("subtree_count", "subtree_sum", "own_count", "own_sum")
+    )
+    upsert = f"ON CONFLICT (category_id, currency) DO UPDATE SET {updates}"
+    with connection.cursor() as cursor:
+        if not _postgresql():
+            for start in range(0, len(deltas), 500):
+                rows = deltas[start : start + 500]
+                values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
+                cursor.execute(
+                    f"INSERT INTO {stat} ({columns}) VALUES {values} {upsert}",  # noqa: S608
+                    [value for row in rows for value in row],
+                )
+            return
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS catalog_stat_delta (category_id bigint, "
+            "currency varchar(3), subtree_count bigint, subtree_sum numeric, own_count bigint, "
+            "own_sum numeric) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("TRUNCATE catalog_stat_delta")
+        with cursor.cursor.copy(f"COPY catalog_stat_delta ({columns}) FROM STDIN") as copy:
+            for row in deltas:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {stat} ({columns}) "  # noqa: S608 - table names only
+            f"SELECT {columns} FROM catalog_stat_delta ORDER BY category_id, currency {upsert}"
+        )
+
+
+def tree_rebuild(*, tree_ids: Iterable[int]) -> None:
+    """Recompute lft/rght/level of whole trees from the parent links, siblings kept in order.
+
+    mptt's partial_rebuild saves every node through one CASE expression per row, which takes
+    seconds for a few thousand categories; this writes them with one statement.
+    """
+    tree_ids = sorted(set(tree_ids))
+    if not _postgresql():
+        for tree_id in tree_ids:
+            Category.objects.partial_rebuild(tree_id)
+        return
+    rows = Category.objects.filter(tree_id__in=tree_ids).order_by("tree_id", "lft", "id")
+    children: dict[int | None, list[int]] = {}
+    for category_id, parent_id in rows.values_list("id", "parent_id"):
+        children.setdefault(parent_id, []).append(category_id)
+    ids, lefts, rights, levels = [], [], [], []
+    for root in children.get(None, []):
+        counter = 1
+        opened: dict[int, int] = {}
+        stack = [(root, 0, False)]
+        while stack:
+            node, level, closing = stack.pop()
+            if closing:
+                ids.append(node)
+                lefts.append(opened[node])
+                rights.append(counter)
+                levels.append(level)
+            else:
+                opened[node] = counter
+                stack.append((node, level, True))
+                stack.extend(
+                    (child, level + 1, False) for child in reversed(children.get(node, []))
+                )
+            counter += 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Category._meta.db_table} AS c "  # noqa: S608 - table name only
+            "SET lft = v.lft, rght = v.rght, level = v.level "
+            "FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[]) AS v(id, lft, rght, level) "
+            "WHERE c.id = v.id",
+            [ids, lefts, rights, levels],
+        )
