@@ -22,6 +22,9 @@ from catalog.models import Category, CategoryPriceStat, Product
 
 CHUNK = 2000
 
+# What a product contributes: its currency, its price and the ids of its categories.
+Membership = tuple[str, Decimal, Iterable[int]]
+
 _SUBTREE_SOURCE = """
     SELECT DISTINCT a.id AS category_id, p.id AS product_id, p.currency AS currency,
                     p.price AS price
@@ -89,13 +92,19 @@ def _product_memberships(product_ids: Sequence[int]) -> dict[int, tuple[str, Dec
 
 
 def stats_apply(*, product_ids: Sequence[int], sign: int) -> None:
-    """Add (sign=+1) or remove (sign=-1) the products' current contribution to every aggregate."""
+    """Add (sign=+1) or remove (sign=-1) the products' stored contribution to every aggregate."""
+    if product_ids:
+        stats_apply_memberships(
+            memberships=list(_product_memberships(product_ids).values()), sign=sign
+        )
+
+
+def stats_apply_memberships(*, memberships: Iterable[Membership], sign: int) -> None:
+    """Add or remove the contribution of products given as (currency, price, category ids)."""
     assert sign in (1, -1)
-    if not product_ids:
-        return
     lineage = _ancestry()
     deltas: dict[tuple[int, str], list] = defaultdict(lambda: [0, Decimal(0), 0, Decimal(0)])
-    for currency, price, categories in _product_memberships(product_ids).values():
+    for currency, price, categories in memberships:
         signed_price = price if sign > 0 else -price
         subtree = frozenset().union(*(lineage(category_id) for category_id in categories))
         for category_id in subtree:

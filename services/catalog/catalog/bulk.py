@@ -30,6 +30,22 @@ def _postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
+def product_ids_by_sku(skus: Sequence[str]) -> dict[str, int]:
+    """Return {sku: product id} for the skus that exist."""
+    if not _postgresql():
+        found: dict[str, int] = {}
+        for start in range(0, len(skus), 5000):
+            chunk = skus[start : start + 5000]
+            found.update(Product.objects.filter(sku__in=chunk).values_list("sku", "id"))
+        return found
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT sku, id FROM {Product._meta.db_table} WHERE sku = ANY(%s)",  # noqa: S608
+            [list(skus)],
+        )
+        return dict(cursor.fetchall())
+
+
 def products_insert(rows: Sequence[ProductRow], *, now: datetime) -> list[int]:
     """Insert new products; return their ids in the order given."""
     if not rows:

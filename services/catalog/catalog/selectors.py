@@ -3,16 +3,16 @@
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, FilteredRelation, OuterRef, Q, QuerySet
 
-from catalog.models import Category, CategoryPriceStat, Product
+from catalog.models import Category, Product
 
 CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
 class AveragePrice:
-    category: Category
+    category: str
     currency: str
     include_descendants: bool
     product_count: int
@@ -20,20 +20,26 @@ class AveragePrice:
 
 
 def category_average_price(
-    *, category: Category, currency: str, include_descendants: bool = True
-) -> AveragePrice:
-    """Return the mean price of the distinct products of one currency, from the aggregates."""
-    stat = (
-        CategoryPriceStat.objects.filter(category=category, currency=currency)
-        .values("subtree_count", "subtree_sum", "own_count", "own_sum")
+    *, slug: str, currency: str, include_descendants: bool = True
+) -> AveragePrice | None:
+    """Return the mean price of the distinct products of one currency, or None for no category.
+
+    One indexed lookup of the maintained aggregates (see catalog.aggregates), in one query.
+    """
+    prefix = "stat__subtree" if include_descendants else "stat__own"
+    row = (
+        Category.objects.filter(slug=slug)
+        .annotate(stat=FilteredRelation("price_stats", condition=Q(price_stats__currency=currency)))
+        .values(f"{prefix}_count", f"{prefix}_sum")
         .first()
     )
-    prefix = "subtree" if include_descendants else "own"
-    count = stat[f"{prefix}_count"] if stat else 0
-    average = (
-        (Decimal(stat[f"{prefix}_sum"]) / count).quantize(CENT, ROUND_HALF_UP) if count else None
-    )
-    return AveragePrice(category, currency, include_descendants, count, average)
+    if row is None:
+        return None
+    count = row[f"{prefix}_count"] or 0
+    average = None
+    if count:
+        average = (Decimal(row[f"{prefix}_sum"]) / count).quantize(CENT, ROUND_HALF_UP)
+    return AveragePrice(slug, currency, include_descendants, count, average)
 
 
 def product_list(*, category: Category | None = None) -> QuerySet[Product]:

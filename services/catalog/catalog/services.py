@@ -5,7 +5,7 @@ serialises writers (django-mptt does no locking of its own, and the price aggreg
 tree that does not move under them). Reads never take it.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -13,8 +13,15 @@ from django.utils import timezone
 from django.utils.text import slugify
 from mptt.exceptions import InvalidMove
 
-from catalog.aggregates import products_in_subtree, stats_apply
-from catalog.bulk import ProductRow, links_replace, products_insert, products_update, tree_rebuild
+from catalog.aggregates import products_in_subtree, stats_apply, stats_apply_memberships
+from catalog.bulk import (
+    ProductRow,
+    links_replace,
+    product_ids_by_sku,
+    products_insert,
+    products_update,
+    tree_rebuild,
+)
 from catalog.models import Category, Product
 from catalog.validation import CategoryPath, ProductInput
 from ecomms_common.errors import ServiceError
@@ -170,21 +177,13 @@ class UploadResult:
     categories_created: int
 
 
-def _chunks(values: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
     """Create or update (by sku) every product and link it to the leaf of each of its paths."""
     with transaction.atomic():
         catalog_lock()
         paths = dict.fromkeys(path for product in products for path in product.category_paths)
         leaves, categories_created = category_paths_ensure(paths=list(paths))
-        skus = [product.sku for product in products if product.sku is not None]
-        existing: dict[str, int] = {}
-        for chunk in _chunks(skus, 5000):
-            existing.update(Product.objects.filter(sku__in=chunk).values_list("sku", "id"))
+        existing = product_ids_by_sku([p.sku for p in products if p.sku is not None])
         updated_ids = [existing[product.sku] for product in products if product.sku in existing]
         stats_apply(product_ids=updated_ids, sign=-1)
 
@@ -212,7 +211,14 @@ def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
             ),
         )
         created = [pk for pk, row in zip(product_ids, rows, strict=True) if row.id is None]
-        stats_apply(product_ids=created + updated_ids, sign=1)
+        # the new state is known here: no need to read it back
+        stats_apply_memberships(
+            memberships=[
+                (product.currency, product.price, {leaves[path] for path in product.category_paths})
+                for product in products
+            ],
+            sign=1,
+        )
     return UploadResult(created, updated_ids, categories_created)
 
 

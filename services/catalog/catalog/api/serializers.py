@@ -51,7 +51,7 @@ class CategoryMoveInput(serializers.Serializer):
 
 
 class AveragePriceOutput(serializers.Serializer):
-    category = serializers.CharField(source="category.slug")
+    category = serializers.CharField()
     average_price = serializers.FloatField(allow_null=True)
     currency = serializers.CharField()
     product_count = serializers.IntegerField()

@@ -3,7 +3,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -88,20 +88,20 @@ class AveragePriceView(APIView):
         responses=io.AveragePriceOutput,
     )
     def get(self, request: Request, slug: str) -> Response:
-        category = get_object_or_404(Category.objects.only("id", "slug"), slug=slug)
         params = _AveragePriceParams(data=request.query_params)
         params.is_valid(raise_exception=True)
+        currency = params.validated_data.get("currency", settings.CATALOG_DEFAULT_CURRENCY)
         try:
-            currency = clean_currency(
-                params.validated_data.get("currency", settings.CATALOG_DEFAULT_CURRENCY)
-            )
+            currency = clean_currency(currency)
         except ValueError as exc:
             raise ValidationError({"currency": [str(exc)]}) from None
         result = selectors.category_average_price(
-            category=category,
+            slug=slug,
             currency=currency,
             include_descendants=params.validated_data["include_descendants"],
         )
+        if result is None:
+            raise NotFound(f"No category has the slug {slug!r}.")
         return Response(io.AveragePriceOutput(result).data)
 
 
