@@ -3,9 +3,10 @@
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Exists, FilteredRelation, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import Exists, OuterRef, QuerySet
 
-from catalog.models import Category, Product
+from catalog.models import Category, CategoryPriceStat, Product
 
 CENT = Decimal("0.01")
 
@@ -26,19 +27,22 @@ def category_average_price(
 
     One indexed lookup of the maintained aggregates (see catalog.aggregates), in one query.
     """
-    prefix = "stat__subtree" if include_descendants else "stat__own"
-    row = (
-        Category.objects.filter(slug=slug)
-        .annotate(stat=FilteredRelation("price_stats", condition=Q(price_stats__currency=currency)))
-        .values(f"{prefix}_count", f"{prefix}_sum")
-        .first()
-    )
+    # Raw SQL: this is the hot read, and building the ORM query costs more than running it.
+    prefix = "subtree" if include_descendants else "own"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.{prefix}_count, s.{prefix}_sum FROM {Category._meta.db_table} c "  # noqa: S608 - names only
+            f"LEFT JOIN {CategoryPriceStat._meta.db_table} s "
+            "ON s.category_id = c.id AND s.currency = %s WHERE c.slug = %s",
+            [currency, slug],
+        )
+        row = cursor.fetchone()
     if row is None:
         return None
-    count = row[f"{prefix}_count"] or 0
+    count, total = row[0] or 0, row[1]
     average = None
     if count:
-        average = (Decimal(row[f"{prefix}_sum"]) / count).quantize(CENT, ROUND_HALF_UP)
+        average = (Decimal(total) / count).quantize(CENT, ROUND_HALF_UP)
     return AveragePrice(slug, currency, include_descendants, count, average)
 
 
