@@ -103,18 +103,23 @@ def stats_apply_memberships(*, memberships: Iterable[Membership], sign: int) -> 
     """Add or remove the contribution of products given as (currency, price, category ids)."""
     assert sign in (1, -1)
     lineage = _ancestry()
-    # Sums in whole cents (exact, and much cheaper than Decimal in this loop).
-    deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    # Products with the same categories and currency move the same aggregates: add them up first.
+    # Sums are in whole cents (exact, and much cheaper than Decimal in these loops).
+    groups: dict[tuple[frozenset[int], str], list[int]] = defaultdict(lambda: [0, 0])
     for currency, price, categories in memberships:
-        cents = sign * int(price * 100)
+        group = groups[(frozenset(categories), currency)]
+        group[0] += sign
+        group[1] += sign * int(price * 100)
+    deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for (categories, currency), (count, cents) in groups.items():
         subtree = frozenset().union(*(lineage(category_id) for category_id in categories))
         for category_id in subtree:
             delta = deltas[(category_id, currency)]
-            delta[0] += sign
+            delta[0] += count
             delta[1] += cents
         for category_id in categories:
             delta = deltas[(category_id, currency)]
-            delta[2] += sign
+            delta[2] += count
             delta[3] += cents
     stats_add(
         [

@@ -51,10 +51,6 @@ def _name_key(name: str) -> str:
     return name.lower()
 
 
-def _path_key(path: CategoryPath) -> tuple[str, ...]:
-    return tuple(_name_key(name) for name in path)
-
-
 @dataclass
 class _Tree:
     """What path resolution needs of the whole tree, read once per write."""
@@ -94,13 +90,13 @@ def category_paths_ensure(*, paths: Sequence[CategoryPath]) -> tuple[dict[tuple,
     siblings; a new node keeps the spelling it was first given.
     """
     tree = _Tree.load()
-    leaves: dict[tuple, int] = {}
-    resolved: dict[tuple, int] = {}
+    resolved: dict[tuple, int] = {}  # path key (lower-cased names) -> category id
     planned: dict[tuple, str] = {}  # path key -> name, parents before children
+    leaf_keys: dict[CategoryPath, tuple] = {}
     for path in paths:
-        parent_id, known = None, True
-        for depth in range(1, len(path) + 1):
-            key = _path_key(path[:depth])
+        parent_id, known, key = None, True, ()
+        for name in path:
+            key = (*key, _name_key(name))
             if key in resolved:
                 parent_id = resolved[key]
                 continue
@@ -109,12 +105,11 @@ def category_paths_ensure(*, paths: Sequence[CategoryPath]) -> tuple[dict[tuple,
                 resolved[key] = parent_id = found
             else:
                 known = False
-                planned.setdefault(key, path[depth - 1])
+                planned.setdefault(key, name)
+        leaf_keys[path] = key
     if planned:
         _create_categories(tree, planned, resolved)
-    for path in paths:
-        leaves[path] = resolved[_path_key(path)]
-    return leaves, len(planned)
+    return {path: resolved[key] for path, key in leaf_keys.items()}, len(planned)
 
 
 def _create_categories(tree: _Tree, planned: dict[tuple, str], resolved: dict[tuple, int]) -> None:
