@@ -84,9 +84,10 @@ def token_refresh(*, refresh: str) -> TokenPair:
     with transaction.atomic():
         token = _refresh_token_parse(refresh)
         outstanding = (
-            OutstandingToken.objects.select_for_update()
+            OutstandingToken.objects.select_for_update(of=("self",))
             .filter(jti=token["jti"])
             .select_related("user")
+            .order_by()
             .first()
         )
         if outstanding is None:

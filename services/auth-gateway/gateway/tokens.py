@@ -57,7 +57,7 @@ def decode_signed(token: str, *, leeway: float) -> dict[str, Any]:
     kid = header.get("kid")
     public_key = key_ring().public_key(kid) if isinstance(kid, str) else None
     if public_key is None:
-        raise jwt.InvalidKeyError("The token is signed with an unknown key.")
+        raise jwt.InvalidTokenError("The token is signed with an unknown key.")
     return jwt.decode(
         token,
         public_key,

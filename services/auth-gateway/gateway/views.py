@@ -83,10 +83,17 @@ class RefreshInput(serializers.Serializer):
     refresh = serializers.CharField()
 
 
-class TokenRefreshView(APIView):
+class RefreshTokenView(APIView):
+    """Base of the views a refresh token is posted to: a bad token is a 401, not a 403."""
+
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="ecomms"'
+
+
+class TokenRefreshView(RefreshTokenView):
     @extend_schema(
         summary="Spend a refresh token on a new pair (each refresh token works once)",
         request=RefreshInput,
@@ -100,10 +107,7 @@ class TokenRefreshView(APIView):
         return Response(pair.as_dict(), headers={"Cache-Control": "no-store"})
 
 
-class LogoutView(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
+class LogoutView(RefreshTokenView):
     @extend_schema(
         summary="Revoke a refresh token and end the browser session",
         request=RefreshInput,

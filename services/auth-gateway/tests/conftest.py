@@ -146,3 +146,35 @@ def orders(settings) -> Iterator[HTTPStandIn]:
     settings.ORDERS_URL = server.url
     yield server
     server.close()
+
+
+@pytest.fixture
+def make_user(db):
+    """Return a factory of gateway users, as a first login would create them."""
+    from gateway.services import user_link_from_claims
+
+    counter = iter(range(1, 1_000_000))
+
+    def make(**claims):
+        number = next(counter)
+        claims = {
+            "sub": f"subject-{number}",
+            "email": f"user{number}@example.com",
+            "email_verified": True,
+            "name": f"User {number}",
+            **claims,
+        }
+        return user_link_from_claims(claims=claims)
+
+    return make
+
+
+@pytest.fixture
+def token_pair(make_user):
+    """Return a factory: a fresh access/refresh pair for a new (or given) user."""
+    from gateway.services import token_pair_issue
+
+    def issue(user=None, **claims):
+        return token_pair_issue(user=user or make_user(**claims))
+
+    return issue
