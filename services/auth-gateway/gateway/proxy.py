@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import ProtocolError
 
 from ecomms_common.auth import InvalidToken
 from ecomms_common.correlation import HEADER as REQUEST_ID_HEADER
@@ -179,12 +180,14 @@ def proxy(request: HttpRequest, upstream: Upstream) -> HttpResponse:
         return error_response(
             504, "upstream_timeout", f"The {upstream.name} service did not answer in time."
         )
-    except requests.ConnectionError as exc:
-        logger.warning("%s is unreachable: %r", upstream.name, exc)
-        return error_response(
-            503, "upstream_unavailable", f"The {upstream.name} service is unavailable."
-        )
     except requests.RequestException as exc:
+        # requests reports a garbled answer as a ConnectionError too: it wraps a ProtocolError.
+        answered = exc.args and isinstance(exc.args[0], ProtocolError)
+        if isinstance(exc, requests.ConnectionError) and not answered:
+            logger.warning("%s is unreachable: %r", upstream.name, exc)
+            return error_response(
+                503, "upstream_unavailable", f"The {upstream.name} service is unavailable."
+            )
         logger.warning("%s answered badly: %r", upstream.name, exc)
         return error_response(
             502, "bad_gateway", f"The {upstream.name} service gave an invalid answer."

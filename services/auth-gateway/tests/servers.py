@@ -32,6 +32,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
     body: bytes = b'{"results": []}'
     delay: float = 0.0
+    raw: bytes | None = None  # sent as is instead of a well-formed response
 
 
 class HTTPStandIn:
@@ -77,6 +78,10 @@ class HTTPStandIn:
                 reply = stand_in.respond(received) if stand_in.respond else stand_in.reply
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.raw is not None:
+                    self.wfile.write(reply.raw)
+                    self.close_connection = True
+                    return
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
