@@ -132,14 +132,9 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://gateway")
 SPECTACULAR_SETTINGS = {
     **SPECTACULAR_SETTINGS,
     "TITLE": "ecomms auth gateway",
-    "DESCRIPTION": "OIDC login, JWT issuance and the single entry point for API clients.",
-    # /docs/ shows this gateway and every service behind it (their schemas, fetched through it).
-    "SWAGGER_UI_SETTINGS": {
-        "urls": [
-            {"name": "gateway", "url": "/schema/"},
-            {"name": "catalog", "url": "/schema/catalog/"},
-            {"name": "orders", "url": "/schema/orders/"},
-        ],
-        "persistAuthorization": True,
-    },
+    "DESCRIPTION": (
+        "The ecomms public API, one origin: login and tokens (served by the gateway), catalog "
+        "and orders (proxied to their services)."
+    ),
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }

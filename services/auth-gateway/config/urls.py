@@ -1,5 +1,5 @@
 from django.urls import include, path, re_path
-from gateway import proxy, views
+from gateway import docs, proxy, views
 
 from ecomms_common.urls import (  # noqa: F401 - Django looks the handlers up here
     handler400,
@@ -10,8 +10,9 @@ from ecomms_common.urls import (  # noqa: F401 - Django looks the handlers up he
 )
 
 urlpatterns = [
-    *ops_urlpatterns,
-    re_path(r"^schema/(?P<service>catalog|orders)/$", proxy.upstream_schema, name="schema-of"),
+    # The gateway's /schema/ is the whole public API (its own paths and every service's).
+    path("schema/", docs.AllServicesSchemaView.as_view(), name="schema"),
+    *[pattern for pattern in ops_urlpatterns if pattern.name != "schema"],
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("auth/token/", views.TokenForSessionView.as_view(), name="token"),
     path("auth/token/refresh/", views.TokenRefreshView.as_view(), name="token-refresh"),

@@ -210,24 +210,3 @@ def catalog_proxy(request: HttpRequest, path: str = "") -> HttpResponse:
 @csrf_exempt
 def orders_proxy(request: HttpRequest, path: str = "") -> HttpResponse:
     return proxy(request, ORDERS)
-
-
-def upstream_schema(request: HttpRequest, service: str) -> HttpResponse:
-    """Return a service's OpenAPI schema, fetched through the gateway, for /docs/."""
-    upstream = {"catalog": CATALOG, "orders": ORDERS}[service]
-    try:
-        answer = upstream_session().get(
-            f"{upstream.base_url}/schema/",
-            headers={"Accept": "application/vnd.oai.openapi+json"},
-            timeout=(settings.UPSTREAM_CONNECT_TIMEOUT_SECONDS, 5.0),
-        )
-    except requests.RequestException as exc:
-        logger.warning("cannot fetch the %s schema: %r", upstream.name, exc)
-        return error_response(
-            503, "upstream_unavailable", f"The {upstream.name} service is unavailable."
-        )
-    return HttpResponse(
-        answer.content,
-        status=answer.status_code,
-        content_type=answer.headers.get("Content-Type", "application/json"),
-    )

@@ -41,6 +41,8 @@ def _gateway_settings(settings, signing_pem: str) -> Iterator[None]:
     settings.JWT_PREVIOUS_KEY = ""
     settings.JWT_PREVIOUS_KEY_FILE = ""
     settings.RATE_LIMIT = "100000/m"
+    # Never the shared local ports: a test that needs a service starts its own stand-in.
+    settings.CATALOG_URL = settings.ORDERS_URL = "http://127.0.0.1:1"
     settings.OIDC_RP_CLIENT_ID = CLIENT_ID
     settings.OIDC_RP_CLIENT_SECRET = "tests-secret"
     cache.clear()
