@@ -29,3 +29,16 @@ def test_grant_admin_refuses_an_unknown_or_ambiguous_user(make_user) -> None:
     make_user(email="twin@example.com")
     with pytest.raises(CommandError, match="Several users"):
         call_command("grant_admin", "twin@example.com")
+
+
+def test_generate_signing_key_writes_a_private_key_once(tmp_path, settings) -> None:
+    from gateway.keys import key_ring
+
+    path = tmp_path / "jwt.pem"
+    call_command("generate_signing_key", str(path))
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    settings.JWT_PRIVATE_KEY = ""
+    settings.JWT_PRIVATE_KEY_FILE = str(path)
+    assert key_ring().signing_kid
+    with pytest.raises(CommandError, match="not overwriting"):
+        call_command("generate_signing_key", str(path))
