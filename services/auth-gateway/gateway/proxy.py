@@ -5,6 +5,7 @@ Catalog reads are public; everything else needs a valid access token of ours. Th
 """
 
 import functools
+import http.cookiejar
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,6 +79,9 @@ def _session(pool_size: int) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.trust_env = False  # upstreams are ours: no proxy from the environment
+    # One session serves every client: a cookie one upstream answer sets must never ride along
+    # on another client's call.
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     return session
 
 

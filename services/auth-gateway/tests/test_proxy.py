@@ -262,6 +262,15 @@ def test_response_streams_back_unchanged(client, catalog) -> None:
     assert not response.has_header("Connection")
 
 
+def test_a_cookie_set_by_a_service_never_reaches_another_client(client, catalog) -> None:
+    catalog.reply = Reply(headers={"Set-Cookie": "owner=alice; Path=/"}, body=b"{}")
+    first = client.get("/products/")
+    b"".join(first.streaming_content)
+    catalog.reply = Reply()
+    b"".join(client.__class__().get("/products/").streaming_content)
+    assert "cookie" not in catalog.received[1].headers
+
+
 def test_upstream_errors_pass_through_as_they_are(client, catalog) -> None:
     catalog.reply = Reply(status=404, body=b'{"error": {"code": "not_found"}}')
     response = client.get("/products/999/")
