@@ -167,6 +167,10 @@ def proxy(request: HttpRequest, upstream: Upstream) -> HttpResponse:
             "not_authenticated", "This call needs 'Authorization: Bearer <token>'."
         )
 
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        # The WSGI server hands Django no length for a chunked body, so it would arrive empty.
+        return error_response(411, "length_required", "Send the body with a Content-Length.")
+
     url = upstream.base_url + request.get_full_path()
     timeout = (settings.UPSTREAM_CONNECT_TIMEOUT_SECONDS, settings.UPSTREAM_READ_TIMEOUT_SECONDS)
     try:

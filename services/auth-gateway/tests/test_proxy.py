@@ -299,6 +299,18 @@ def test_body_over_the_limit_is_refused_with_413(client, settings, orders, token
     assert orders.received == []
 
 
+def test_chunked_body_is_refused_rather_than_forwarded_empty(client, orders, token_pair) -> None:
+    response = client.post(
+        "/orders/",
+        data=b"",
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+        HTTP_AUTHORIZATION=f"Bearer {token_pair().access}",
+    )
+    assert response.status_code == 411
+    assert orders.received == []
+
+
 def test_service_down_is_a_json_503(client, settings) -> None:
     settings.CATALOG_URL = "http://127.0.0.1:1"
     response = client.get("/products/")
