@@ -150,7 +150,7 @@ class ScriptedProvider(HTTPStandIn):
             return self._token(parse_qs(received.body.decode()))
         if path == "/userinfo":
             sub = received.headers.get("authorization", "").removeprefix("Bearer at-")
-            return _json({**self.claims, "sub": sub})
+            return _json({"sub": sub, **self.claims})
         return Reply(status=404, body=b"{}")
 
     def _token(self, form: dict[str, list[str]]) -> Reply:

@@ -127,6 +127,12 @@ def test_id_token_from_another_issuer_is_refused(client, scripted_provider) -> N
     assert_refused(client, finish_login(client, callback))
 
 
+def test_userinfo_about_another_subject_is_refused(client, scripted_provider) -> None:
+    scripted_provider.claims = {"sub": "someone-else", "email": "someone@example.com"}
+    callback = scripted_provider.authorize(start_login(client), sub="lena")
+    assert_refused(client, finish_login(client, callback))
+
+
 def test_scripted_provider_login_checks_pkce_and_succeeds(client, scripted_provider) -> None:
     callback = scripted_provider.authorize(start_login(client), sub="liam")
     assert finish_login(client, callback)["Location"] == "/auth/token/"

@@ -218,3 +218,34 @@ def test_access_tokens_expire_after_the_configured_lifetime(settings, token_pair
     claims = claims_of(token_pair().access)
     assert claims["exp"] - claims["iat"] == 120
     assert claims["exp"] <= int(time.time()) + 121
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_refresh_token_spent_twice_at_once_yields_one_pair(token_pair) -> None:
+    import threading
+
+    from django.db import connection
+    from gateway.services import token_refresh
+
+    from ecomms_common.auth import InvalidToken
+
+    refresh = token_pair().refresh
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def spend() -> None:
+        start.wait()
+        try:
+            token_refresh(refresh=refresh)
+            outcomes.append("pair")
+        except InvalidToken:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    spenders = [threading.Thread(target=spend) for _ in range(2)]
+    for spender in spenders:
+        spender.start()
+    for spender in spenders:
+        spender.join(30)
+    assert sorted(outcomes) == ["pair", "refused"]
