@@ -137,6 +137,11 @@ class SubjectOIDCBackend(OIDCAuthenticationBackend):
             raise SuspiciousOperation("The userinfo subject differs from the ID token's.")
         return {**payload, **claims}
 
+    def get_user(self, user_id: Any) -> User | None:
+        # The library's version returns deactivated users too: their sessions must end.
+        user = super().get_user(user_id)
+        return user if user is not None and user.is_active else None
+
     def verify_claims(self, claims: dict[str, Any]) -> bool:
         return bool(claims.get("sub"))
 

@@ -56,6 +56,15 @@ def test_logged_in_browser_gets_a_pair_with_the_contract_claims(client, login) -
     assert claims_of(pair["refresh"])["token_type"] == "refresh"
 
 
+def test_a_deactivated_user_gets_no_more_tokens_from_the_session(client, login) -> None:
+    from gateway.models import User
+
+    login(client, "tom")
+    User.objects.filter(oidc_sub="tom").update(is_active=False)
+    response = client.get("/auth/token/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 401
+
+
 def test_token_page_shows_the_pair_in_the_browser(client, login) -> None:
     login(client, "olga", email="olga@example.com")
     response = client.get("/auth/token/", HTTP_ACCEPT="text/html,application/xhtml+xml")
