@@ -53,6 +53,8 @@ NOT_FORWARDED = HOP_BY_HOP | {
     "x-forwarded-proto",
     REQUEST_ID_HEADER.lower(),
 }
+# The gateway's own server writes these on every response; a second copy would be a duplicate.
+SERVER_WRITTEN = frozenset({"date", "server"})
 STREAM_CHUNK_BYTES = 64 * 1024
 
 
@@ -204,8 +206,10 @@ def proxy(request: HttpRequest, upstream: Upstream) -> HttpResponse:
     response = StreamingHttpResponse(
         _stream(answer), status=answer.status_code, reason=answer.reason
     )
+    if "Content-Type" not in answer.headers:
+        del response["Content-Type"]  # Django's default; the service sent none
     for name, value in answer.headers.items():
-        if name.lower() not in HOP_BY_HOP:
+        if name.lower() not in HOP_BY_HOP | SERVER_WRITTEN:
             response[name] = value
     return response
 

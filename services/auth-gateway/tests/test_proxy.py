@@ -271,6 +271,13 @@ def test_a_cookie_set_by_a_service_never_reaches_another_client(client, catalog)
     assert "cookie" not in catalog.received[1].headers
 
 
+def test_no_content_answer_gains_no_content_type(client, orders, token_pair) -> None:
+    orders.reply = Reply(status=204, headers={}, body=b"")
+    response = client.post("/orders/1/cancel/", HTTP_AUTHORIZATION=f"Bearer {token_pair().access}")
+    assert response.status_code == 204
+    assert not response.has_header("Content-Type")
+
+
 def test_upstream_errors_pass_through_as_they_are(client, catalog) -> None:
     catalog.reply = Reply(status=404, body=b'{"error": {"code": "not_found"}}')
     response = client.get("/products/999/")
