@@ -6,6 +6,7 @@ from ecomms_common.base_settings import *  # noqa: F403
 from ecomms_common.base_settings import (
     INSTALLED_APPS,
     MIDDLEWARE,
+    REST_FRAMEWORK,
     SPECTACULAR_SETTINGS,
     database,
     env,
@@ -37,6 +38,11 @@ DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
 LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database"]
 AUTH_USER_MODEL = "gateway.User"
+# The gateway verifies bearer tokens with its own keys, never by fetching its own JWKS.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.authentication.LocalKeysJWTAuthentication"],
+}
 
 # Browser session (only for the login flow and GET /auth/token/). Lax, not Strict: the redirect
 # back from the provider must carry the session cookie.

@@ -258,3 +258,16 @@ def test_one_refresh_token_spent_twice_at_once_yields_one_pair(token_pair) -> No
     for spender in spenders:
         spender.join(30)
     assert sorted(outcomes) == ["pair", "refused"]
+
+
+def test_gateway_api_views_verify_bearer_tokens_with_their_own_keys(
+    client, token_pair, local_jwks
+) -> None:
+    fetched_before = local_jwks.fetch_count
+    access = token_pair().access
+    accepted = client.get("/schema/", HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert accepted.status_code == 200
+    refused = client.get("/schema/", HTTP_AUTHORIZATION="Bearer not.a.token")
+    assert refused.status_code == 401
+    assert b"invalid_token" in refused.content
+    assert local_jwks.fetch_count == fetched_before, "no JWKS fetched over HTTP"
