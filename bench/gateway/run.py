@@ -4,8 +4,9 @@ Starts, on 127.0.0.1 ports chosen by the OS: a catalog (the stand-in page in cat
 under gunicorn, or ``--catalog-url`` of a running catalog) and the gateway (gunicorn, its own
 settings, a throwaway SQLite database and signing key). Then, with the same client load, it reads
 ``--path`` straight from catalog, through the gateway anonymously (a public read), and through
-the gateway with a bearer token (verified before proxying). Prints requests/s, p50 and p99 and the
-gateway's p50 against the direct one. Bounded: ``--seconds`` per target.
+the gateway with a bearer token (verified before proxying), alternating between them in rounds
+so that load from elsewhere on the machine weighs on all three alike. Prints requests/s, p50 and
+p99 and the gateway's p50 against the direct one. Bounded: ``--seconds`` per target.
 
     .venvs/auth-gateway/bin/python bench/gateway/run.py [--seconds 10] [--clients 4]
 """
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -65,8 +67,25 @@ def gunicorn(app: str, port: int, workers: int) -> list[str]:
     ]  # fmt: skip
 
 
-def load(url: str, *, seconds: float, clients: int, headers: dict[str, str]) -> dict[str, float]:
-    """Send GETs from ``clients`` keep-alive connections for ``seconds``; return the figures."""
+@dataclass
+class Measured:
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+    seconds: float = 0.0
+
+    def figures(self) -> dict[str, float]:
+        samples = sorted(self.latencies)
+        return {
+            "requests": len(samples),
+            "failures": self.failures,
+            "rps": len(samples) / self.seconds,
+            "p50_ms": statistics.median(samples) * 1000,
+            "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000,
+        }
+
+
+def load(url: str, *, seconds: float, clients: int, headers: dict[str, str]) -> Measured:
+    """Send GETs from ``clients`` keep-alive connections for ``seconds``; return what was seen."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     failures = [0] * clients
     stop_at = time.monotonic() + seconds
@@ -88,22 +107,18 @@ def load(url: str, *, seconds: float, clients: int, headers: dict[str, str]) -> 
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.monotonic() - begun
-    samples = sorted(sample for per_client in latencies for sample in per_client)
+    samples = [sample for per_client in latencies for sample in per_client]
     if not samples:
         raise SystemExit(f"bench: no successful response from {url}")
-    return {
-        "requests": len(samples),
-        "failures": sum(failures),
-        "rps": len(samples) / wall,
-        "p50_ms": statistics.median(samples) * 1000,
-        "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000,
-    }
+    return Measured(latencies=samples, failures=sum(failures), seconds=time.monotonic() - begun)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="load time per target")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternate the targets this many times"
+    )
     parser.add_argument("--clients", type=int, default=4, help="concurrent keep-alive clients")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     parser.add_argument("--catalog-url", help="a running catalog instead of the stand-in")
@@ -172,10 +187,17 @@ def main() -> None:
         ]
         for _, url, headers in targets:  # warm up connections and workers
             load(url, seconds=1.0, clients=args.clients, headers=headers)
-        results = [
-            (name, load(url, seconds=args.seconds, clients=args.clients, headers=headers))
-            for name, url, headers in targets
-        ]
+        # Interleaved rounds: a noisy neighbour slows every target alike, not just one.
+        measured = {name: Measured() for name, _, _ in targets}
+        for _ in range(args.rounds):
+            for name, url, headers in targets:
+                round_ = load(
+                    url, seconds=args.seconds / args.rounds, clients=args.clients, headers=headers
+                )
+                measured[name].latencies += round_.latencies
+                measured[name].failures += round_.failures
+                measured[name].seconds += round_.seconds
+        results = [(name, measured[name].figures()) for name, _, _ in targets]
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
@@ -184,7 +206,8 @@ def main() -> None:
 
     baseline = results[0][1]["p50_ms"]
     print(
-        f"\nGET {args.path}, {args.clients} clients x {args.seconds:g}s each, "
+        f"\nGET {args.path}, {args.clients} clients x {args.seconds:g}s each "
+        f"(in {args.rounds} interleaved rounds), "
         f"{args.workers} gunicorn workers per server, {os.cpu_count()} CPUs\n"
     )
     print(f"{'target':24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}", end="")
