@@ -5,20 +5,142 @@ from pathlib import Path
 from ecomms_common.base_settings import *  # noqa: F403
 from ecomms_common.base_settings import (
     INSTALLED_APPS,
+    MIDDLEWARE,
+    REST_FRAMEWORK,
     SPECTACULAR_SETTINGS,
     database,
+    env,
     logging_config,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SERVICE_NAME = "auth-gateway"
 
-INSTALLED_APPS = [*INSTALLED_APPS, "gateway"]
+INSTALLED_APPS = [
+    *INSTALLED_APPS,
+    "django.contrib.sessions",
+    "mozilla_django_oidc",
+    "rest_framework_simplejwt.token_blacklist",
+    "gateway",
+]
+# Rate limiting runs right after the request id is set, before anything else does work.
+_after_guid = MIDDLEWARE.index("django_guid.middleware.guid_middleware") + 1
+MIDDLEWARE = [
+    *MIDDLEWARE[:_after_guid],
+    "gateway.ratelimit.RateLimitMiddleware",
+    *MIDDLEWARE[_after_guid:-1],
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    MIDDLEWARE[-1],
+]
 DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
 LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database"]
+AUTH_USER_MODEL = "gateway.User"
+# The gateway verifies bearer tokens with its own keys, never by fetching its own JWKS.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.authentication.LocalKeysJWTAuthentication"],
+}
+
+# Browser session (only for the login flow and GET /auth/token/). Lax, not Strict: the redirect
+# back from the provider must carry the session cookie.
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+
+# --- Login with an OpenID Connect provider (mozilla-django-oidc) -----------------------------
+# Either every endpoint (OIDC_OP_*) plus the issuer, or one discovery URL that names them all.
+# Unset, the gateway uses the local provider that `make up` starts on port 9400.
+LOCAL_OIDC_DISCOVERY_URL = "http://127.0.0.1:9400/.well-known/openid-configuration"
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", default="")
+OIDC_OP_DISCOVERY_URL = env.str(
+    "OIDC_OP_DISCOVERY_URL",
+    default="" if OIDC_OP_AUTHORIZATION_ENDPOINT else LOCAL_OIDC_DISCOVERY_URL,
+)
+OIDC_DISCOVERY_CACHE_SECONDS = env.int("OIDC_DISCOVERY_CACHE_SECONDS", default=3600)
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="ecomms-local")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="ecomms-local-secret")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile phone")
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_NONCE = True
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+# (connect, read) seconds for every call to the provider; the library's default waits forever.
+OIDC_TIMEOUT = (
+    env.float("OIDC_CONNECT_TIMEOUT_SECONDS", default=3.05),
+    env.float("OIDC_READ_TIMEOUT_SECONDS", default=10.0),
+)
+OIDC_AUTHENTICATE_CLASS = "gateway.oidc.LoginStartView"
+OIDC_CALLBACK_CLASS = "gateway.oidc.LoginCallbackView"
+OIDC_CREATE_USER = True
+AUTHENTICATION_BACKENDS = ["gateway.oidc.SubjectOIDCBackend"]
+LOGIN_URL = "/oidc/authenticate/"
+LOGIN_REDIRECT_URL = "/auth/token/"
+LOGIN_REDIRECT_URL_FAILURE = "/auth/login-failed/"
+LOGOUT_REDIRECT_URL = "/"
+
+# Verified emails that get the admin role at login (comma-separated); also see `grant_admin`.
+ADMIN_EMAILS = [email.lower() for email in env.list("ADMIN_EMAILS", default=[])]
+
+# --- The gateway's own tokens (djangorestframework-simplejwt) -----------------------------
+# PEM private key that signs (JWT_PRIVATE_KEY, or a file holding it: JWT_PRIVATE_KEY_FILE) and
+# optionally the previous key (private or public PEM), still published and accepted so tokens
+# signed before a rotation stay valid until they expire.
+JWT_PRIVATE_KEY = env.str("JWT_PRIVATE_KEY", default="")
+JWT_PRIVATE_KEY_FILE = env.str("JWT_PRIVATE_KEY_FILE", default="")
+JWT_PREVIOUS_KEY = env.str("JWT_PREVIOUS_KEY", default="")
+JWT_PREVIOUS_KEY_FILE = env.str("JWT_PREVIOUS_KEY_FILE", default="")
+JWT_ISSUER = env.str("JWT_ISSUER", default="http://127.0.0.1:8000")
+JWT_AUDIENCE = env.str("JWT_AUDIENCE", default="ecomms")
+JWT_ACCESS_TTL_SECONDS = env.int("JWT_ACCESS_TTL_SECONDS", default=300)
+JWT_REFRESH_TTL_SECONDS = env.int("JWT_REFRESH_TTL_SECONDS", default=14 * 24 * 3600)
+JWT_LEEWAY_SECONDS = env.int("JWT_LEEWAY_SECONDS", default=30)
+
+SIMPLE_JWT = {
+    "ALGORITHM": "RS256",
+    "ISSUER": JWT_ISSUER,
+    "AUDIENCE": JWT_AUDIENCE,
+    "LEEWAY": JWT_LEEWAY_SECONDS,
+    "USER_ID_FIELD": "public_id",
+    "USER_ID_CLAIM": "sub",
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "TOKEN_TYPE_CLAIM": "token_type",
+    "JTI_CLAIM": "jti",
+}
+
+# --- The entry point: upstream services -------------------------------------------------------
+CATALOG_URL = env.str("CATALOG_URL", default="http://127.0.0.1:8001")
+ORDERS_URL = env.str("ORDERS_URL", default="http://127.0.0.1:8002")
+UPSTREAM_CONNECT_TIMEOUT_SECONDS = env.float("UPSTREAM_CONNECT_TIMEOUT_SECONDS", default=2.0)
+UPSTREAM_READ_TIMEOUT_SECONDS = env.float("UPSTREAM_READ_TIMEOUT_SECONDS", default=15.0)
+UPSTREAM_POOL_SIZE = env.int("UPSTREAM_POOL_SIZE", default=32)
+
+# --- Rate limiting (django-ratelimit over Django's cache) -------------------------------------
+# Requests per client (the token's subject, else the client address) per window, e.g. 300/m.
+RATE_LIMIT = env.str("RATE_LIMIT", default="300/m")
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+# The address a client is known by: REMOTE_ADDR, or e.g. HTTP_X_REAL_IP behind a trusted proxy.
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
+# A cache shared by every worker (e.g. redis://...) makes the limit global; the local default
+# counts per process.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://gateway")}
+
 SPECTACULAR_SETTINGS = {
     **SPECTACULAR_SETTINGS,
     "TITLE": "ecomms auth gateway",
-    "DESCRIPTION": "OIDC login, JWT issuance and the single entry point for API clients.",
+    "DESCRIPTION": (
+        "The ecomms public API, one origin: login and tokens (served by the gateway), catalog "
+        "and orders (proxied to their services)."
+    ),
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }

@@ -1,0 +1,209 @@
+"""Login with an OpenID Connect provider, on top of mozilla-django-oidc.
+
+What the library leaves out, added here: endpoints from a discovery document, the ID token's
+``iss`` and ``aud`` checks (RS256 pinned), users keyed on the provider's ``sub`` rather than the
+email, and ``next`` limited to local paths.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+import requests
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
+from django.http import HttpRequest, HttpResponse
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
+
+from ecomms_common.errors import error_response
+from gateway.models import User
+from gateway.services import user_link_from_claims
+
+logger = logging.getLogger(__name__)
+
+ID_TOKEN_ALGORITHM = "RS256"  # noqa: S105 - an algorithm name, not a secret
+
+
+@dataclass(frozen=True)
+class Provider:
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    userinfo_endpoint: str
+    jwks_uri: str
+
+
+_discovered: dict[str, tuple[float, Provider]] = {}
+_discovery_lock = threading.Lock()
+
+
+def provider() -> Provider:
+    """Return the provider's endpoints: from ``OIDC_OP_*``, or its discovery document (cached)."""
+    url = settings.OIDC_OP_DISCOVERY_URL
+    if not url:
+        configured = Provider(
+            issuer=settings.OIDC_OP_ISSUER,
+            authorization_endpoint=settings.OIDC_OP_AUTHORIZATION_ENDPOINT,
+            token_endpoint=settings.OIDC_OP_TOKEN_ENDPOINT,
+            userinfo_endpoint=settings.OIDC_OP_USER_ENDPOINT,
+            jwks_uri=settings.OIDC_OP_JWKS_ENDPOINT,
+        )
+        missing = [name for name, value in vars(configured).items() if not value]
+        if missing:
+            raise ImproperlyConfigured(
+                f"Set OIDC_OP_DISCOVERY_URL, or every OIDC_OP_* endpoint (missing: {missing})."
+            )
+        return configured
+    with _discovery_lock:
+        cached = _discovered.get(url)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        response = requests.get(url, timeout=settings.OIDC_TIMEOUT)
+        response.raise_for_status()
+        document = response.json()
+        found = Provider(
+            issuer=document["issuer"],
+            authorization_endpoint=document["authorization_endpoint"],
+            token_endpoint=document["token_endpoint"],
+            userinfo_endpoint=document["userinfo_endpoint"],
+            jwks_uri=document["jwks_uri"],
+        )
+        _discovered[url] = (time.monotonic() + settings.OIDC_DISCOVERY_CACHE_SECONDS, found)
+        return found
+
+
+def forget_discovery() -> None:
+    """Drop cached discovery documents (a provider moved, or tests start another)."""
+    with _discovery_lock:
+        _discovered.clear()
+
+
+class SubjectOIDCBackend(OIDCAuthenticationBackend):
+    """Authenticate by the provider's ``sub``; verify the ID token completely."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Django builds backends to load the session's user on every request: no network here.
+        self.OIDC_RP_CLIENT_ID = settings.OIDC_RP_CLIENT_ID
+        self.OIDC_RP_CLIENT_SECRET = settings.OIDC_RP_CLIENT_SECRET
+        self.OIDC_RP_SIGN_ALGO = ID_TOKEN_ALGORITHM
+        self.OIDC_RP_IDP_SIGN_KEY = None
+        self.UserModel = User
+
+    def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> User | None:
+        # The library reads endpoints from settings only; ours may come from discovery.
+        self.provider = provider()
+        self.OIDC_OP_TOKEN_ENDPOINT = self.provider.token_endpoint
+        self.OIDC_OP_USER_ENDPOINT = self.provider.userinfo_endpoint
+        self.OIDC_OP_JWKS_ENDPOINT = self.provider.jwks_uri
+        return super().authenticate(request, **kwargs)
+
+    def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
+        """Return the ID token's claims after checking signature, ``iss``, ``aud``, ``nonce``."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise SuspiciousOperation(f"Malformed ID token: {exc}") from exc
+        if header.get("alg") != ID_TOKEN_ALGORITHM:
+            raise SuspiciousOperation(f"ID tokens must be signed with {ID_TOKEN_ALGORITHM}.")
+        key = self.retrieve_matching_jwk(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ID_TOKEN_ALGORITHM],
+                audience=self.OIDC_RP_CLIENT_ID,
+                issuer=self.provider.issuer,
+                options={"require": ["iss", "aud", "sub", "exp", "iat"]},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise SuspiciousOperation(f"ID token refused: {exc}") from exc
+        # Several audiences: the token must have been issued to us (OIDC Core 3.1.3.7).
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if len(audiences) > 1 and claims.get("azp") != self.OIDC_RP_CLIENT_ID:
+            raise SuspiciousOperation("ID token refused: azp is not this client.")
+        if claims.get("nonce") != kwargs.get("nonce"):
+            raise SuspiciousOperation("ID token refused: the nonce does not match.")
+        return claims
+
+    def get_userinfo(self, access_token: str, id_token: str, payload: dict[str, Any]) -> dict:
+        claims = super().get_userinfo(access_token, id_token, payload)
+        # The userinfo response must describe the subject the ID token names (OIDC Core 5.3.2).
+        if str(claims.get("sub")) != str(payload["sub"]):
+            raise SuspiciousOperation("The userinfo subject differs from the ID token's.")
+        return {**payload, **claims}
+
+    def get_user(self, user_id: Any) -> User | None:
+        # The library's version returns deactivated users too: their sessions must end.
+        user = super().get_user(user_id)
+        return user if user is not None and user.is_active else None
+
+    def verify_claims(self, claims: dict[str, Any]) -> bool:
+        return bool(claims.get("sub"))
+
+    def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
+        return self.UserModel.objects.filter(oidc_sub=str(claims["sub"]))
+
+    def create_user(self, claims: dict[str, Any]) -> User:
+        return user_link_from_claims(claims=claims)
+
+    def update_user(self, user: User, claims: dict[str, Any]) -> User:
+        return user_link_from_claims(claims=claims)
+
+
+def local_path(url: str | None) -> str | None:
+    """Return ``url`` when it is a path on this site, otherwise None (no open redirects)."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or any(ord(char) < 32 for char in url):
+        return None
+    return url
+
+
+class LoginStartView(OIDCAuthenticationRequestView):
+    """Redirect to the provider (PKCE, state, nonce); remember ``next`` only if it is local."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super(OIDCAuthenticationRequestView, self).__init__(*args, **kwargs)
+        self.OIDC_RP_CLIENT_ID = settings.OIDC_RP_CLIENT_ID
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            self.OIDC_OP_AUTH_ENDPOINT = provider().authorization_endpoint
+        except requests.RequestException as exc:
+            return provider_unavailable(exc)
+        response = super().get(request)
+        request.session["oidc_login_next"] = local_path(request.GET.get("next"))
+        return response
+
+
+class LoginCallbackView(OIDCAuthenticationCallbackView):
+    """The provider's redirect back: state and nonce are spent on first use."""
+
+    @property
+    def success_url(self) -> str:
+        next_url = local_path(self.request.session.get("oidc_login_next"))
+        return next_url or settings.LOGIN_REDIRECT_URL
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return super().get(request)
+        except requests.HTTPError as exc:
+            if exc.response is not None and exc.response.status_code < 500:
+                logger.warning("the OIDC provider refused the login: %s", exc)
+                return self.login_failure()  # e.g. a code already spent
+            return provider_unavailable(exc)
+        except requests.RequestException as exc:
+            return provider_unavailable(exc)
+
+
+def provider_unavailable(exc: Exception) -> HttpResponse:
+    logger.warning("the OIDC provider failed: %r", exc)
+    return error_response(
+        503, "provider_unavailable", "The login provider cannot be reached; try again shortly."
+    )

@@ -1,0 +1,126 @@
+"""The gateway's own endpoints: its public keys, and tokens for a logged-in user."""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import auth
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecomms_common.errors import error_response
+from gateway.keys import key_ring
+from gateway.services import token_pair_issue, token_refresh, token_revoke
+
+_token_pair = inline_serializer(
+    "TokenPair",
+    {
+        "access": serializers.CharField(),
+        "refresh": serializers.CharField(),
+        "token_type": serializers.CharField(),
+        "expires_in": serializers.IntegerField(),
+    },
+)
+
+
+class JWKSView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(summary="The public keys that verify the gateway's tokens", tags=["auth"])
+    def get(self, request: Request) -> Response:
+        response = Response(key_ring().jwks())
+        response["Cache-Control"] = "public, max-age=300"
+        return response
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+@method_decorator(never_cache, name="dispatch")
+class TokenForSessionView(View):
+    """Give the logged-in browser user an access/refresh pair (a page, or JSON)."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_authenticated:
+            if _wants_json(request):
+                return _login_required()
+            return redirect(f"{settings.LOGIN_URL}?next={request.path}")
+        pair = token_pair_issue(user=request.user)
+        if _wants_json(request):
+            return JsonResponse(pair.as_dict())
+        return render(
+            request,
+            "gateway/token.html",
+            {"pair": pair, "user": request.user, "origin": request.build_absolute_uri("/")[:-1]},
+        )
+
+    @method_decorator(csrf_protect)
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return _login_required()
+        return JsonResponse(token_pair_issue(user=request.user).as_dict())
+
+
+def _login_required() -> HttpResponse:
+    return error_response(
+        401, "not_authenticated", "Log in first: GET /oidc/authenticate/ in a browser."
+    )
+
+
+class RefreshInput(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+class RefreshTokenView(APIView):
+    """Base of the views a refresh token is posted to: a bad token is a 401, not a 403."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="ecomms"'
+
+
+class TokenRefreshView(RefreshTokenView):
+    @extend_schema(
+        summary="Spend a refresh token on a new pair (each refresh token works once)",
+        request=RefreshInput,
+        responses={200: _token_pair},
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RefreshInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pair = token_refresh(refresh=serializer.validated_data["refresh"])
+        return Response(pair.as_dict(), headers={"Cache-Control": "no-store"})
+
+
+class LogoutView(RefreshTokenView):
+    @extend_schema(
+        summary="Revoke a refresh token and end the browser session",
+        request=RefreshInput,
+        responses={204: None},
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RefreshInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token_revoke(refresh=serializer.validated_data["refresh"])
+        auth.logout(request._request)
+        return Response(status=204)
+
+
+def login_failed(request: HttpRequest, *args: Any) -> HttpResponse:
+    return error_response(401, "login_failed", "The login did not complete; start it again.")

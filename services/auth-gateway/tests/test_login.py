@@ -1,0 +1,168 @@
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from django.test import Client
+from gateway.models import User
+
+from tests.conftest import CLIENT_ID, finish_login, start_login
+
+pytestmark = pytest.mark.django_db
+
+
+def session_user_id(client: Client) -> str | None:
+    return client.session.get("_auth_user_id")
+
+
+def test_login_creates_a_user_linked_to_the_provider_subject(client, login) -> None:
+    response = login(
+        client, "alice-sub", email="alice@example.com", email_verified=True, name="Alice A"
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/auth/token/"
+    user = User.objects.get(oidc_sub="alice-sub")
+    assert (user.email, user.name, user.email_verified) == ("alice@example.com", "Alice A", True)
+    assert session_user_id(client) == str(user.pk)
+
+
+def test_authorization_request_uses_pkce_state_and_nonce(client, provider) -> None:
+    query = parse_qs(urlsplit(start_login(client)).query)
+    assert query["client_id"] == [CLIENT_ID]
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["code_challenge"][0]) >= 43
+    assert query["state"] and query["nonce"]
+    assert query["redirect_uri"] == ["http://testserver/oidc/callback/"]
+
+
+def test_next_login_refreshes_profile_on_the_same_user(client, login) -> None:
+    login(client, "bob-sub", email="bob@old.example", name="Bob", phone_number="+254700000001")
+    login(Client(), "bob-sub", email="bob@new.example", name="Robert")
+    user = User.objects.get(oidc_sub="bob-sub")
+    assert (user.email, user.name) == ("bob@new.example", "Robert")
+    assert user.phone == "+254700000001"
+    assert User.objects.count() == 1
+
+
+def test_a_second_subject_with_the_same_email_is_another_user(client, login) -> None:
+    login(client, "carol-1", email="carol@example.com", email_verified=True)
+    login(Client(), "carol-2", email="carol@example.com", email_verified=True)
+    assert set(User.objects.values_list("oidc_sub", flat=True)) == {"carol-1", "carol-2"}
+
+
+def test_verified_email_in_admin_emails_gets_the_admin_role(client, login, settings) -> None:
+    settings.ADMIN_EMAILS = ["boss@example.com"]
+    login(client, "boss", email="Boss@example.com", email_verified=True)
+    login(Client(), "pretender", email="boss@example.com", email_verified=False)
+    assert User.objects.get(oidc_sub="boss").roles == ["customer", "admin"]
+    assert User.objects.get(oidc_sub="pretender").roles == ["customer"]
+
+
+def test_next_is_followed_when_it_is_a_local_path(client, provider) -> None:
+    url = start_login(client, next="/docs/?x=1")
+    assert finish_login(client, provider.approve(url, sub="dora"))["Location"] == "/docs/?x=1"
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["https://evil.example/", "//evil.example/x", "/\\evil.example", "http://testserver/x", "docs"],
+)
+def test_next_never_leads_off_site(client, provider, next_url) -> None:
+    url = start_login(client, next=next_url)
+    assert finish_login(client, provider.approve(url, sub="erin"))["Location"] == "/auth/token/"
+
+
+def assert_refused(client: Client, response) -> None:
+    assert response.status_code in (302, 400, 401)
+    if response.status_code == 302:
+        assert response["Location"] == "/auth/login-failed/"
+    assert session_user_id(client) is None
+    assert not User.objects.exists()
+
+
+def test_wrong_state_is_refused(client, provider) -> None:
+    callback = provider.approve(start_login(client), sub="frank")
+    parts = urlsplit(callback)
+    query = parse_qs(parts.query)
+    forged = urlencode({"code": query["code"][0], "state": "not-the-state-we-sent"})
+    response = client.get(f"{parts.path}?{forged}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+    assert_refused(client, response)
+
+
+def test_callback_without_a_login_in_progress_is_refused(provider) -> None:
+    stranger = Client()
+    callback = provider.approve(start_login(Client()), sub="gina")
+    assert_refused(stranger, finish_login(stranger, callback))
+
+
+def test_replayed_callback_is_refused(client, provider) -> None:
+    callback = provider.approve(start_login(client), sub="hank")
+    assert finish_login(client, callback)["Location"] == "/auth/token/"
+    client.logout()
+    User.objects.all().delete()
+    replay = finish_login(client, callback)
+    assert_refused(client, replay)
+
+
+def test_id_token_with_another_nonce_is_refused(client, provider) -> None:
+    url = start_login(client)
+    parts = urlsplit(url)
+    query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+    query["nonce"] = "a-nonce-this-browser-never-sent"
+    tampered = f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
+    response = finish_login(client, provider.approve(tampered, sub="ivy"))
+    assert response.status_code == 400
+    assert_refused(client, response)
+
+
+def test_id_token_for_another_audience_is_refused(client, scripted_provider) -> None:
+    scripted_provider.id_token_overrides = {"aud": "some-other-client"}
+    callback = scripted_provider.authorize(start_login(client), sub="jack")
+    assert_refused(client, finish_login(client, callback))
+
+
+def test_id_token_from_another_issuer_is_refused(client, scripted_provider) -> None:
+    scripted_provider.id_token_overrides = {"iss": "https://impostor.example"}
+    callback = scripted_provider.authorize(start_login(client), sub="kate")
+    assert_refused(client, finish_login(client, callback))
+
+
+def test_userinfo_about_another_subject_is_refused(client, scripted_provider) -> None:
+    scripted_provider.claims = {"sub": "someone-else", "email": "someone@example.com"}
+    callback = scripted_provider.authorize(start_login(client), sub="lena")
+    assert_refused(client, finish_login(client, callback))
+
+
+def test_scripted_provider_login_checks_pkce_and_succeeds(client, scripted_provider) -> None:
+    callback = scripted_provider.authorize(start_login(client), sub="liam")
+    assert finish_login(client, callback)["Location"] == "/auth/token/"
+    assert User.objects.get(oidc_sub="liam").email == "scripted@example.com"
+
+
+def test_spent_code_sends_the_browser_to_the_failure_page(client, scripted_provider) -> None:
+    callback = scripted_provider.authorize(start_login(client), sub="mia")
+    # The provider has forgotten the code (as after a first use): it answers invalid_grant.
+    scripted_provider._grants.clear()
+    response = finish_login(client, callback)
+    assert response["Location"] == "/auth/login-failed/"
+    failed = client.get("/auth/login-failed/")
+    assert failed.status_code == 401
+    assert failed.json()["error"]["code"] == "login_failed"
+    assert not User.objects.exists()
+
+
+def test_unreachable_provider_is_a_json_503(client, settings) -> None:
+    settings.OIDC_OP_DISCOVERY_URL = "http://127.0.0.1:1/.well-known/openid-configuration"
+    response = client.get("/oidc/authenticate/")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "provider_unavailable"
+
+
+def test_explicit_endpoints_must_all_be_set(client, settings) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+    from gateway.oidc import provider
+
+    settings.OIDC_OP_DISCOVERY_URL = ""
+    settings.OIDC_OP_TOKEN_ENDPOINT = ""
+    with pytest.raises(ImproperlyConfigured, match="token_endpoint"):
+        provider()

@@ -1,0 +1,390 @@
+import base64
+import gzip
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from gateway.keys import key_ring
+
+from ecomms_common.testing import SigningKey
+from tests.conftest import CLIENT_ID, start_login
+from tests.servers import Reply
+
+pytestmark = pytest.mark.django_db
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def access_claims(**overrides) -> dict:
+    now = int(time.time())
+    claims = {
+        "iss": "http://127.0.0.1:8000",
+        "aud": "ecomms",
+        "sub": str(uuid.uuid4()),
+        "email": "x@example.com",
+        "name": "X",
+        "roles": ["customer", "admin"],
+        "token_type": "access",
+        "iat": now,
+        "exp": now + 300,
+        "jti": uuid.uuid4().hex,
+        **overrides,
+    }
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+def signed_by_gateway(**overrides) -> str:
+    ring = key_ring()
+    return jwt.encode(
+        access_claims(**overrides),
+        ring.signing_key,
+        algorithm="RS256",
+        headers={"kid": ring.signing_kid},
+    )
+
+
+def alg_none_token() -> str:
+    header = {"alg": "none", "typ": "JWT", "kid": key_ring().signing_kid}
+    payload = access_claims()
+    return f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}."
+
+
+def hs256_with_public_key_token() -> str:
+    """The classic confusion attack: HMAC keyed with the (public) RSA key's PEM."""
+    public_pem = (
+        key_ring()
+        .signing_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    header = {"alg": "HS256", "typ": "JWT", "kid": key_ring().signing_kid}
+    signing_input = (
+        f"{b64(json.dumps(header).encode())}.{b64(json.dumps(access_claims()).encode())}"
+    )
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def unknown_kid_token() -> str:
+    stranger = SigningKey.generate()
+    return jwt.encode(
+        access_claims(), stranger.private_key, algorithm="RS256", headers={"kid": stranger.kid}
+    )
+
+
+def tampered_token() -> str:
+    header, payload, signature = signed_by_gateway(roles=["customer"]).split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["roles"] = ["customer", "admin"]
+    return f"{header}.{b64(json.dumps(claims).encode())}.{signature}"
+
+
+FORGED = {
+    "alg_none": alg_none_token,
+    "hs256_signed_with_the_public_key": hs256_with_public_key_token,
+    "wrong_audience": lambda: signed_by_gateway(aud="another-api"),
+    "wrong_issuer": lambda: signed_by_gateway(iss="https://impostor.example"),
+    "expired_beyond_leeway": lambda: signed_by_gateway(
+        iat=int(time.time()) - 400, exp=int(time.time()) - 31
+    ),
+    "unknown_kid": unknown_kid_token,
+    "tampered_payload": tampered_token,
+    "no_token_type": lambda: signed_by_gateway(token_type=None),
+    "malformed": lambda: "not.a.jwt",
+}
+
+
+@pytest.mark.parametrize("forgery", FORGED.keys())
+def test_forged_or_expired_token_is_refused_before_proxying(client, orders, forgery) -> None:
+    response = client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {FORGED[forgery]()}")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="ecomms"'
+    assert response.json()["error"]["code"] in ("invalid_token", "token_expired")
+    assert orders.received == []
+
+
+def test_expired_within_leeway_is_still_accepted(client, orders) -> None:
+    token = signed_by_gateway(iat=int(time.time()) - 400, exp=int(time.time()) - 5)
+    assert client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+
+
+def test_bad_token_on_a_public_catalog_read_is_refused_too(client, catalog) -> None:
+    token = signed_by_gateway(aud="another-api")
+    assert client.get("/products/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+    assert catalog.received == []
+
+
+def test_refresh_token_is_not_an_access_token(client, orders, token_pair) -> None:
+    refresh = token_pair().refresh
+    response = client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {refresh}")
+    assert response.status_code == 401
+    assert "access tokens" in response.json()["error"]["message"]
+    assert orders.received == []
+
+
+def test_the_providers_own_id_token_is_not_an_access_token(client, provider, orders) -> None:
+    authorization_url = start_login(client)
+    callback = provider.approve(authorization_url, sub="rita")
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    redirect_uri = parse_qs(urlsplit(authorization_url).query)["redirect_uri"][0]
+    grant = requests.post(
+        f"{provider.url}/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": CLIENT_ID,
+            "client_secret": "tests-secret",
+        },
+        timeout=5,
+    )
+    id_token = grant.json()["id_token"]
+    assert jwt.get_unverified_header(id_token)["alg"] == "RS256"
+    response = client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {id_token}")
+    assert response.status_code == 401
+    assert orders.received == []
+
+
+def test_revoked_refresh_token_is_refused(client, token_pair) -> None:
+    refresh = token_pair().refresh
+    client.post("/auth/logout/", {"refresh": refresh}, content_type="application/json")
+    response = client.post(
+        "/auth/token/refresh/", {"refresh": refresh}, content_type="application/json"
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_token"
+
+
+@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer a b"])
+def test_authorization_that_is_not_one_bearer_token_is_refused(client, orders, header) -> None:
+    assert client.get("/orders/", HTTP_AUTHORIZATION=header).status_code == 401
+    assert orders.received == []
+
+
+def test_public_catalog_reads_need_no_token(client, catalog) -> None:
+    catalog.reply = Reply(body=b'{"count": 1, "results": [{"id": 7}]}')
+    response = client.get("/products/?page=2&search=tea")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b'{"count": 1, "results": [{"id": 7}]}'
+    assert catalog.received[0].method == "GET"
+    assert catalog.received[0].path == "/products/?page=2&search=tea"
+    assert client.get("/categories/shoes/average_price/").status_code == 200
+    assert catalog.received[1].path == "/categories/shoes/average_price/"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/products/upload/"), ("post", "/categories/"), ("get", "/orders/")],
+)
+def test_everything_but_catalog_reads_needs_a_token(client, catalog, orders, method, path) -> None:
+    response = getattr(client, method)(path)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert catalog.received == [] and orders.received == []
+
+
+def test_call_reaches_the_service_with_its_token_and_forwarding_headers(
+    client, orders, token_pair
+) -> None:
+    access = token_pair().access
+    request_id = str(uuid.uuid4())
+    client.cookies["sessionid"] = "the-gateway-session"
+    response = client.post(
+        "/orders/?dry=1",
+        data=b'{"items": [{"product_id": 1, "quantity": 2}]}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {access}",
+        HTTP_X_REQUEST_ID=request_id,
+        HTTP_IDEMPOTENCY_KEY="key-1",
+        HTTP_X_FORWARDED_FOR="203.0.113.9",
+        HTTP_CONNECTION="keep-alive, X-Drop-Me",
+        HTTP_X_DROP_ME="secret",
+        HTTP_KEEP_ALIVE="timeout=5",
+        HTTP_TE="trailers",
+        HTTP_PROXY_AUTHORIZATION="Basic Zm9vOmJhcg==",
+    )
+    assert response.status_code == 200
+    seen = orders.received[0]
+    assert seen.method == "POST"
+    assert seen.path == "/orders/?dry=1"
+    assert seen.body == b'{"items": [{"product_id": 1, "quantity": 2}]}'
+    assert seen.headers["authorization"] == f"Bearer {access}"
+    assert seen.headers["content-type"] == "application/json"
+    assert seen.headers["idempotency-key"] == "key-1"
+    assert seen.headers["x-request-id"] == request_id
+    assert seen.headers["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert seen.headers["x-forwarded-proto"] == "http"
+    assert seen.headers["x-forwarded-host"] == "testserver"
+    for dropped in ("x-drop-me", "keep-alive", "te", "proxy-authorization", "cookie"):
+        assert dropped not in seen.headers, dropped
+    assert seen.headers["host"] == urlsplit(orders.url).netloc
+
+
+def test_request_id_is_generated_when_the_client_sends_none(client, catalog) -> None:
+    response = client.get("/products/")
+    assert uuid.UUID(catalog.received[0].headers["x-request-id"])
+    assert response["X-Request-ID"] == catalog.received[0].headers["x-request-id"]
+
+
+def test_response_streams_back_unchanged(client, catalog) -> None:
+    body = gzip.compress(b'{"name": "tea"}' * 1000)
+    catalog.reply = Reply(
+        status=201,
+        headers={
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "ETag": '"v1"',
+            "X-Catalog-Version": "7",
+            "Location": "/products/9/",
+            "Connection": "keep-alive",
+            "Keep-Alive": "timeout=5",
+        },
+        body=body,
+    )
+    response = client.get("/products/9/")
+    assert response.status_code == 201
+    assert response.streaming
+    assert b"".join(response.streaming_content) == body  # still gzip: bytes as sent
+    assert response["Content-Encoding"] == "gzip"
+    assert response["Content-Length"] == str(len(body))
+    assert response["ETag"] == '"v1"'
+    assert response["X-Catalog-Version"] == "7"
+    assert response["Location"] == "/products/9/"
+    assert not response.has_header("Keep-Alive")
+    assert not response.has_header("Connection")
+
+
+def test_a_cookie_set_by_a_service_never_reaches_another_client(client, catalog) -> None:
+    catalog.reply = Reply(headers={"Set-Cookie": "owner=alice; Path=/"}, body=b"{}")
+    first = client.get("/products/")
+    b"".join(first.streaming_content)
+    catalog.reply = Reply()
+    b"".join(client.__class__().get("/products/").streaming_content)
+    assert "cookie" not in catalog.received[1].headers
+
+
+def test_no_content_answer_gains_no_content_type(client, orders, token_pair) -> None:
+    orders.reply = Reply(status=204, headers={}, body=b"")
+    response = client.post("/orders/1/cancel/", HTTP_AUTHORIZATION=f"Bearer {token_pair().access}")
+    assert response.status_code == 204
+    assert not response.has_header("Content-Type")
+
+
+def test_upstream_errors_pass_through_as_they_are(client, catalog) -> None:
+    catalog.reply = Reply(status=404, body=b'{"error": {"code": "not_found"}}')
+    response = client.get("/products/999/")
+    assert response.status_code == 404
+    assert b"".join(response.streaming_content) == b'{"error": {"code": "not_found"}}'
+
+
+def test_upstream_connections_are_reused(client, catalog) -> None:
+    for _ in range(3):
+        response = client.get("/products/")
+        b"".join(response.streaming_content)
+        response.close()
+    assert len({seen.client_port for seen in catalog.received}) == 1
+
+
+def test_body_over_the_limit_is_refused_with_413(client, settings, orders, token_pair) -> None:
+    settings.REQUEST_BODY_MAX_BYTES = 1024
+    response = client.post(
+        "/orders/",
+        data=b"x" * 2048,
+        content_type="application/octet-stream",
+        HTTP_AUTHORIZATION=f"Bearer {token_pair().access}",
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert orders.received == []
+
+
+def test_chunked_body_is_refused_rather_than_forwarded_empty(client, orders, token_pair) -> None:
+    response = client.post(
+        "/orders/",
+        data=b"",
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+        HTTP_AUTHORIZATION=f"Bearer {token_pair().access}",
+    )
+    assert response.status_code == 411
+    assert orders.received == []
+
+
+def test_service_down_is_a_json_503(client, settings) -> None:
+    settings.CATALOG_URL = "http://127.0.0.1:1"
+    response = client.get("/products/")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "upstream_unavailable"
+
+
+def test_slow_service_is_a_json_504_after_the_read_timeout(client, settings, catalog) -> None:
+    settings.UPSTREAM_READ_TIMEOUT_SECONDS = 0.2
+    catalog.reply = Reply(delay=1.0)
+    started = time.monotonic()
+    response = client.get("/products/")
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "upstream_timeout"
+    assert time.monotonic() - started < 1.0
+
+
+def test_garbled_answer_is_a_json_502(client, catalog) -> None:
+    catalog.reply = Reply(raw=b"THIS IS NOT HTTP\r\n\r\n")
+    response = client.get("/products/")
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "bad_gateway"
+
+
+def test_clients_over_the_rate_limit_get_429_with_retry_after(client, settings, catalog) -> None:
+    settings.RATE_LIMIT = "3/m"
+    statuses = [client.get("/products/").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    refused = client.get("/products/")
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert len(catalog.received) == 3
+    # Probes are never limited; another client (by its token's subject) has its own budget.
+    assert client.get("/healthz").status_code == 200
+    access = signed_by_gateway()
+    assert client.get("/products/", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
+
+
+def test_schema_and_docs_show_every_service_behind_the_gateway(client, catalog, orders) -> None:
+    catalog.reply = Reply(
+        body=json.dumps(
+            {
+                "openapi": "3.0.3",
+                "paths": {"/products/": {"get": {"operationId": "products_list"}}, "/healthz": {}},
+                "components": {"schemas": {"Product": {"type": "object"}}},
+            }
+        ).encode()
+    )
+    orders.reply = Reply(
+        body=json.dumps(
+            {"openapi": "3.0.3", "paths": {"/orders/": {"post": {"operationId": "orders_create"}}}}
+        ).encode()
+    )
+    schema = client.get("/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert schema["paths"]["/products/"] == {"get": {"operationId": "products_list"}}
+    assert schema["paths"]["/orders/"] == {"post": {"operationId": "orders_create"}}
+    assert "/auth/token/refresh/" in schema["paths"]
+    assert "/.well-known/jwks.json" in schema["paths"]
+    assert "get" in schema["paths"]["/healthz"], "the gateway's own probe, not the catalog's"
+    assert schema["components"]["schemas"]["Product"] == {"type": "object"}
+    assert catalog.received[0].path == "/schema/"
+    assert client.get("/docs/").status_code == 200
+
+
+def test_schema_names_a_service_that_cannot_be_reached(client, settings, catalog) -> None:
+    catalog.reply = Reply(body=b'{"openapi": "3.0.3", "paths": {}}')
+    settings.ORDERS_URL = "http://127.0.0.1:1"
+    response = client.get("/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    assert "not shown: orders" in response.json()["info"]["description"]
