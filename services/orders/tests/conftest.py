@@ -46,12 +46,12 @@ def closed_port() -> int:
 def customer(local_jwks: LocalJWKS) -> Callable[..., dict[str, str]]:
     """Return headers of a customer: ``customer("alice")`` is always the same customer."""
 
-    def make(name: str = "wanjiru", **claims: Any) -> dict[str, str]:
+    def make(who: str = "wanjiru", **claims: Any) -> dict[str, str]:
         token = local_jwks.mint(
             roles=["customer"],
-            sub=f"sub-{name}",
-            email=claims.pop("email", f"{name}@example.com"),
-            name=claims.pop("name", name.title()),
+            sub=f"sub-{who}",
+            email=claims.pop("email", f"{who}@example.com"),
+            name=claims.pop("name", who.title()),
             **claims,
         )
         return {"HTTP_AUTHORIZATION": f"Bearer {token}"}

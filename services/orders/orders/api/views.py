@@ -33,6 +33,11 @@ idempotency_parameter = OpenApiParameter(
 )
 
 
+class OrderPagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
 def _idempotency_key(request: Request) -> str | None:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
@@ -94,7 +99,7 @@ class OrderListCreateView(APIView):
             customer_sub=filters.validated_data.get("customer"),
             status=filters.validated_data.get("status"),
         )
-        paginator = PageNumberPagination()
+        paginator = OrderPagination()
         page = paginator.paginate_queryset(orders, request, view=self)
         return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
 
