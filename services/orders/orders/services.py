@@ -117,7 +117,7 @@ def order_place(
         order = Order.objects.create(
             customer=customer, currency=currency, total_amount=total, status=OrderStatus.PENDING
         )
-        OrderItem.objects.bulk_create(
+        order_items = OrderItem.objects.bulk_create(
             OrderItem(
                 order=order,
                 product_id=line.product_id,
@@ -128,7 +128,9 @@ def order_place(
             )
             for line in items
         )
-        order = Order.objects.select_related("customer").prefetch_related("items").get(pk=order.pk)
+        # The items just written are the order's items: serve order.items.all() from them, as
+        # prefetch_related would, instead of reading them back.
+        order._prefetched_objects_cache = {"items": order_items}
         outbox_enqueue(envelope=order_placed_event(order=order))
         if on_placed is not None:
             on_placed(order)
