@@ -55,7 +55,7 @@ def test_places_an_order_at_catalog_prices(api_client, catalog, customer) -> Non
     assert order.customer.sub == "sub-wanjiru"
     # One bulk call for all items, carrying the request's correlation id.
     assert len(catalog.requests) == 1
-    assert catalog.requests[0]["query"] == "ids=10%2C15"
+    assert catalog.requests[0]["query"] == "ids=10,15"
     assert catalog.requests[0]["request_id"] == request_id
 
 

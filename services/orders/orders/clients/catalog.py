@@ -115,7 +115,8 @@ class CatalogClient:
     def _lookup(self, ids: list[int]) -> ProductLookup:
         url = f"{self.base_url}/products/lookup/"
         try:
-            response = self.session.get(url, params={"ids": ",".join(map(str, ids))})
+            # Commas as they are (requests would escape them in a dict): ?ids=10,15,99
+            response = self.session.get(url, params=f"ids={','.join(map(str, ids))}")
         except requests.RequestException as exc:
             logger.warning("catalog lookup failed: %r", exc)
             raise CatalogUnavailable() from exc
