@@ -57,6 +57,8 @@ def test_places_an_order_at_catalog_prices(api_client, catalog, customer) -> Non
     assert len(catalog.requests) == 1
     assert catalog.requests[0]["query"] == "ids=10,15"
     assert catalog.requests[0]["request_id"] == request_id
+    # The event carries the same id, so the notification can be traced back to this request.
+    assert OutboxMessage.objects.get().correlation_id == request_id
 
 
 def test_the_order_and_its_event_are_stored_together(api_client, catalog, customer) -> None:
