@@ -128,9 +128,12 @@ def order_place(
             )
             for line in items
         )
-        # The items just written are the order's items: serve order.items.all() from them, as
-        # prefetch_related would, instead of reading them back.
-        order._prefetched_objects_cache = {"items": order_items}
+        # The items just written are the order's items: serve order.items.all() from them the
+        # way prefetch_related caches a relation, instead of reading them back.
+        written_items = order.items.all()
+        written_items._result_cache = order_items
+        written_items._prefetch_done = True
+        order._prefetched_objects_cache = {"items": written_items}
         outbox_enqueue(envelope=order_placed_event(order=order))
         if on_placed is not None:
             on_placed(order)

@@ -240,3 +240,23 @@ def test_placing_needs_a_token(api_client, catalog) -> None:
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_the_placed_order_reads_like_a_stored_one(catalog, customer) -> None:
+    from orders.models import Customer
+    from orders.services import OrderLine, order_place
+
+    buyer = Customer.objects.create(sub="sub-direct", email="direct@example.com")
+
+    order = order_place(
+        customer=buyer,
+        items=[OrderLine(product_id=10, quantity=2), OrderLine(product_id=15, quantity=1)],
+        currency="USD",
+    )
+
+    assert order.items.count() == 2
+    assert [item.product_id for item in order.items.all()] == [10, 15]
+    stored = Order.objects.get(pk=order.pk)
+    assert [(i.product_id, i.unit_price) for i in stored.items.all()] == [
+        (i.product_id, i.unit_price) for i in order.items.all()
+    ]
