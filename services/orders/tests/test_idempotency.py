@@ -212,3 +212,23 @@ class TestConcurrent:
         assert after.status_code == 201
         assert after.json() == results[0][1]
         assert Order.objects.count() == 1
+
+    def test_a_request_whose_key_was_taken_over_places_nothing(
+        self, catalog, customer, settings
+    ) -> None:
+        settings.IDEMPOTENCY_LOCK_SECONDS = 0  # any running request counts as dead at once
+        catalog.delay_seconds = 0.3
+        headers = customer()
+        results: list = []
+        first = threading.Thread(target=_post_in_thread, args=(headers, "k", results))
+
+        first.start()
+        assert catalog.received.wait(timeout=5)
+        second = place(APIClient(), headers, "k")
+        first.join(timeout=10)
+
+        assert second.status_code == 201
+        assert results[0][0] == 409  # its claim was gone when it tried to commit: rolled back
+        assert Order.objects.count() == 1
+        assert OutboxMessage.objects.count() == 1
+        assert Order.objects.get().pk == second.json()["id"]
