@@ -100,6 +100,13 @@ def recreate_database(url: str) -> None:
         connection.execute(f'CREATE DATABASE "{name}"')
 
 
+def drop_database(url: str) -> None:
+    parts = urlsplit(url)
+    admin_url = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}"')
+
+
 def load(args: tuple) -> tuple[list[float], Counter]:
     """Run one load process: ``threads`` closed-loop clients for ``seconds``; return latencies."""
     target, threads, seconds, tokens, seed = args
@@ -202,6 +209,7 @@ def main() -> None:
             "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orders_bench"
         ),
     )
+    parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")
     parser.add_argument("--idempotency-key", action="store_true", help="send a fresh key each")
     parser.add_argument("--gateway-url", help="place orders through this gateway")
     parser.add_argument("--gateway-token", help="a gateway-issued customer access token")
@@ -287,6 +295,8 @@ def main() -> None:
         for process in processes:
             process.wait(timeout=30)
         jwks.close()
+        if not args.keep_database:
+            drop_database(args.database)
 
     print(
         f"\nconcurrency {args.concurrency}, {args.rounds} rounds of {args.seconds:g} s per "
