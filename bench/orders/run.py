@@ -154,19 +154,39 @@ def load(args: tuple) -> tuple[list[float], Counter]:
     return latencies, statuses
 
 
-def run_scenario(pool, target: dict, concurrency: int, seconds: float, tokens: list[str]) -> dict:
-    """Load one target for ``seconds``; return its latencies, answers and wall time."""
+def cpu_seconds(pids: list[int]) -> float:
+    """Return the CPU time (user + system) the processes and their children have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        family = [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
+        for member in family:
+            try:
+                fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def run_scenario(
+    pool, target: dict, concurrency: int, seconds: float, tokens: list[str], servers: list[int]
+) -> dict:
+    """Load one target for ``seconds``; return its latencies, answers, wall and server CPU time."""
     processes = 2
     per_process = [
         concurrency // processes + (i < concurrency % processes) for i in range(processes)
     ]
     jobs = [(target, n, seconds, tokens, i) for i, n in enumerate(per_process) if n]
+    cpu_before = cpu_seconds(servers)
     started = time.monotonic()
     results = pool.map(load, jobs)
     return {
         "latencies": [value for result in results for value in result[0]],
         "statuses": sum((result[1] for result in results), Counter()),
         "wall": time.monotonic() - started,
+        "cpu": cpu_seconds(servers) - cpu_before,
         "ok_status": target["ok"],
     }
 
@@ -182,6 +202,7 @@ def summarize(runs: list[dict]) -> dict:
         "errors": len(latencies) - ok,
         "statuses": dict(statuses),
         "rate": ok / sum(run["wall"] for run in runs),
+        "cpu_ms": 1000 * sum(run["cpu"] for run in runs) / ok if ok else 0.0,
         "p50": quantiles[49] * 1000,
         "p99": quantiles[98] * 1000,
     }
@@ -275,16 +296,18 @@ def main() -> None:
                 },
             ),
         ]
+        # Server CPU per answer: the orders service and the catalog stand-in with their workers.
+        servers = [orders.pid, catalog.pid]
         context = multiprocessing.get_context("spawn")
         runs: dict[str, list[dict]] = {label: [] for label, _ in scenarios}
         with context.Pool(2) as pool:
             for _, target in scenarios:
-                run_scenario(pool, target, args.concurrency, args.warmup, tokens)
+                run_scenario(pool, target, args.concurrency, args.warmup, tokens, servers)
             # Alternate the scenarios so that a change in the machine's load hits both alike.
             for _ in range(args.rounds):
                 for label, target in scenarios:
                     runs[label].append(
-                        run_scenario(pool, target, args.concurrency, args.seconds, tokens)
+                        run_scenario(pool, target, args.concurrency, args.seconds, tokens, servers)
                     )
         results = {label: summarize(label_runs) for label, label_runs in runs.items()}
         with psycopg.connect(args.database) as connection:
@@ -304,13 +327,14 @@ def main() -> None:
     )
     print(
         f"| {'scenario':<58} | {'ok':>6} | {'errors':>6} | {'req/s':>7} | "
-        f"{'p50 ms':>7} | {'p99 ms':>7} |"
+        f"{'p50 ms':>7} | {'p99 ms':>7} | {'server CPU ms':>13} |"
     )
-    print(f"|{'-' * 60}|{'-' * 8}|{'-' * 8}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
+    print(f"|{'-' * 60}|{'-' * 8}|{'-' * 8}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 15}|")
     for label, result in results.items():
         print(
             f"| {label:<58} | {result['ok']:>6} | {result['errors']:>6} | "
-            f"{result['rate']:>7.1f} | {result['p50']:>7.1f} | {result['p99']:>7.1f} |"
+            f"{result['rate']:>7.1f} | {result['p50']:>7.1f} | {result['p99']:>7.1f} | "
+            f"{result['cpu_ms']:>13.2f} |"
         )
     hello, placed = results.values()
     ratio = placed["rate"] / hello["rate"] if hello["rate"] else 0.0
@@ -321,6 +345,10 @@ def main() -> None:
     print(
         f"\norders/hello-world rate: {ratio:.1%} overall; per round "
         f"{', '.join(f'{r:.1%}' for r in per_round)} (target >= 10%)"
+    )
+    print(
+        "server CPU ms: CPU time of the orders and catalog gunicorns per successful answer "
+        "(PostgreSQL's not counted)"
     )
     print(f"orders stored in PostgreSQL: {stored} (every 201 of warm-up and measured runs)")
     for label, result in results.items():
