@@ -8,7 +8,7 @@ import phonenumbers
 from django.conf import settings
 from rest_framework import serializers
 
-from orders.models import Customer, Order, OrderItem, OrderStatus
+from orders.models import Customer, OrderStatus
 
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 MAX_PRODUCT_ID = 2**63 - 1
@@ -59,22 +59,24 @@ class OrderPlaceInputSerializer(serializers.Serializer):
         return items
 
 
-class OrderItemOutputSerializer(serializers.ModelSerializer):
+class OrderItemOutputSerializer(serializers.Serializer):
+    # Plain serializers, not ModelSerializers: these render every order placed or read, and a
+    # ModelSerializer introspects the model again on every instantiation.
     product = serializers.IntegerField(source="product_id")
     name = serializers.CharField(source="product_name")
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
 
-    class Meta:
-        model = OrderItem
-        fields = ["product", "name", "quantity", "unit_price", "currency"]
 
-
-class OrderOutputSerializer(serializers.ModelSerializer):
+class OrderOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    total_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    currency = serializers.CharField()
+    placed_at = serializers.DateTimeField()
     customer = serializers.CharField(source="customer.sub")
     items = OrderItemOutputSerializer(many=True)
-
-    class Meta:
-        model = Order
-        fields = ["id", "status", "total_amount", "currency", "placed_at", "customer", "items"]
 
 
 class OrderListFilterSerializer(serializers.Serializer):

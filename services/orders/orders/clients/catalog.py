@@ -72,6 +72,9 @@ class CatalogClient:
     ):
         self.base_url = base_url.rstrip("/")
         self.session = OutboundSession(timeout=(connect_timeout, read_timeout))
+        # An internal call: no proxy from the environment, no ~/.netrc credentials (and no
+        # looking them up on every call).
+        self.session.trust_env = False
         retry = Retry(
             total=retries,
             connect=retries,
