@@ -48,11 +48,13 @@ UNSET: Any = object()
 
 def customer_from_user(*, user: GatewayUser) -> Customer:
     """Return the caller's customer, created on first use; email and name follow the token."""
+    # The columns' limits, so that an odd claim cannot fail the request.
+    email, name = user.email[:254], user.name[:255]
     customer, created = Customer.objects.get_or_create(
-        sub=user.sub, defaults={"email": user.email, "token_name": user.name}
+        sub=user.sub, defaults={"email": email, "token_name": name}
     )
-    if not created and (customer.email, customer.token_name) != (user.email, user.name):
-        customer.email, customer.token_name = user.email, user.name
+    if not created and (customer.email, customer.token_name) != (email, name):
+        customer.email, customer.token_name = email, name
         customer.save(update_fields=["email", "token_name", "updated_at"])
     return customer
 

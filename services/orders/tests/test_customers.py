@@ -103,3 +103,10 @@ def test_an_over_long_name_is_a_400(api_client, customer) -> None:
 
 def test_the_profile_needs_the_customer_role(api_client, admin) -> None:
     assert api_client.get("/customers/me/", **admin).status_code == 403
+
+
+def test_an_over_long_name_in_the_token_is_cut_to_fit(api_client, customer) -> None:
+    response = api_client.get("/customers/me/", **customer(name="N" * 300))
+
+    assert response.status_code == 200
+    assert response.json()["full_name"] == "N" * 255

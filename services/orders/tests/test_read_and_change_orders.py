@@ -176,3 +176,40 @@ def test_customers_cannot_mark_orders_paid(api_client, place, customer) -> None:
 
     assert response.status_code == 403
     assert not OutboxMessage.objects.filter(event_type="order.paid").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_cancel_and_payment_let_exactly_one_through(catalog, customer, admin) -> None:
+    import threading
+
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    headers = customer()
+    order_id = (
+        APIClient().post("/orders/", BREAD_AND_ORANGES, format="json", **headers).json()["id"]
+    )
+    start = threading.Barrier(2)
+    answers: list[int] = []
+
+    def change(path: str, caller: dict) -> None:
+        try:
+            start.wait(timeout=5)
+            answers.append(APIClient().post(f"/orders/{order_id}/{path}/", **caller).status_code)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=change, args=("cancel", headers)),
+        threading.Thread(target=change, args=("pay", admin)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert sorted(answers) == [200, 409]
+    status_events = OutboxMessage.objects.exclude(event_type="order.placed")
+    assert status_events.count() == 1
+    final_status = APIClient().get(f"/orders/{order_id}/", **headers).json()["status"]
+    assert status_events.get().envelope["data"]["status"] == final_status
