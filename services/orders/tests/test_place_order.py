@@ -176,6 +176,15 @@ def test_more_items_than_the_maximum_are_refused(api_client, catalog, customer, 
     assert nothing_written()
 
 
+def test_a_huge_list_of_items_is_refused_by_its_length(api_client, catalog, customer) -> None:
+    body = {"items": [{"product_id": 10, "quantity": "x"}] * 50_000, "currency": "USD"}
+
+    response = place(api_client, customer(), body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"items": ["At most 100 items per order."]}
+
+
 def test_a_body_that_is_not_an_object_is_refused(api_client, catalog, customer) -> None:
     response = place(api_client, customer(), [{"product_id": 10, "quantity": 1}])
 

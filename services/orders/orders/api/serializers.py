@@ -45,10 +45,15 @@ class OrderPlaceInputSerializer(serializers.Serializer):
         CURRENCY_RE, error_messages={"invalid": "An ISO 4217 code in capitals, e.g. USD."}
     )
 
-    def validate_items(self, items: list[dict[str, int]]) -> list[dict[str, int]]:
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # Count the items before checking each one: a long list is refused at once.
+        items = data.get("items") if isinstance(data, dict) else None
         limit = settings.ORDER_MAX_ITEMS
-        if len(items) > limit:
-            raise serializers.ValidationError(f"At most {limit} items per order.")
+        if isinstance(items, list) and len(items) > limit:
+            raise serializers.ValidationError({"items": [f"At most {limit} items per order."]})
+        return super().to_internal_value(data)
+
+    def validate_items(self, items: list[dict[str, int]]) -> list[dict[str, int]]:
         counts = Counter(item["product_id"] for item in items)
         repeated = sorted(product_id for product_id, count in counts.items() if count > 1)
         if repeated:
