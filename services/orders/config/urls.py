@@ -1,3 +1,5 @@
+from django.urls import include, path
+
 from ecomms_common.urls import (  # noqa: F401 - Django looks the handlers up here
     handler400,
     handler403,
@@ -6,4 +8,4 @@ from ecomms_common.urls import (  # noqa: F401 - Django looks the handlers up he
     ops_urlpatterns,
 )
 
-urlpatterns = [*ops_urlpatterns]
+urlpatterns = [*ops_urlpatterns, path("", include("orders.api.urls"))]

@@ -1,0 +1,127 @@
+"""Input and output serializers of the orders API."""
+
+import re
+from collections import Counter
+from typing import Any
+
+import phonenumbers
+from django.conf import settings
+from rest_framework import serializers
+
+from orders.models import Customer, OrderStatus
+
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+MAX_PRODUCT_ID = 2**63 - 1
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer given as a JSON integer: not a string, float or boolean."""
+
+    default_error_messages = {"invalid": "A whole number is required (a JSON integer)."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class OrderLineInputSerializer(serializers.Serializer):
+    product_id = StrictIntegerField(min_value=1, max_value=MAX_PRODUCT_ID)
+    quantity = StrictIntegerField(min_value=1)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # The limit is a setting: build the bound field with it, not at import time.
+        self.fields["quantity"] = StrictIntegerField(
+            min_value=1, max_value=settings.ORDER_MAX_QUANTITY
+        )
+
+
+class OrderPlaceInputSerializer(serializers.Serializer):
+    """``{"items": [{"product_id", "quantity"}], "currency"}``; anything else is ignored."""
+
+    items = serializers.ListField(child=OrderLineInputSerializer(), allow_empty=False)
+    currency = serializers.RegexField(
+        CURRENCY_RE, error_messages={"invalid": "An ISO 4217 code in capitals, e.g. USD."}
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # Count the items before checking each one: a long list is refused at once.
+        items = data.get("items") if isinstance(data, dict) else None
+        limit = settings.ORDER_MAX_ITEMS
+        if isinstance(items, list) and len(items) > limit:
+            raise serializers.ValidationError({"items": [f"At most {limit} items per order."]})
+        return super().to_internal_value(data)
+
+    def validate_items(self, items: list[dict[str, int]]) -> list[dict[str, int]]:
+        counts = Counter(item["product_id"] for item in items)
+        repeated = sorted(product_id for product_id, count in counts.items() if count > 1)
+        if repeated:
+            raise serializers.ValidationError(
+                f"Each product may appear once; repeated: {', '.join(map(str, repeated))}."
+                " Put the total quantity on one line."
+            )
+        return items
+
+
+class OrderItemOutputSerializer(serializers.Serializer):
+    # Plain serializers, not ModelSerializers: these render every order placed or read, and a
+    # ModelSerializer introspects the model again on every instantiation.
+    product = serializers.IntegerField(source="product_id")
+    name = serializers.CharField(source="product_name")
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+
+
+class OrderOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    total_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    currency = serializers.CharField()
+    placed_at = serializers.DateTimeField()
+    customer = serializers.CharField(source="customer.sub")
+    items = OrderItemOutputSerializer(many=True)
+
+
+class OrderListFilterSerializer(serializers.Serializer):
+    """Query parameters of ``GET /orders/`` (``customer`` counts for admins only)."""
+
+    customer = serializers.CharField(required=False, max_length=255)
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
+
+
+class PhoneNumberField(serializers.CharField):
+    """A phone number, stored in E.164 form (``+254712345678``); null or empty clears it."""
+
+    default_error_messages = {"invalid_phone": "Not a valid phone number; use the +<country> form."}
+
+    def to_internal_value(self, data: Any) -> str:
+        raw = super().to_internal_value(data)
+        if not raw:
+            return ""
+        try:
+            number = phonenumbers.parse(raw, settings.PHONE_DEFAULT_REGION)
+        except phonenumbers.NumberParseException:
+            self.fail("invalid_phone")
+        if not phonenumbers.is_valid_number(number):
+            self.fail("invalid_phone")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class CustomerInputSerializer(serializers.Serializer):
+    full_name = serializers.CharField(max_length=255, allow_blank=True, required=False)
+    phone = PhoneNumberField(max_length=32, allow_blank=True, allow_null=True, required=False)
+
+
+class CustomerOutputSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="sub")
+    full_name = serializers.CharField(source="display_name")
+    phone = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Customer
+        fields = ["id", "email", "full_name", "phone", "created_at", "updated_at"]
+
+    def get_phone(self, customer: Customer) -> str | None:
+        return customer.phone or None

@@ -1,0 +1,314 @@
+"""Writes: customers, placing orders (with their outbox event), status changes, idempotency."""
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ecomms_common.auth import GatewayUser
+from ecomms_common.outbox.services import outbox_enqueue
+from orders.clients.catalog import catalog_client
+from orders.errors import (
+    CurrencyMismatch,
+    IdempotencyKeyReused,
+    IdempotencyRequestInProgress,
+    IllegalTransition,
+    UnknownProducts,
+)
+from orders.events import (
+    ORDER_CANCELLED,
+    ORDER_PAID,
+    order_placed_event,
+    order_status_changed_event,
+)
+from orders.models import (
+    Customer,
+    IdempotencyKey,
+    IdempotencyState,
+    Order,
+    OrderItem,
+    OrderStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+UNSET: Any = object()
+
+
+# Customers
+
+
+def customer_from_user(*, user: GatewayUser) -> Customer:
+    """Return the caller's customer, created on first use; email and name follow the token."""
+    # The columns' limits, so that an odd claim cannot fail the request.
+    email, name = user.email[:254], user.name[:255]
+    customer, created = Customer.objects.get_or_create(
+        sub=user.sub, defaults={"email": email, "token_name": name}
+    )
+    if not created and (customer.email, customer.token_name) != (email, name):
+        customer.email, customer.token_name = email, name
+        customer.save(update_fields=["email", "token_name", "updated_at"])
+    return customer
+
+
+def customer_update(
+    *, customer: Customer, full_name: str = UNSET, phone: str | None = UNSET
+) -> Customer:
+    """Set the customer's own name and phone (already in E.164 form, or None to clear it)."""
+    fields = []
+    if full_name is not UNSET:
+        customer.full_name = full_name
+        fields.append("full_name")
+    if phone is not UNSET:
+        customer.phone = phone or ""
+        fields.append("phone")
+    if fields:
+        customer.save(update_fields=[*fields, "updated_at"])
+    return customer
+
+
+# Placing orders
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    product_id: int
+    quantity: int
+
+
+def order_place(
+    *,
+    customer: Customer,
+    items: Sequence[OrderLine],
+    currency: str,
+    on_placed: Callable[[Order], None] | None = None,
+) -> Order:
+    """Place an order at the catalog's current prices; write its ``order.placed`` event with it.
+
+    ``on_placed`` runs inside the order's transaction (the idempotency record uses it), so that
+    the order, its items, its event and whatever ``on_placed`` writes commit together or not at all.
+    """
+    lookup = catalog_client().products_lookup(product_ids=[line.product_id for line in items])
+    if lookup.missing:
+        raise UnknownProducts(
+            f"Unknown product ids: {', '.join(map(str, sorted(lookup.missing)))}.",
+            details={"product_ids": sorted(lookup.missing)},
+        )
+    mismatched = {
+        str(product.id): product.currency
+        for product in lookup.products.values()
+        if product.currency != currency
+    }
+    if mismatched:
+        raise CurrencyMismatch(
+            f"Some products are not sold in {currency}.",
+            details={"currency": currency, "products": mismatched},
+        )
+    total = sum(
+        (lookup.products[line.product_id].price * line.quantity for line in items), Decimal("0")
+    )
+    with transaction.atomic():
+        order = Order.objects.create(
+            customer=customer, currency=currency, total_amount=total, status=OrderStatus.PENDING
+        )
+        order_items = OrderItem.objects.bulk_create(
+            OrderItem(
+                order=order,
+                product_id=line.product_id,
+                product_name=lookup.products[line.product_id].name,
+                quantity=line.quantity,
+                unit_price=lookup.products[line.product_id].price,
+                currency=lookup.products[line.product_id].currency,
+            )
+            for line in items
+        )
+        # The items just written are the order's items: serve order.items.all() from them the
+        # way prefetch_related caches a relation, instead of reading them back.
+        written_items = order.items.all()
+        written_items._result_cache = order_items
+        written_items._prefetch_done = True
+        order._prefetched_objects_cache = {"items": written_items}
+        outbox_enqueue(envelope=order_placed_event(order=order))
+        if on_placed is not None:
+            on_placed(order)
+    logger.info("order placed", extra={"order_id": order.pk, "total": str(order.total_amount)})
+    return order
+
+
+# Status changes
+
+
+def _order_transition(*, order: Order, to_status: str, event_type: str, changed_by: str) -> Order:
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().select_related("customer").get(pk=order.pk)
+        if locked.status != OrderStatus.PENDING:
+            raise IllegalTransition(
+                f"Order {locked.pk} is {locked.status}; it cannot become {to_status}.",
+                details={"status": locked.status, "requested": to_status},
+            )
+        previous = locked.status
+        locked.status = to_status
+        locked.save(update_fields=["status", "updated_at"])
+        outbox_enqueue(
+            envelope=order_status_changed_event(
+                order=locked, event_type=event_type, previous_status=previous, changed_by=changed_by
+            )
+        )
+    logger.info("order %s: %s -> %s by %s", locked.pk, previous, to_status, changed_by)
+    return Order.objects.select_related("customer").prefetch_related("items").get(pk=locked.pk)
+
+
+def order_cancel(*, order: Order, changed_by: str) -> Order:
+    """Cancel a PENDING order (its owner or an admin); write ``order.cancelled``."""
+    return _order_transition(
+        order=order,
+        to_status=OrderStatus.CANCELLED,
+        event_type=ORDER_CANCELLED,
+        changed_by=changed_by,
+    )
+
+
+def order_mark_paid(*, order: Order, changed_by: str = "admin") -> Order:
+    """Mark a PENDING order as paid (admins only); write ``order.paid``."""
+    return _order_transition(
+        order=order, to_status=OrderStatus.PAID, event_type=ORDER_PAID, changed_by=changed_by
+    )
+
+
+# Idempotency keys
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """Either the right to run the request under a key, or the stored first response."""
+
+    record: IdempotencyKey
+    replay: bool
+
+
+def request_hash(body: Any) -> str:
+    """Return the SHA-256 of a parsed JSON body in canonical form (key order does not matter)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotency_claim(*, customer: Customer, key: str, body_hash: str) -> IdempotencyClaim:
+    """Claim ``key`` for a request, or return the first response sent under it.
+
+    The claim commits on its own, before the work: a second request with the key meets the unique
+    constraint (waiting for the first claim's commit), then finds the row and answers 409 while
+    the first is running, the stored response once it completed, 422 for another body.
+    """
+    now = timezone.now()
+    ttl = timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS)
+    with transaction.atomic():
+        record, created = IdempotencyKey.objects.get_or_create(
+            customer=customer,
+            key=key,
+            defaults={
+                "request_hash": body_hash,
+                "state": IdempotencyState.IN_PROGRESS,
+                "locked_at": now,
+                "expires_at": now + ttl,
+            },
+        )
+        if created:
+            return IdempotencyClaim(record=record, replay=False)
+        record = IdempotencyKey.objects.select_for_update().get(pk=record.pk)
+        if record.expires_at <= now:
+            return _idempotency_take_over(record=record, body_hash=body_hash, now=now, ttl=ttl)
+        if record.request_hash != body_hash:
+            raise IdempotencyKeyReused(details={"Idempotency-Key": key})
+        if record.state == IdempotencyState.COMPLETE:
+            return IdempotencyClaim(record=record, replay=True)
+        if record.locked_at <= now - timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS):
+            logger.warning(
+                "taking over idempotency key %s left running since %s", key, record.locked_at
+            )
+            return _idempotency_take_over(record=record, body_hash=body_hash, now=now, ttl=ttl)
+        raise IdempotencyRequestInProgress(details={"Idempotency-Key": key})
+
+
+def _idempotency_take_over(
+    *, record: IdempotencyKey, body_hash: str, now: Any, ttl: timedelta
+) -> IdempotencyClaim:
+    record.request_hash = body_hash
+    record.state = IdempotencyState.IN_PROGRESS
+    record.response_status = None
+    record.response_body = None
+    record.locked_at = now
+    record.expires_at = now + ttl
+    record.save()
+    return IdempotencyClaim(record=record, replay=False)
+
+
+def idempotency_complete(*, record: IdempotencyKey, status: int, body: Any) -> None:
+    """Store the response of a claimed request (inside the transaction of its work)."""
+    stored = IdempotencyKey.objects.filter(
+        pk=record.pk, state=IdempotencyState.IN_PROGRESS, locked_at=record.locked_at
+    ).update(state=IdempotencyState.COMPLETE, response_status=status, response_body=body)
+    if not stored:  # our claim expired and another request took the key over: undo our work
+        raise IdempotencyRequestInProgress(details={"Idempotency-Key": record.key})
+
+
+def idempotency_release(*, record: IdempotencyKey) -> None:
+    """Forget a claim whose request failed, so the key can be used again."""
+    IdempotencyKey.objects.filter(
+        pk=record.pk, state=IdempotencyState.IN_PROGRESS, locked_at=record.locked_at
+    ).delete()
+
+
+def idempotency_purge_expired() -> int:
+    """Delete expired keys; return how many."""
+    deleted, _ = IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
+
+
+@dataclass(frozen=True)
+class PlacedResponse:
+    status: int
+    body: Any
+    replayed: bool
+
+
+def order_place_idempotent(
+    *,
+    customer: Customer,
+    key: str,
+    body_hash: str,
+    items: Sequence[OrderLine],
+    currency: str,
+    render: Callable[[Order], Any],
+) -> PlacedResponse:
+    """Place an order at most once per (customer, ``Idempotency-Key``); replay the first response.
+
+    Only a placed order is remembered: if placing fails, the key is released and may be retried.
+    """
+    claim = idempotency_claim(customer=customer, key=key, body_hash=body_hash)
+    if claim.replay:
+        return PlacedResponse(
+            status=claim.record.response_status, body=claim.record.response_body, replayed=True
+        )
+    rendered: list[Any] = []
+
+    def remember(order: Order) -> None:
+        rendered.append(render(order))
+        idempotency_complete(record=claim.record, status=201, body=rendered[0])
+
+    try:
+        order_place(customer=customer, items=items, currency=currency, on_placed=remember)
+    except BaseException:
+        try:
+            idempotency_release(record=claim.record)
+        except Exception:  # the key then frees itself after IDEMPOTENCY_LOCK_SECONDS
+            logger.exception("could not release idempotency key %s", key)
+        raise
+    return PlacedResponse(status=201, body=rendered[0], replayed=False)

@@ -1,0 +1,112 @@
+"""GET/PATCH /customers/me/: made from the token on first use; name and phone set by them."""
+
+import pytest
+from orders.models import Customer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_customer_is_created_from_the_token_on_first_use(api_client, customer) -> None:
+    response = api_client.get("/customers/me/", **customer("wanjiru", name="Wanjiru Kamau"))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == "sub-wanjiru"
+    assert body["email"] == "wanjiru@example.com"
+    assert body["full_name"] == "Wanjiru Kamau"
+    assert body["phone"] is None
+    assert Customer.objects.filter(sub="sub-wanjiru").count() == 1
+
+
+def test_email_and_name_follow_the_token(api_client, customer) -> None:
+    api_client.get("/customers/me/", **customer("wanjiru"))
+
+    response = api_client.get(
+        "/customers/me/", **customer("wanjiru", email="w.kamau@example.com", name="W. Kamau")
+    )
+
+    assert response.json()["email"] == "w.kamau@example.com"
+    assert response.json()["full_name"] == "W. Kamau"
+    assert Customer.objects.count() == 1
+
+
+def test_the_customer_sets_name_and_phone_stored_in_e164(api_client, customer) -> None:
+    response = api_client.patch(
+        "/customers/me/",
+        {"full_name": "Wanjiru Kamau", "phone": "+254 712 345-678"},
+        format="json",
+        **customer(),
+    )
+
+    assert response.status_code == 200
+    assert response.json()["full_name"] == "Wanjiru Kamau"
+    assert response.json()["phone"] == "+254712345678"
+    assert Customer.objects.get().phone == "+254712345678"
+    # The name they chose wins over the token's from now on.
+    assert api_client.get("/customers/me/", **customer()).json()["full_name"] == "Wanjiru Kamau"
+
+
+def test_a_national_number_is_read_in_the_default_region(api_client, customer, settings) -> None:
+    settings.PHONE_DEFAULT_REGION = "KE"
+
+    response = api_client.patch(
+        "/customers/me/", {"phone": "0712345678"}, format="json", **customer()
+    )
+
+    assert response.json()["phone"] == "+254712345678"
+
+
+@pytest.mark.parametrize("phone", ["12345", "0712345678", "+254 12", "not a phone", "+1 555 0100"])
+def test_an_invalid_phone_is_a_400_and_changes_nothing(api_client, customer, phone) -> None:
+    api_client.patch("/customers/me/", {"phone": "+254712345678"}, format="json", **customer())
+
+    response = api_client.patch("/customers/me/", {"phone": phone}, format="json", **customer())
+
+    assert response.status_code == 400
+    assert "phone" in response.json()["error"]["details"]
+    assert Customer.objects.get().phone == "+254712345678"
+
+
+def test_the_phone_can_be_cleared(api_client, customer) -> None:
+    api_client.patch("/customers/me/", {"phone": "+254712345678"}, format="json", **customer())
+
+    response = api_client.patch("/customers/me/", {"phone": None}, format="json", **customer())
+
+    assert response.json()["phone"] is None
+
+
+def test_the_phone_and_name_reach_the_order_event(api_client, catalog, customer) -> None:
+    from ecomms_common.outbox.models import OutboxMessage
+    from tests.conftest import BREAD_AND_ORANGES
+
+    api_client.patch(
+        "/customers/me/",
+        {"full_name": "Wanjiru Kamau", "phone": "+254712345678"},
+        format="json",
+        **customer(),
+    )
+    api_client.post("/orders/", BREAD_AND_ORANGES, format="json", **customer())
+
+    event_customer = OutboxMessage.objects.get().envelope["data"]["customer"]
+    assert event_customer["full_name"] == "Wanjiru Kamau"
+    assert event_customer["phone"] == "+254712345678"
+
+
+def test_an_over_long_name_is_a_400(api_client, customer) -> None:
+    response = api_client.patch(
+        "/customers/me/", {"full_name": "x" * 256}, format="json", **customer()
+    )
+
+    assert response.status_code == 400
+    assert "full_name" in response.json()["error"]["details"]
+
+
+def test_the_profile_needs_the_customer_role(api_client, admin) -> None:
+    assert api_client.get("/customers/me/", **admin).status_code == 403
+
+
+def test_an_over_long_name_in_the_token_is_cut_to_fit(api_client, customer) -> None:
+    response = api_client.get("/customers/me/", **customer(name="N" * 300))
+
+    assert response.status_code == 200
+    assert response.json()["full_name"] == "N" * 255
