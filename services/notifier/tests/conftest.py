@@ -11,7 +11,7 @@ pytest_plugins = ["ecomms_common.testing.pytest_plugin"]
 def sms_standin(settings) -> Iterator[SmsStandIn]:
     """A real HTTP server speaking Africa's Talking's SMS API, used through the SDK."""
     standin = SmsStandIn().start()
-    settings.AFRICASTALKING_USERNAME = "sandbox"
+    settings.AFRICASTALKING_USERNAME = "ecomms-test"
     settings.AFRICASTALKING_API_KEY = "test-api-key"
     settings.AFRICASTALKING_SENDER_ID = "ECOMMS"
     settings.AFRICASTALKING_BASE_URL = standin.url
@@ -24,6 +24,8 @@ def smtp(settings) -> Iterator[RecordingHandler]:
     """A real SMTP server (aiosmtpd); set ``smtp.reply`` to answer otherwise than 250."""
     handler = RecordingHandler()
     sink = SmtpSink(handler).start()
+    # pytest-django swaps in the in-memory backend; these tests speak SMTP for real.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = sink.port
     settings.EMAIL_USE_TLS = False

@@ -135,13 +135,13 @@ class SmsStandIn:
                         "Recipients": recipients,
                     }
                 }
-                self._send(http_status, "application/json", json.dumps(body).encode())
                 with standin._lock:
                     standin.accepted.extend(
                         sms
                         for sms, answer in zip(received, answers, strict=True)
                         if answer.status_code < 200
                     )
+                self._send(http_status, "application/json", json.dumps(body).encode())
                 return None
 
             def _send(self, status: int, content_type: str, body: bytes) -> None:
