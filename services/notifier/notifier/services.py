@@ -83,7 +83,8 @@ def delivery_attempt(*, delivery_id: int) -> Delivery | None:
     """
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update(skip_locked=True)
+            # Lock the delivery only: its event row is shared with the other channel's delivery.
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("event")
             .filter(
                 id=delivery_id,

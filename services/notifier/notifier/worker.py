@@ -11,9 +11,9 @@ its deliveries are on disk, and retries wait in the table, not in RabbitMQ.
 """
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
@@ -38,10 +38,8 @@ class NotifierWorker:
         prefetch: int | None = None,
     ) -> None:
         self.stop = stop or threading.Event()
-        self.pool = ThreadPoolExecutor(
-            max_workers=workers or settings.NOTIFIER_DELIVERY_WORKERS,
-            thread_name_prefix="delivery",
-        )
+        self.workers = workers or settings.NOTIFIER_DELIVERY_WORKERS
+        self._work: queue.Queue[int | None] = queue.Queue()
         self._queued: set[int] = set()
         self._lock = threading.Lock()
         self.consumer = EventConsumer(
@@ -54,15 +52,22 @@ class NotifierWorker:
 
     def run(self) -> None:
         """Consume until ``stop`` is set; then finish the deliveries in progress."""
-        scheduler = threading.Thread(target=self._schedule, name="delivery-scheduler")
-        scheduler.start()
+        threads = [
+            threading.Thread(target=self._deliver, name=f"delivery-{n}")
+            for n in range(self.workers)
+        ]
+        threads.append(threading.Thread(target=self._schedule, name="delivery-scheduler"))
+        for thread in threads:
+            thread.start()
         try:
             self.consumer.run()
         finally:
             self.stop.set()
-            scheduler.join()
             # Attempts in progress finish; queued ones stay pending in the table for next time.
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            for _ in range(self.workers):
+                self._work.put(None)
+            for thread in threads:
+                thread.join()
             connection.close()
             logger.info("notifier worker stopped")
 
@@ -92,21 +97,27 @@ class NotifierWorker:
                 if delivery_id in self._queued:
                     continue
                 self._queued.add(delivery_id)
-            try:
-                self.pool.submit(self._attempt, delivery_id)
-            except RuntimeError:  # the pool is shutting down: the row stays pending
-                with self._lock:
-                    self._queued.discard(delivery_id)
+            self._work.put(delivery_id)
+
+    def _deliver(self) -> None:
+        """Attempt deliveries from the work queue until told to stop (``None``)."""
+        try:
+            while (delivery_id := self._work.get()) is not None:
+                if not self.stop.is_set():  # once stopping, the rest stay pending in the table
+                    self._attempt(delivery_id)
+        finally:
+            connection.close()
 
     def _attempt(self, delivery_id: int) -> None:
+        close_old_connections()
         try:
             delivery_attempt(delivery_id=delivery_id)
-        except Exception:
+        except Exception:  # the row stays pending; the scheduler offers it again
             logger.exception("delivery %s could not be attempted", delivery_id)
+            connection.close()
         finally:
             with self._lock:
                 self._queued.discard(delivery_id)
-            connection.close()
 
     def _schedule(self) -> None:
         try:
