@@ -67,5 +67,9 @@ EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="ecomms.loc
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@example.com")
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Local runs: the consumer's threads write to one SQLite file; wait for its lock.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Local runs: the consumer's threads share one SQLite file. Each transaction takes the write
+    # lock when it begins (IMMEDIATE) and waits for it, instead of failing to upgrade a read lock
+    # after a message was sent (which would send it again).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )

@@ -129,8 +129,8 @@ AMQP_HEARTBEAT_SECONDS = env.int("AMQP_HEARTBEAT_SECONDS", default=30)
 # Outbox relay (``python manage.py relay_outbox``).
 OUTBOX_NOTIFY_CHANNEL = env.str("OUTBOX_NOTIFY_CHANNEL", default="ecomms_outbox")
 OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=100)
-# Longest wait between two looks at the table (new rows normally wake the relay at once on
-# PostgreSQL through LISTEN/NOTIFY; other databases are polled at this interval).
+# Longest wait between two looks at the table: new rows wake the relay at once on PostgreSQL
+# (LISTEN/NOTIFY); other databases (SQLite in local runs) are polled every 0.2 s at most.
 OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=1.0)
 OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=30.0)
 

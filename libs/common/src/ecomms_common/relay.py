@@ -75,7 +75,8 @@ class OutboxListener:
     def wait(self, timeout: float, stop: threading.Event) -> None:
         """Return when a row was committed, after ``timeout`` seconds, or soon after ``stop``."""
         if not self.supported:
-            stop.wait(timeout)
+            # No LISTEN/NOTIFY (SQLite in local runs): poll often enough to stay prompt.
+            stop.wait(min(timeout, 0.2))
             return
         try:
             self.ensure_listening()
