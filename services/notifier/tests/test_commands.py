@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+import psycopg
 import pytest
 import requests
 from django.core.management import call_command
@@ -184,3 +185,41 @@ def test_a_consumer_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     assert sorted(sms.to for sms in sms_standin.accepted) == phones
     subjects = sorted(mail["Subject"] for mail in smtp.messages)
     assert subjects == sorted(f"New order #{order.data['order_id']}" for order in orders)
+
+
+def test_a_relay_killed_between_publish_and_mark_sent_still_sends_one_sms(
+    sms_standin, smtp, settings
+):
+    from ecomms_common.outbox.models import OutboxMessage
+    from ecomms_common.testing.broker import queue_depth
+    from tests.helpers import running_notifier
+
+    envelope = place_order()
+    db = connection.settings_dict
+    blocker = psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"])
+    # SHARE mode lets the relay lock its row and publish, but holds back its UPDATE (mark sent).
+    blocker.execute(f"LOCK TABLE {OutboxMessage._meta.db_table} IN SHARE MODE")
+    relay = subprocess.Popen(
+        [sys.executable, "manage.py", "relay_outbox"],
+        cwd=SERVICE_DIR,
+        env=command_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 1, what="the publish")
+        relay.send_signal(signal.SIGKILL)
+        relay.wait(10)
+    finally:
+        relay.kill()
+        blocker.rollback()
+        blocker.close()
+    assert OutboxMessage.objects.get().published_at is None
+
+    _relay_once()  # publishes the same event again
+    assert queue_depth(settings.NOTIFIER_QUEUE) == 2
+    with running_notifier():
+        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 0, what="both copies consumed")
+        wait_for(_settled(1), what="the deliveries")
+    assert [sms.to for sms in sms_standin.requests] == [envelope.data["customer"]["phone"]]
+    assert len(smtp.messages) == 1
