@@ -1,5 +1,6 @@
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -7,6 +8,7 @@ import uuid
 
 import psycopg
 import pytest
+import requests
 from django.core.management import call_command
 from django.db import connection, transaction
 
@@ -172,9 +174,14 @@ def test_a_relay_killed_between_publish_and_mark_sent_publishes_again(event_topo
 
 
 def test_a_relay_stops_cleanly_on_sigterm(event_topology, settings):
+    metrics_port = _free_port()
     relay = subprocess.Popen(
         [sys.executable, "-m", "django", "relay_outbox"],
-        env=subprocess_env(OUTBOX_POLL_SECONDS="0.2"),
+        env=subprocess_env(
+            OUTBOX_POLL_SECONDS="0.2",
+            OUTBOX_RELAY_METRICS_PORT=str(metrics_port),
+            OUTBOX_RELAY_METRICS_HOST="127.0.0.1",
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -182,6 +189,8 @@ def test_a_relay_stops_cleanly_on_sigterm(event_topology, settings):
     try:
         [envelope] = place(1)
         wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 1, what="the publish")
+        metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        assert "ecomms_outbox_published_total 1.0" in metrics
         relay.send_signal(signal.SIGTERM)
         assert relay.wait(15) == 0
     finally:
@@ -190,3 +199,9 @@ def test_a_relay_stops_cleanly_on_sigterm(event_topology, settings):
     assert uuid.UUID(drain(settings.NOTIFIER_QUEUE)[0][1].message_id) == uuid.UUID(
         envelope.event_id
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

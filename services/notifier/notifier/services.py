@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ecomms_common.correlation import bind_request_id
 from ecomms_common.events import Envelope
 from notifier.channels import PermanentDeliveryError, TransientDeliveryError
 from notifier.channels.email import email_send
@@ -97,7 +98,8 @@ def delivery_attempt(*, delivery_id: int) -> Delivery | None:
             return None
         delivery.attempts += 1
         try:
-            delivery.provider_message_id = _send(delivery)
+            with bind_request_id(delivery.event.correlation_id):
+                delivery.provider_message_id = _send(delivery)
         except PermanentDeliveryError as exc:
             delivery.status = Delivery.Status.FAILED
             delivery.last_error = str(exc)

@@ -133,6 +133,9 @@ OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=100)
 # (LISTEN/NOTIFY); other databases (SQLite in local runs) are polled every 0.2 s at most.
 OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=1.0)
 OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=30.0)
+# Set to serve the relay's Prometheus metrics (ecomms_outbox_*) on this port; unset: not served.
+OUTBOX_RELAY_METRICS_PORT = env.int("OUTBOX_RELAY_METRICS_PORT", default=0)
+OUTBOX_RELAY_METRICS_HOST = env.str("OUTBOX_RELAY_METRICS_HOST", default="0.0.0.0")  # noqa: S104
 
 # What /readyz checks: names from ecomms_common.health.CHECKS.
 READINESS_CHECKS = ["database"]

@@ -44,7 +44,7 @@ class EventConsumer:
         prefetch: int = 10,
         amqp_url: str | None = None,
         topology: Topology | None = None,
-        retry_max_seconds: float = 30.0,
+        retry_max_seconds: float = 10.0,
     ) -> None:
         self.queue = queue
         self.handler = handler
@@ -54,6 +54,8 @@ class EventConsumer:
         self.topology = topology
         self.retry_max_seconds = retry_max_seconds
         self.connected = threading.Event()
+        # Pauses after a failing handler block this thread (and its heartbeats): keep them well
+        # under the heartbeat timeout.
         self._handler_backoff = Backoff(initial=0.5, maximum=retry_max_seconds)
 
     def run(self) -> None:

@@ -1,7 +1,9 @@
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
+from prometheus_client import start_http_server
 
 from ecomms_common.relay import OutboxRelay
 
@@ -29,4 +31,8 @@ class Command(BaseCommand):
             return
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        if settings.OUTBOX_RELAY_METRICS_PORT:
+            start_http_server(
+                settings.OUTBOX_RELAY_METRICS_PORT, settings.OUTBOX_RELAY_METRICS_HOST
+            )
         relay.run()
