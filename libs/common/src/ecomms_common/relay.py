@@ -12,9 +12,13 @@ A relay killed after a confirm and before the commit publishes those rows again 
 relay) next runs: consumers deduplicate by ``message_id`` (the event id). While RabbitMQ is down or
 blocks publishers, the relay backs off and reconnects; rows wait in the table.
 
+Order: rows go out by id (commit order, for rows committed one after the other) within a relay. A
+row RabbitMQ refuses (nacked, or unroutable: no queue bound for its routing key) is postponed with
+a growing delay while the rows after it go on. With several relays, their batches interleave.
+
 On PostgreSQL, ``outbox_enqueue`` sends ``NOTIFY`` on commit and the relay ``LISTEN``s, so a new row
-is picked up at once; ``OUTBOX_POLL_SECONDS`` bounds the wait when a notification is missed (and is
-the polling interval on other databases).
+is picked up at once; ``OUTBOX_POLL_SECONDS`` bounds the wait when a notification is missed. Other
+databases (SQLite in local runs) are polled every 0.2 s.
 """
 
 import contextlib
