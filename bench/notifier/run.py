@@ -52,6 +52,12 @@ def drop_database() -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -203,6 +209,10 @@ def run(args: argparse.Namespace) -> None:
                     **stages,
                 }
             )
+        cpu = {
+            name: cpu_seconds(process.pid)
+            for name, process in zip(("relay", "consumer"), processes, strict=True)
+        }
         sms_count = len(sms.accepted)
         mail_count = len(mail.messages)
     finally:
@@ -233,6 +243,10 @@ def run(args: argparse.Namespace) -> None:
         )
     total = sum(row["orders"] for row in rows) + 5
     print(f"\nSMS accepted: {sms_count}, emails received: {mail_count}, orders: {total}")
+    print(
+        f"CPU per event: relay {cpu['relay'] / total * 1000:.1f} ms, "
+        f"consumer {cpu['consumer'] / total * 1000:.1f} ms ({os.cpu_count()} CPUs on this machine)"
+    )
     target = rows[1]
     verdict = "met" if target["p95"] < 1000 else "NOT met"
     print(f"p95 under 1 s at {args.rate:g} orders/s: {verdict} ({target['p95']:.0f} ms)")
