@@ -17,10 +17,15 @@ class Recorder:
         self.handled: list[bytes] = []
         self.after_ack: list[bytes] = []
         self.fail_once: set[bytes] = set()
+        self.fail_always: set[bytes] = set()
+        self.attempts: list[bytes] = []
 
     def __call__(self, body: bytes, properties: pika.BasicProperties):
         if body == b"poison":
             raise RejectMessage("cannot be handled")
+        self.attempts.append(body)
+        if body in self.fail_always:
+            raise RuntimeError("a bug")
         if body in self.fail_once:
             self.fail_once.discard(body)
             raise RuntimeError("database down")
@@ -50,6 +55,7 @@ def consumer(settings, event_topology):
             prefetch=5,
             amqp_url=amqp_url,
             retry_max_seconds=0.5,
+            retry_in_place_seconds=1.0,
         )
         consumer.recorder = recorder
         thread = threading.Thread(target=consumer.run, daemon=True)
@@ -80,12 +86,22 @@ def test_unusable_messages_are_dead_lettered_and_the_rest_go_on(consumer, settin
     wait_for(lambda: queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 2, what="two dead")
 
 
-def test_a_passing_failure_requeues_the_message(consumer, settings):
+def test_a_passing_failure_is_retried_in_place(consumer, settings):
     recorder = consumer().recorder
     recorder.fail_once.add(b"retry me")
-    _publish(settings, b"retry me")
-    wait_for(lambda: recorder.handled == [b"retry me"], what="the second delivery")
+    _publish(settings, b"retry me", b"next")
+    wait_for(lambda: recorder.handled == [b"retry me", b"next"], what="both messages")
+    assert recorder.attempts == [b"retry me", b"retry me", b"next"]
     assert queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 0
+
+
+def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(consumer, settings):
+    settings.NOTIFIER_DELIVERY_LIMIT = 1
+    recorder = consumer().recorder
+    recorder.fail_always.add(b"bug")
+    _publish(settings, b"bug", b"fine")
+    wait_for(lambda: queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 1, what="the DLQ")
+    wait_for(lambda: recorder.handled == [b"fine"], what="the message after it")
 
 
 def test_the_consumer_reconnects_after_rabbitmq_comes_back(consumer, settings):

@@ -8,8 +8,10 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 
+import pika
 import psycopg
 import pytest
 import requests
@@ -223,3 +225,44 @@ def test_a_relay_killed_between_publish_and_mark_sent_still_sends_one_sms(
         wait_for(_settled(1), what="the deliveries")
     assert [sms.to for sms in sms_standin.requests] == [envelope.data["customer"]["phone"]]
     assert len(smtp.messages) == 1
+
+
+def test_a_database_outage_holds_messages_until_it_ends(sms_standin, smtp, settings):
+    from ecomms_common.testing.broker import broker_channel, queue_depth
+    from ecomms_common.testing.tcpproxy import TcpProxy
+
+    db = connection.settings_dict
+    with TcpProxy(db["HOST"], int(db["PORT"])) as proxy:
+        url = f"postgres://{db['USER']}@127.0.0.1:{proxy.port}/{db['NAME']}"
+        consumer = subprocess.Popen(
+            [sys.executable, "manage.py", "consume"],
+            cwd=SERVICE_DIR,
+            env=command_env(DATABASE_URL=url, DATABASE_CONN_MAX_AGE="0"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+
+            def consuming() -> bool:
+                with broker_channel() as channel:
+                    try:
+                        declared = channel.queue_declare(settings.NOTIFIER_QUEUE, passive=True)
+                    except pika.exceptions.ChannelClosedByBroker:  # not declared yet
+                        return False
+                    return declared.method.consumer_count == 1
+
+            wait_for(consuming, what="the consumer")
+            proxy.cut()
+            envelope = place_order()
+            _relay_once()
+            wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 0, what="the delivery")
+            time.sleep(2)  # the consumer holds the message and keeps trying
+            assert not InboxEvent.objects.exists()
+            proxy.restore()
+            wait_for(_settled(1), what="the deliveries after the outage")
+        finally:
+            consumer.send_signal(signal.SIGTERM)
+            consumer.wait(30)
+    assert [sms.to for sms in sms_standin.requests] == [envelope.data["customer"]["phone"]]
+    assert len(smtp.messages) == 1
+    assert queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 0

@@ -3,8 +3,11 @@
 The handler gets each message's body and properties and returns normally to have it acked, or
 raises :class:`~ecomms_common.events.MalformedEvent` / :class:`RejectMessage` to dead-letter it
 (``basic_reject(requeue=False)``; the queue's dead-letter exchange takes it). Any other exception is
-taken as a passing failure (e.g. the database is down): the consumer waits (growing delays) and
-requeues the message, which RabbitMQ counts against the queue's delivery limit.
+taken as a passing failure (e.g. the database is down): the consumer keeps the message and tries
+again with growing pauses for up to ``retry_in_place_seconds``; only then does it requeue it
+(``basic_nack(requeue=True)``), which RabbitMQ counts against the queue's delivery limit. So a
+short outage costs no delivery attempt, and a message that keeps failing (a bug) ends up in the
+dead-letter queue after ``x-delivery-limit`` rounds instead of blocking the queue for ever.
 
 The handler may return a callable: it runs right after the ack (e.g. hand work to a pool).
 
@@ -15,6 +18,7 @@ finished and acked first; prefetched messages not yet handled return to the queu
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import pika
@@ -45,6 +49,7 @@ class EventConsumer:
         amqp_url: str | None = None,
         topology: Topology | None = None,
         retry_max_seconds: float = 10.0,
+        retry_in_place_seconds: float = 30.0,
     ) -> None:
         self.queue = queue
         self.handler = handler
@@ -53,10 +58,10 @@ class EventConsumer:
         self.amqp_url = amqp_url
         self.topology = topology
         self.retry_max_seconds = retry_max_seconds
+        # No pika call runs during these pauses (heartbeats wait): keep the budget well under the
+        # broker's heartbeat timeout (two heartbeat intervals).
+        self.retry_in_place_seconds = retry_in_place_seconds
         self.connected = threading.Event()
-        # Pauses after a failing handler block this thread (and its heartbeats): keep them well
-        # under the heartbeat timeout.
-        self._handler_backoff = Backoff(initial=0.5, maximum=retry_max_seconds)
 
     def run(self) -> None:
         """Consume until ``stop`` is set, reconnecting with backoff whenever RabbitMQ goes away."""
@@ -94,23 +99,28 @@ class EventConsumer:
         properties: BasicProperties,
         body: bytes,
     ) -> None:
-        try:
-            after_ack = self.handler(body, properties)
-        except (MalformedEvent, RejectMessage) as exc:
-            logger.error(
-                "dead-lettering message %s from %s: %s", properties.message_id, self.queue, exc
-            )
-            channel.basic_reject(method.delivery_tag, requeue=False)
-            return
-        except Exception:  # a passing failure (database down...): requeue after a pause
-            delay = self._handler_backoff.next_delay()
-            logger.exception(
-                "handling message %s failed; requeueing in %.1fs", properties.message_id, delay
-            )
-            self.stop.wait(delay)
-            channel.basic_nack(method.delivery_tag, requeue=True)
-            return
-        self._handler_backoff.reset()
+        backoff = Backoff(initial=0.2, maximum=min(5.0, self.retry_max_seconds))
+        deadline = time.monotonic() + self.retry_in_place_seconds
+        while True:
+            try:
+                after_ack = self.handler(body, properties)
+                break
+            except (MalformedEvent, RejectMessage) as exc:
+                logger.error(
+                    "dead-lettering message %s from %s: %s", properties.message_id, self.queue, exc
+                )
+                channel.basic_reject(method.delivery_tag, requeue=False)
+                return
+            except Exception:  # a passing failure (database down...): try again, then requeue
+                delay = backoff.next_delay()
+                if self.stop.is_set() or time.monotonic() + delay > deadline:
+                    logger.exception("handling message %s failed; requeued", properties.message_id)
+                    channel.basic_nack(method.delivery_tag, requeue=True)
+                    return
+                logger.exception(
+                    "handling message %s failed; again in %.1fs", properties.message_id, delay
+                )
+                self.stop.wait(delay)
         channel.basic_ack(method.delivery_tag)
         if after_ack is not None:
             after_ack()
