@@ -70,6 +70,17 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.NOTIFIER_RETRY_MAX_SECONDS))
 
 
+DELIVERY_OUTCOME_FIELDS = [
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "provider_message_id",
+    "last_error",
+    "sent_at",
+    "updated_at",
+]
+
+
 def _send(delivery: Delivery) -> str:
     if delivery.channel == Delivery.Channel.SMS:
         return sms_send(to=delivery.recipient, message=delivery.body)
@@ -116,7 +127,7 @@ def delivery_attempt(*, delivery_id: int) -> Delivery | None:
             delivery.sent_at = timezone.now()
             delivery.next_attempt_at = None
             delivery.last_error = ""
-        delivery.save()
+        delivery.save(update_fields=DELIVERY_OUTCOME_FIELDS)
     _observe(delivery)
     return delivery
 
