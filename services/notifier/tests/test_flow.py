@@ -186,3 +186,12 @@ def test_a_poison_message_is_dead_lettered_and_replay_brings_it_back(
     assert queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 0
     [(_, properties, body)] = drain(settings.NOTIFIER_QUEUE)
     assert (properties.message_id, body) == ("poison-1", b"{not json")
+
+
+def test_two_consumers_side_by_side_send_each_message_once(sms_standin, smtp):
+    with running_relay(), running_notifier(), running_notifier():
+        orders = [place_order() for _ in range(20)]
+        wait_for(_settled(20), what="every order's deliveries")
+    phones = sorted(order.data["customer"]["phone"] for order in orders)
+    assert sorted(sms.to for sms in sms_standin.requests) == phones
+    assert len(smtp.messages) == 20
