@@ -121,7 +121,7 @@ NOTIFIER_DEAD_LETTER_QUEUE = env.str(
 )
 NOTIFIER_BINDING_KEYS = env.list("NOTIFIER_BINDING_KEYS", default=["order.placed.*"])
 # Deliveries of one message before RabbitMQ dead-letters it (quorum queue x-delivery-limit).
-NOTIFIER_DELIVERY_LIMIT = env.int("NOTIFIER_DELIVERY_LIMIT", default=5)
+NOTIFIER_DELIVERY_LIMIT = env.int("NOTIFIER_DELIVERY_LIMIT", default=10)
 # How long a publish or a blocked connection (broker resource alarm) may stall before we reconnect.
 AMQP_BLOCKED_TIMEOUT_SECONDS = env.float("AMQP_BLOCKED_TIMEOUT_SECONDS", default=10.0)
 AMQP_HEARTBEAT_SECONDS = env.int("AMQP_HEARTBEAT_SECONDS", default=30)
