@@ -19,3 +19,4 @@ LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database", "broker"]
 REQUEST_BODY_MAX_BYTES = 1024
 SPECTACULAR_SETTINGS = {**SPECTACULAR_SETTINGS, "TITLE": "ecomms common (tests)"}
+LOGGING["loggers"]["pika"] = {"level": "WARNING"}

@@ -7,6 +7,7 @@ from ecomms_common.base_settings import (
     INSTALLED_APPS,
     SPECTACULAR_SETTINGS,
     database,
+    env,
     logging_config,
 )
 
@@ -22,3 +23,53 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "ecomms notifier",
     "DESCRIPTION": "Consumes order events and sends SMS and admin email. No public API.",
 }
+LOGGING["loggers"]["pika"] = {"level": "WARNING"}
+
+# Probes and metrics served by `manage.py consume` (same variables as the web processes).
+OPS_HOST = env.str("HOST", default="0.0.0.0")  # noqa: S104 - containers listen on every address
+OPS_PORT = env.int("PORT", default=8003)
+
+# Consuming (`manage.py consume`): queue names and delivery limit come from ecomms_common.
+NOTIFIER_PREFETCH = env.int("NOTIFIER_PREFETCH", default=20)
+NOTIFIER_DELIVERY_WORKERS = env.int("NOTIFIER_DELIVERY_WORKERS", default=8)
+# Transient failures are retried after BASE, 2*BASE, 4*BASE... seconds (capped at MAX), until
+# MAX_ATTEMPTS attempts in all; the scheduler looks for due retries every POLL seconds.
+NOTIFIER_RETRY_BASE_SECONDS = env.float("NOTIFIER_RETRY_BASE_SECONDS", default=5.0)
+NOTIFIER_RETRY_MAX_SECONDS = env.float("NOTIFIER_RETRY_MAX_SECONDS", default=600.0)
+NOTIFIER_DELIVERY_MAX_ATTEMPTS = env.int("NOTIFIER_DELIVERY_MAX_ATTEMPTS", default=8)
+NOTIFIER_RETRY_POLL_SECONDS = env.float("NOTIFIER_RETRY_POLL_SECONDS", default=1.0)
+
+# SMS through Africa's Talking. Without an API key, SMS go to the local stand-in
+# (`manage.py sms_standin`, port 9402); AFRICASTALKING_BASE_URL overrides the host either way.
+AFRICASTALKING_USERNAME = env.str("AFRICASTALKING_USERNAME", default="sandbox")
+AFRICASTALKING_API_KEY = env.str("AFRICASTALKING_API_KEY", default="")
+AFRICASTALKING_SENDER_ID = env.str("AFRICASTALKING_SENDER_ID", default="")
+AFRICASTALKING_BASE_URL = env.str(
+    "AFRICASTALKING_BASE_URL",
+    default="" if AFRICASTALKING_API_KEY else "http://127.0.0.1:9402",
+)
+if not AFRICASTALKING_API_KEY:
+    AFRICASTALKING_API_KEY = "local-standin-key"
+SMS_CONNECT_TIMEOUT_SECONDS = env.float("SMS_CONNECT_TIMEOUT_SECONDS", default=3.05)
+SMS_READ_TIMEOUT_SECONDS = env.float("SMS_READ_TIMEOUT_SECONDS", default=10.0)
+
+# Admin email over SMTP. Defaults: the local sink (`manage.py smtp_sink`, port 1025).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT = env.int("EMAIL_PORT", default=1025)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ecomms <noreply@ecomms.local>")
+EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="ecomms.local")
+ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@example.com")
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Local runs: the consumer's threads share one SQLite file. Each transaction takes the write
+    # lock when it begins (IMMEDIATE) and waits for it, instead of failing to upgrade a read lock
+    # after a message was sent (which would send it again).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )

@@ -111,6 +111,32 @@ AUTH_JWKS_TIMEOUT_SECONDS = env.float("AUTH_JWKS_TIMEOUT_SECONDS", default=3.0)
 
 AMQP_URL = env.str("AMQP_URL", default="amqp://guest:guest@127.0.0.1:5672/")
 
+# Event topology (ARCHITECTURE.md "Events"). Names are settings so that tests can use their own.
+EVENTS_EXCHANGE = env.str("EVENTS_EXCHANGE", default="ecomms.events")
+DEAD_LETTER_EXCHANGE = env.str("DEAD_LETTER_EXCHANGE", default="ecomms.dlx")
+# The notifier's queue is declared by the relay too, so that no event is published before it exists.
+NOTIFIER_QUEUE = env.str("NOTIFIER_QUEUE", default="notifier.order-events")
+NOTIFIER_DEAD_LETTER_QUEUE = env.str(
+    "NOTIFIER_DEAD_LETTER_QUEUE", default="notifier.order-events.dlq"
+)
+NOTIFIER_BINDING_KEYS = env.list("NOTIFIER_BINDING_KEYS", default=["order.placed.*"])
+# Deliveries of one message before RabbitMQ dead-letters it (quorum queue x-delivery-limit).
+NOTIFIER_DELIVERY_LIMIT = env.int("NOTIFIER_DELIVERY_LIMIT", default=10)
+# How long a publish or a blocked connection (broker resource alarm) may stall before we reconnect.
+AMQP_BLOCKED_TIMEOUT_SECONDS = env.float("AMQP_BLOCKED_TIMEOUT_SECONDS", default=10.0)
+AMQP_HEARTBEAT_SECONDS = env.int("AMQP_HEARTBEAT_SECONDS", default=30)
+
+# Outbox relay (``python manage.py relay_outbox``).
+OUTBOX_NOTIFY_CHANNEL = env.str("OUTBOX_NOTIFY_CHANNEL", default="ecomms_outbox")
+OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=100)
+# Longest wait between two looks at the table: new rows wake the relay at once on PostgreSQL
+# (LISTEN/NOTIFY); other databases (SQLite in local runs) are polled every 0.2 s at most.
+OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=1.0)
+OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=30.0)
+# Set to serve the relay's Prometheus metrics (ecomms_outbox_*) on this port; unset: not served.
+OUTBOX_RELAY_METRICS_PORT = env.int("OUTBOX_RELAY_METRICS_PORT", default=0)
+OUTBOX_RELAY_METRICS_HOST = env.str("OUTBOX_RELAY_METRICS_HOST", default="0.0.0.0")  # noqa: S104
+
 # What /readyz checks: names from ecomms_common.health.CHECKS.
 READINESS_CHECKS = ["database"]
 READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)

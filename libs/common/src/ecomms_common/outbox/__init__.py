@@ -6,5 +6,6 @@ Add ``"ecomms_common.outbox"`` to INSTALLED_APPS, then inside the business trans
         order = Order.objects.create(...)
         outbox_enqueue(envelope=Envelope(event_type="order.placed", ...))
 
-A relay process publishes the rows afterwards; an event is never sent for a change that rolled back.
+A relay process publishes the rows afterwards (``python manage.py relay_outbox``, see
+``ecomms_common.relay``); an event is never sent for a change that rolled back.
 """

@@ -1,5 +1,6 @@
 import json
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from ecomms_common.events import Envelope
@@ -16,7 +17,7 @@ def outbox_enqueue(*, envelope: Envelope, using: str = DEFAULT_DB_ALIAS) -> Outb
         raise OutboxOutsideTransaction(
             "outbox_enqueue must run inside transaction.atomic() with the change it announces"
         )
-    return OutboxMessage.objects.using(using).create(
+    message = OutboxMessage.objects.using(using).create(
         event_id=envelope.event_id,
         event_type=envelope.event_type,
         event_version=envelope.event_version,
@@ -24,3 +25,9 @@ def outbox_enqueue(*, envelope: Envelope, using: str = DEFAULT_DB_ALIAS) -> Outb
         envelope=json.loads(envelope.to_json()),
         correlation_id=envelope.correlation_id,
     )
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        # Delivered when the transaction commits (never on rollback): wakes the relay at once.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [settings.OUTBOX_NOTIFY_CHANNEL])
+    return message

@@ -55,3 +55,15 @@ def bearer(local_jwks: LocalJWKS) -> Callable[..., dict[str, str]]:
         return {"HTTP_AUTHORIZATION": f"Bearer {local_jwks.mint(**claims)}"}
 
     return make
+
+
+@pytest.fixture
+def event_topology(settings) -> Iterator[dict[str, str]]:
+    """Point every event setting at RabbitMQ names unique to this test; delete them afterwards."""
+    from ecomms_common.testing.broker import delete_topology, unique_topology_names
+
+    names = unique_topology_names()
+    for name, value in names.items():
+        setattr(settings, name, value)
+    yield names
+    delete_topology()

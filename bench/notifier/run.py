@@ -1,0 +1,258 @@
+"""Events per second and latency from order commit to both deliveries, through relay + notifier.
+
+Runs the real processes (``manage.py relay_outbox`` and ``manage.py consume``) against the local
+PostgreSQL and RabbitMQ, with the local SMS and SMTP stand-ins, and commits ``order.placed`` events
+through the outbox at fixed rates, as the orders service does. Three phases:
+
+- baseline: 5 orders/s (an idle pipeline's latency),
+- target: 50 orders/s (p95 from commit to both deliveries should stay under 1 s),
+- burst: orders committed as fast as one writer can, for the throughput ceiling.
+
+Usage (from the repository root, after ``scripts/ensure-venv .venvs/notifier
+services/notifier/requirements-test.txt``)::
+
+    .venvs/notifier/bin/python bench/notifier/run.py [--rate 50] [--seconds 20] [--burst 1000]
+
+It uses (and afterwards drops) the database ``bench_events`` and RabbitMQ names unique to the run.
+"""
+
+import argparse
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE = ROOT / "services" / "notifier"
+SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
+DATABASE = f"bench_events_{os.getpid()}"
+
+sys.path.insert(0, str(SERVICE))
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+os.environ["DATABASE_URL"] = f"{SERVER}/{DATABASE}"
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def create_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+def drop_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=50.0, help="orders per second (target)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the target phase")
+    parser.add_argument("--burst", type=int, default=1000, help="orders in the burst phase")
+    args = parser.parse_args()
+
+    create_database()
+    try:
+        run(args)
+    finally:
+        drop_database()
+
+
+def run(args: argparse.Namespace) -> None:
+    import django
+
+    django.setup()
+    logging.getLogger().setLevel(logging.WARNING)
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection, transaction
+    from notifier.devtools.sms_standin import SmsStandIn
+    from notifier.devtools.smtp_sink import RecordingHandler, SmtpSink
+    from notifier.models import Delivery, InboxEvent
+    from tests.helpers import order_placed
+
+    from ecomms_common.outbox.models import OutboxMessage
+    from ecomms_common.outbox.services import outbox_enqueue
+    from ecomms_common.testing.broker import (
+        delete_topology,
+        unique_topology_names,
+    )
+
+    call_command("migrate", verbosity=0)
+    names = unique_topology_names()
+    for name, value in names.items():
+        setattr(settings, name, value)
+    sms = SmsStandIn().start()
+    mail = RecordingHandler()
+    sink = SmtpSink(mail).start()
+    env = {
+        **os.environ,
+        **names,
+        "AFRICASTALKING_BASE_URL": sms.url,
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(sink.port),
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+        "PYTHONPATH": str(SERVICE),
+    }
+    processes = [
+        subprocess.Popen(  # noqa: S603 - our own manage.py
+            [sys.executable, "manage.py", command],
+            cwd=SERVICE,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for command in ("relay_outbox", "consume")
+    ]
+    committed: dict[str, float] = {}
+
+    def place(count: int, rate: float | None) -> list[str]:
+        ids = []
+        start = time.monotonic()
+        for index in range(count):
+            if rate:
+                time.sleep(max(0.0, start + index / rate - time.monotonic()))
+            envelope = order_placed()
+            with transaction.atomic():
+                outbox_enqueue(envelope=envelope)
+            committed[envelope.event_id] = time.time()
+            ids.append(envelope.event_id)
+        return ids
+
+    def finished(ids: list[str], timeout: float = 120.0) -> dict[str, float]:
+        """Wait until every event's two deliveries are sent; return commit-to-done latencies."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = Delivery.objects.filter(
+                event_id__in=ids, status=Delivery.Status.SENT
+            ).values_list("event_id", "sent_at")
+            last: dict[str, float] = {}
+            count: dict[str, int] = {}
+            for event_id, sent_at in done:
+                key = str(event_id)
+                count[key] = count.get(key, 0) + 1
+                last[key] = max(last.get(key, 0.0), sent_at.timestamp())
+            if sum(1 for n in count.values() if n == 2) == len(ids):
+                result = {key: last[key] - committed[key] for key in ids}
+                latencies_of.update(result)
+                return result
+            time.sleep(0.2)
+        raise SystemExit(f"not every event was delivered within {timeout}s")
+
+    def stage_medians(ids: list[str]) -> dict[str, float]:
+        """Median ms spent committed-but-unpublished, in RabbitMQ, and sending."""
+        published = dict(
+            OutboxMessage.objects.filter(event_id__in=ids).values_list("event_id", "published_at")
+        )
+        received = dict(
+            InboxEvent.objects.filter(event_id__in=ids).values_list("event_id", "received_at")
+        )
+        relay, broker, send = [], [], []
+        for key in ids:
+            event_id = uuid.UUID(key)
+            relay.append(published[event_id].timestamp() - committed[key])
+            broker.append((received[event_id] - published[event_id]).total_seconds())
+            send.append(committed[key] + latencies_of[key] - received[event_id].timestamp())
+        return {
+            "relay": statistics.median(relay) * 1000,
+            "broker": statistics.median(broker) * 1000,
+            "send": statistics.median(send) * 1000,
+        }
+
+    latencies_of: dict[str, float] = {}
+    rows = []
+    try:
+        time.sleep(2)  # the processes connect and declare the topology
+        place(5, None)  # warm-up
+        finished(list(committed))
+        phases = [
+            ("baseline", 5.0, 50),
+            ("target", args.rate, int(args.rate * args.seconds)),
+            ("burst", None, args.burst),
+        ]
+        for name, rate, count in phases:
+            began = time.time()
+            ids = place(count, rate)
+            placed_for = time.time() - began
+            latencies = finished(ids)
+            ended = max(committed[key] + latencies[key] for key in ids)
+            stages = stage_medians(ids)
+            rows.append(
+                {
+                    "phase": name,
+                    "orders": count,
+                    "offered": count / placed_for,
+                    "delivered": count / (ended - began),
+                    "p50": statistics.median(latencies.values()) * 1000,
+                    "p95": percentile(list(latencies.values()), 0.95) * 1000,
+                    "max": max(latencies.values()) * 1000,
+                    **stages,
+                }
+            )
+        cpu = {
+            name: cpu_seconds(process.pid)
+            for name, process in zip(("relay", "consumer"), processes, strict=True)
+        }
+        sms_count = len(sms.accepted)
+        mail_count = len(mail.messages)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        sms.stop()
+        sink.stop()
+        delete_topology()
+        connection.close()
+
+    baseline = rows[0]
+    print()
+    print(
+        f"{'phase':<10}{'orders':>8}{'offered/s':>11}{'events/s':>10}"
+        f"{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'p95 vs base':>13}"
+    )
+    for row in rows:
+        print(
+            f"{row['phase']:<10}{row['orders']:>8}{row['offered']:>11.1f}{row['delivered']:>10.1f}"
+            f"{row['p50']:>9.0f}{row['p95']:>9.0f}{row['max']:>9.0f}"
+            f"{row['p95'] / baseline['p95']:>12.2f}x"
+            f"{row['relay']:>8.0f}{row['broker']:>8.0f}{row['send']:>8.0f}"
+        )
+    total = sum(row["orders"] for row in rows) + 5
+    print(f"\nSMS accepted: {sms_count}, emails received: {mail_count}, orders: {total}")
+    print(
+        f"CPU per event: relay {cpu['relay'] / total * 1000:.1f} ms, "
+        f"consumer {cpu['consumer'] / total * 1000:.1f} ms ({os.cpu_count()} CPUs on this machine)"
+    )
+    target = rows[1]
+    verdict = "met" if target["p95"] < 1000 else "NOT met"
+    print(f"p95 under 1 s at {args.rate:g} orders/s: {verdict} ({target['p95']:.0f} ms)")
+    print("relay/broker/send: median ms from commit to publish confirm, publish to inbox,")
+    print("inbox to both deliveries sent")
+
+
+if __name__ == "__main__":
+    main()

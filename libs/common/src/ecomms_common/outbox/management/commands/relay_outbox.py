@@ -1,0 +1,38 @@
+import signal
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from prometheus_client import start_http_server
+
+from ecomms_common.relay import OutboxRelay
+
+
+class Command(BaseCommand):
+    help = "Publish outbox rows to RabbitMQ until stopped (SIGTERM/SIGINT); safe to run several."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--once", action="store_true", help="Publish what is due now, then exit."
+        )
+
+    def handle(self, *args, once: bool = False, **options) -> None:
+        stop = threading.Event()
+        relay = OutboxRelay(stop=stop)
+        if once:
+            try:
+                total = 0
+                while (published := relay.publish_batch()) == relay.batch_size:
+                    total += published
+                total += published
+            finally:
+                relay.disconnect()
+            self.stdout.write(f"published {total} outbox rows")
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        if settings.OUTBOX_RELAY_METRICS_PORT:
+            start_http_server(
+                settings.OUTBOX_RELAY_METRICS_PORT, settings.OUTBOX_RELAY_METRICS_HOST
+            )
+        relay.run()

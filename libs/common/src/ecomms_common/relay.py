@@ -1,0 +1,254 @@
+"""The outbox relay: publish committed outbox rows to RabbitMQ, in order, at least once.
+
+One pass (:meth:`OutboxRelay.publish_batch`) runs in a database transaction:
+
+1. ``SELECT ... FOR UPDATE SKIP LOCKED`` the oldest unpublished rows that are due, so that several
+   relays share the work without publishing the same row twice in the normal case;
+2. publish each with publisher confirms and ``mandatory`` (a confirm means RabbitMQ has the message
+   on every queue it was routed to; an unroutable one is returned and raises);
+3. mark the confirmed rows published and commit.
+
+A relay killed after a confirm and before the commit publishes those rows again when it (or another
+relay) next runs: consumers deduplicate by ``message_id`` (the event id). While RabbitMQ is down or
+blocks publishers, the relay backs off and reconnects; rows wait in the table.
+
+Order: rows go out by id (commit order, for rows committed one after the other) within a relay. A
+row RabbitMQ refuses (nacked, or unroutable: no queue bound for its routing key) is postponed with
+a growing delay while the rows after it go on. With several relays, their batches interleave.
+
+On PostgreSQL, ``outbox_enqueue`` sends ``NOTIFY`` on commit and the relay ``LISTEN``s, so a new row
+is picked up at once; ``OUTBOX_POLL_SECONDS`` bounds the wait when a notification is missed. Other
+databases (SQLite in local runs) are polled every 0.2 s.
+"""
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+
+import pika
+import psycopg
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from pika.exceptions import AMQPError, NackError, UnroutableError
+from prometheus_client import Counter
+from psycopg import sql
+
+from ecomms_common.amqp import Backoff, Topology, connection_parameters, declare_topology
+from ecomms_common.outbox.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+PUBLISHED = Counter("ecomms_outbox_published", "Outbox rows published and confirmed by RabbitMQ.")
+PUBLISH_FAILURES = Counter(
+    "ecomms_outbox_publish_failures",
+    "Outbox publishes that failed (broker down, nacked or unroutable).",
+    ["reason"],
+)
+
+
+def message_properties(row: OutboxMessage) -> pika.BasicProperties:
+    """Return the AMQP properties every event carries (ARCHITECTURE.md "Events")."""
+    return pika.BasicProperties(
+        content_type="application/json",
+        delivery_mode=2,
+        message_id=str(row.event_id),
+        correlation_id=row.correlation_id,
+        type=row.event_type,
+        timestamp=int(row.created_at.timestamp()),
+        headers={"correlation_id": row.correlation_id, "event_version": row.event_version},
+    )
+
+
+class OutboxListener:
+    """A dedicated PostgreSQL connection that ``LISTEN``s for new outbox rows."""
+
+    def __init__(self, *, using: str = DEFAULT_DB_ALIAS, channel: str | None = None) -> None:
+        self.using = using
+        self.channel = channel or settings.OUTBOX_NOTIFY_CHANNEL
+        self.connection: psycopg.Connection | None = None
+
+    @property
+    def supported(self) -> bool:
+        return connections[self.using].vendor == "postgresql"
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        """Return when a row was committed, after ``timeout`` seconds, or soon after ``stop``."""
+        if not self.supported:
+            # No LISTEN/NOTIFY (SQLite in local runs): poll often enough to stay prompt.
+            stop.wait(min(timeout, 0.2))
+            return
+        try:
+            self.ensure_listening()
+            deadline = time.monotonic() + timeout
+            # In short slices, so that a stop request is noticed within half a second.
+            while not self.stop_or_notified(deadline, stop):
+                pass
+        except (psycopg.Error, DatabaseError) as exc:
+            logger.warning("outbox listener lost its database connection: %r", exc)
+            self.close()
+            stop.wait(timeout)
+
+    def stop_or_notified(self, deadline: float, stop: threading.Event) -> bool:
+        remaining = deadline - time.monotonic()
+        if stop.is_set() or remaining <= 0:
+            return True
+        assert self.connection is not None
+        notified = any(
+            True for _ in self.connection.notifies(timeout=min(remaining, 0.5), stop_after=1)
+        )
+        if notified:
+            # Several commits may have notified: one batch takes care of them all.
+            for _ in self.connection.notifies(timeout=0):
+                pass
+        return notified
+
+    def ensure_listening(self) -> None:
+        """LISTEN before looking at the table, so that no commit falls between the two."""
+        if self.connection is not None or not self.supported:
+            return
+        params = connections[self.using].get_connection_params()
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        self.connection = psycopg.connect(**params, autocommit=True)
+        self.connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+class OutboxRelay:
+    """Publish outbox rows until ``stop`` is set; safe to run several at once."""
+
+    def __init__(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        amqp_url: str | None = None,
+        topology: Topology | None = None,
+        batch_size: int | None = None,
+        poll_seconds: float | None = None,
+        using: str = DEFAULT_DB_ALIAS,
+    ) -> None:
+        self.stop = stop or threading.Event()
+        self.amqp_url = amqp_url or settings.AMQP_URL
+        self.topology = topology
+        self.batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
+        self.poll_seconds = settings.OUTBOX_POLL_SECONDS if poll_seconds is None else poll_seconds
+        self.using = using
+        self.exchange = settings.EVENTS_EXCHANGE
+        self.listener = OutboxListener(using=using)
+        self.connection: pika.BlockingConnection | None = None
+        self.channel = None
+
+    def connect(self) -> None:
+        """Open a confirming channel and declare the topology."""
+        self.connection = pika.BlockingConnection(connection_parameters(self.amqp_url))
+        self.channel = self.connection.channel()
+        self.channel.confirm_delivery()
+        self.exchange = declare_topology(self.channel, self.topology).exchange
+
+    def disconnect(self) -> None:
+        connection, self.connection, self.channel = self.connection, None, None
+        if connection is not None and connection.is_open:
+            with contextlib.suppress(AMQPError):
+                connection.close()
+
+    def run(self) -> None:
+        """Publish, wait for new rows, repeat; back off while RabbitMQ or the database is down."""
+        backoff = Backoff(maximum=settings.OUTBOX_RETRY_MAX_SECONDS)
+        logger.info("outbox relay started")
+        try:
+            while not self.stop.is_set():
+                try:
+                    if self.connection is None:
+                        self.connect()
+                        logger.info("outbox relay connected to RabbitMQ")
+                    self.listener.ensure_listening()
+                    published = self.publish_batch()
+                    backoff.reset()
+                    if published < self.batch_size:
+                        self.listener.wait(self.poll_seconds, self.stop)
+                        # Heartbeats are answered only inside pika calls.
+                        self.connection.process_data_events(time_limit=0)
+                except (AMQPError, DatabaseError, psycopg.Error, OSError) as exc:
+                    delay = backoff.next_delay()
+                    logger.warning("outbox relay failed (%r); retrying in %.1fs", exc, delay)
+                    self.disconnect()
+                    self.listener.close()
+                    connections[self.using].close()
+                    self.stop.wait(delay)
+        finally:
+            self.disconnect()
+            self.listener.close()
+            connections[self.using].close()
+            logger.info("outbox relay stopped")
+
+    def publish_batch(self) -> int:
+        """Publish one batch of due rows; return how many were confirmed.
+
+        A broker failure in the middle still marks the rows confirmed before it, records the
+        error on the row that failed, commits, and then raises.
+        """
+        if self.channel is None:
+            self.connect()
+        failure: AMQPError | None = None
+        confirmed: list[int] = []
+        now = timezone.now()
+        with transaction.atomic(using=self.using):
+            rows = list(
+                OutboxMessage.objects.using(self.using)
+                .select_for_update(skip_locked=True)
+                .filter(published_at__isnull=True)
+                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+                .order_by("id")[: self.batch_size]
+            )
+            for row in rows:
+                try:
+                    self.channel.basic_publish(
+                        exchange=self.exchange,
+                        routing_key=row.routing_key,
+                        body=json.dumps(row.envelope, separators=(",", ":")).encode(),
+                        properties=message_properties(row),
+                        mandatory=True,
+                    )
+                except (NackError, UnroutableError) as exc:
+                    # Refused for this row only: try it again later, go on with the others.
+                    reason = "nacked" if isinstance(exc, NackError) else "unroutable"
+                    PUBLISH_FAILURES.labels(reason=reason).inc()
+                    self._record_failure(row, f"{reason}: {exc!r}", now)
+                    continue
+                except AMQPError as exc:
+                    PUBLISH_FAILURES.labels(reason="broker").inc()
+                    self._record_failure(row, f"broker: {exc!r}", now, postpone=False)
+                    failure = exc
+                    break
+                confirmed.append(row.id)
+            if confirmed:
+                OutboxMessage.objects.using(self.using).filter(id__in=confirmed).update(
+                    published_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
+                )
+        PUBLISHED.inc(len(confirmed))
+        if confirmed:
+            logger.info("published %d outbox rows", len(confirmed))
+        if failure is not None:
+            raise failure
+        return len(confirmed)
+
+    def _record_failure(
+        self, row: OutboxMessage, error: str, now: datetime, *, postpone: bool = True
+    ) -> None:
+        """Count the attempt; postpone the row when the broker refused this row in particular."""
+        attempts = row.attempts + 1
+        changes = {"attempts": attempts, "last_error": error[:2000]}
+        if postpone:
+            delay = min(settings.OUTBOX_RETRY_MAX_SECONDS, 0.5 * 2 ** min(attempts, 16))
+            changes["next_attempt_at"] = now + timedelta(seconds=delay)
+        OutboxMessage.objects.using(self.using).filter(id=row.id).update(**changes)
+        logger.warning("outbox row %s not published: %s", row.event_id, error)

@@ -1,0 +1,207 @@
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+
+import psycopg
+import pytest
+import requests
+from django.core.management import call_command
+from django.db import connection, transaction
+
+from ecomms_common.amqp import declare_topology
+from ecomms_common.events import Envelope
+from ecomms_common.outbox.models import OutboxMessage
+from ecomms_common.outbox.services import outbox_enqueue
+from ecomms_common.relay import OutboxRelay
+from ecomms_common.testing.broker import broker_channel, drain, queue_depth
+from ecomms_common.testing.tcpproxy import TcpProxy
+from tests.relaying import place, running_relay, subprocess_env, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_committed_event_is_published_with_its_envelope_and_properties(event_topology, settings):
+    # Only the commit's NOTIFY can wake the relay within the test's patience.
+    settings.OUTBOX_POLL_SECONDS = 60
+    with running_relay() as relay:
+        wait_for(lambda: relay.listener.connection is not None, what="the relay to listen")
+        envelope = Envelope(
+            event_type="order.placed", event_version=1, producer="tests", data={"order_id": 7}
+        )
+        with transaction.atomic():
+            outbox_enqueue(envelope=envelope)
+        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 1, what="the event to arrive")
+
+    [(method, properties, body)] = drain(settings.NOTIFIER_QUEUE)
+    assert method.routing_key == "order.placed.v1"
+    assert method.exchange == settings.EVENTS_EXCHANGE
+    assert Envelope.from_json(body) == envelope
+    assert properties.message_id == envelope.event_id
+    assert properties.correlation_id == envelope.correlation_id
+    assert properties.content_type == "application/json"
+    assert properties.delivery_mode == 2
+    row = OutboxMessage.objects.get()
+    assert row.published_at is not None
+    assert row.attempts == 1
+
+
+def test_a_rolled_back_event_is_never_published(event_topology, settings):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        place(1)
+        raise RuntimeError("the order failed")
+    [kept] = place(1)
+    call_command("relay_outbox", once=True)
+    bodies = [json.loads(body) for _, _, body in drain(settings.NOTIFIER_QUEUE)]
+    assert [body["event_id"] for body in bodies] == [kept.event_id]
+
+
+def test_events_are_published_in_commit_order_in_batches(event_topology, settings):
+    settings.OUTBOX_BATCH_SIZE = 7
+    envelopes = place(30)
+    call_command("relay_outbox", once=True)
+    bodies = [json.loads(body) for _, _, body in drain(settings.NOTIFIER_QUEUE)]
+    assert [body["event_id"] for body in bodies] == [e.event_id for e in envelopes]
+    assert not OutboxMessage.objects.filter(published_at__isnull=True).exists()
+
+
+def test_several_relays_publish_every_row_once(event_topology, settings):
+    settings.OUTBOX_BATCH_SIZE = 5
+    envelopes = place(60)
+    relays = [OutboxRelay() for _ in range(3)]
+    for relay in relays:
+        relay.connect()
+
+    def work(relay: OutboxRelay) -> None:
+        try:
+            while relay.publish_batch():
+                pass
+        finally:
+            relay.disconnect()
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(relay,)) for relay in relays]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    ids = [properties.message_id for _, properties, _ in drain(settings.NOTIFIER_QUEUE)]
+    assert sorted(ids) == sorted(e.event_id for e in envelopes)
+
+
+def test_events_wait_while_rabbitmq_is_down_and_leave_once_it_is_back(event_topology, settings):
+    settings.OUTBOX_RETRY_MAX_SECONDS = 0.5
+    with (
+        TcpProxy("127.0.0.1", 5672) as proxy,
+        running_relay(amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/") as relay,
+    ):
+        wait_for(lambda: relay.connection is not None, what="the relay to connect")
+        proxy.cut()
+        envelopes = place(5)  # the producer's transactions still commit
+        wait_for(
+            lambda: (
+                OutboxMessage.objects.filter(attempts__gt=0).exists() or relay.connection is None
+            ),
+            what="the relay to notice",
+        )
+        assert OutboxMessage.objects.filter(published_at__isnull=True).count() == 5
+        envelopes += place(3)
+        proxy.restore()
+        wait_for(
+            lambda: not OutboxMessage.objects.filter(published_at__isnull=True).exists(),
+            what="every row to be published",
+        )
+    ids = [properties.message_id for _, properties, _ in drain(settings.NOTIFIER_QUEUE)]
+    assert sorted(ids) == sorted(e.event_id for e in envelopes)
+
+
+def test_an_unroutable_event_is_postponed_and_the_others_go_on(event_topology, settings):
+    [lost] = place(1, event_type="nobody.listens")
+    [routed] = place(1)
+    call_command("relay_outbox", once=True)
+    unroutable = OutboxMessage.objects.get(event_id=lost.event_id)
+    assert unroutable.published_at is None
+    assert unroutable.last_error.startswith("unroutable")
+    assert unroutable.next_attempt_at is not None
+    assert OutboxMessage.objects.get(event_id=routed.event_id).published_at is not None
+    [(_, properties, _)] = drain(settings.NOTIFIER_QUEUE)
+    assert properties.message_id == routed.event_id
+
+
+def test_topology_is_declared_at_start_with_explicit_arguments(event_topology, settings):
+    relay = OutboxRelay()
+    relay.connect()
+    relay.disconnect()
+    with broker_channel() as channel:
+        # A passive declare fails unless the queue exists; redeclaring with the same arguments is
+        # accepted, so a second relay or the consumer may declare again.
+        channel.queue_declare(settings.NOTIFIER_QUEUE, passive=True)
+        channel.queue_declare(settings.NOTIFIER_DEAD_LETTER_QUEUE, passive=True)
+        declare_topology(channel)
+        channel.basic_publish(settings.DEAD_LETTER_EXCHANGE, settings.NOTIFIER_QUEUE, b"{}")
+    assert queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 1
+
+
+def test_a_relay_killed_between_publish_and_mark_sent_publishes_again(event_topology, settings):
+    [envelope] = place(1)
+    db = connection.settings_dict
+    blocker = psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"])
+    # SHARE mode lets the relay lock its rows and publish but holds back its UPDATE (mark sent).
+    blocker.execute(f"LOCK TABLE {OutboxMessage._meta.db_table} IN SHARE MODE")
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "django", "relay_outbox"],
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 1, what="the publish")
+        relay.send_signal(signal.SIGKILL)
+        relay.wait(10)
+    finally:
+        relay.kill()
+        blocker.rollback()
+        blocker.close()
+    assert OutboxMessage.objects.get().published_at is None
+
+    call_command("relay_outbox", once=True)
+    ids = [properties.message_id for _, properties, _ in drain(settings.NOTIFIER_QUEUE)]
+    assert ids == [envelope.event_id, envelope.event_id]
+    assert OutboxMessage.objects.get().published_at is not None
+
+
+def test_a_relay_stops_cleanly_on_sigterm(event_topology, settings):
+    metrics_port = _free_port()
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "django", "relay_outbox"],
+        env=subprocess_env(
+            OUTBOX_POLL_SECONDS="0.2",
+            OUTBOX_RELAY_METRICS_PORT=str(metrics_port),
+            OUTBOX_RELAY_METRICS_HOST="127.0.0.1",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        [envelope] = place(1)
+        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 1, what="the publish")
+        metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        assert "ecomms_outbox_published_total 1.0" in metrics
+        relay.send_signal(signal.SIGTERM)
+        assert relay.wait(15) == 0
+    finally:
+        relay.kill()
+    assert "outbox relay stopped" in relay.stderr.read()
+    assert uuid.UUID(drain(settings.NOTIFIER_QUEUE)[0][1].message_id) == uuid.UUID(
+        envelope.event_id
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,79 @@
+"""A local SMTP server (aiosmtpd) that keeps every message it accepts, in memory and optionally as
+``.eml`` files in a folder, and logs it. ``reply`` decides each answer (tests answer 451 or 550)."""
+
+import asyncio
+import email
+import email.policy
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED = "250 Message accepted for delivery"
+
+
+class RecordingHandler:
+    def __init__(
+        self, *, maildir: Path | None = None, reply: Callable[[Envelope], str] | None = None
+    ) -> None:
+        self.maildir = maildir
+        self.reply = reply
+        self.messages: list[EmailMessage] = []
+        self.attempts = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.attempts += 1
+        answer = self.reply(envelope) if self.reply else ACCEPTED
+        if not answer.startswith("250"):
+            logger.info("refused mail to %s: %s", envelope.rcpt_tos, answer)
+            return answer
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(message)
+        if self.maildir is not None:
+            self.maildir.mkdir(parents=True, exist_ok=True)
+            (self.maildir / f"{uuid.uuid4().hex}.eml").write_bytes(envelope.content)
+        logger.info(
+            "mail from %s to %s: %s\n%s",
+            envelope.mail_from,
+            ", ".join(envelope.rcpt_tos),
+            message["Subject"],
+            message.get_content(),
+        )
+        return answer
+
+
+class SmtpSink:
+    """Run an aiosmtpd server on its own event loop thread; ``port=0`` picks a free port."""
+
+    def __init__(self, handler: RecordingHandler, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.handler = handler
+        self.host = host
+        self._requested_port = port
+        self.port = port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+
+    def start(self) -> "SmtpSink":
+        self._thread.start()
+        create = self._loop.create_server(
+            lambda: SMTP(self.handler, hostname="smtp-sink.local"), self.host, self._requested_port
+        )
+        self._server = asyncio.run_coroutine_threadsafe(create, self._loop).result(10)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        async def close() -> None:
+            assert self._server is not None
+            self._server.close()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

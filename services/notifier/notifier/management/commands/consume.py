@@ -1,0 +1,30 @@
+import logging
+import signal
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from notifier.ops_server import serve_ops
+from notifier.worker import NotifierWorker
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = (
+        "Consume order events and send their SMS and email until SIGTERM/SIGINT; serve /healthz, "
+        "/readyz and /metrics on HOST:PORT meanwhile."
+    )
+
+    def handle(self, *args, **options) -> None:
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        server = serve_ops(host=settings.OPS_HOST, port=settings.OPS_PORT)
+        logger.info("probes and metrics on http://%s:%d", *server.server_address[:2])
+        try:
+            NotifierWorker(stop=stop).run()
+        finally:
+            server.shutdown()
+            server.server_close()

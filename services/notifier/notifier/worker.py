@@ -1,0 +1,132 @@
+"""The notifier's consumer process: take events in, then send their deliveries in a pool.
+
+- The consumer thread (pika) parses each message, records the event and its deliveries in one
+  transaction (the inbox), acks, and hands the new deliveries to the pool.
+- The pool's threads attempt deliveries; each attempt locks its row while the provider is called.
+- A scheduler thread hands the pool every pending delivery that is due: retries of transient
+  failures (``next_attempt_at``), and work left pending by a process that died.
+
+A slow or failing provider therefore never holds up the queue: the message is acked as soon as
+its deliveries are on disk, and retries wait in the table, not in RabbitMQ.
+"""
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+from pika.spec import BasicProperties
+
+from ecomms_common.consumer import EventConsumer
+from ecomms_common.correlation import bind_request_id
+from ecomms_common.events import Envelope, MalformedEvent
+from notifier.metrics import EVENTS_CONSUMED
+from notifier.services import delivery_attempt, due_delivery_ids, event_receive
+
+logger = logging.getLogger(__name__)
+
+
+class NotifierWorker:
+    def __init__(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        amqp_url: str | None = None,
+        workers: int | None = None,
+        prefetch: int | None = None,
+    ) -> None:
+        self.stop = stop or threading.Event()
+        self.workers = workers or settings.NOTIFIER_DELIVERY_WORKERS
+        self._work: queue.Queue[int | None] = queue.Queue()
+        self._queued: set[int] = set()
+        self._lock = threading.Lock()
+        self.consumer = EventConsumer(
+            queue=settings.NOTIFIER_QUEUE,
+            handler=self.handle,
+            stop=self.stop,
+            prefetch=prefetch or settings.NOTIFIER_PREFETCH,
+            amqp_url=amqp_url,
+        )
+
+    def run(self) -> None:
+        """Consume until ``stop`` is set; then finish the deliveries in progress."""
+        threads = [
+            threading.Thread(target=self._deliver, name=f"delivery-{n}")
+            for n in range(self.workers)
+        ]
+        threads.append(threading.Thread(target=self._schedule, name="delivery-scheduler"))
+        for thread in threads:
+            thread.start()
+        try:
+            self.consumer.run()
+        finally:
+            self.stop.set()
+            # Attempts in progress finish; queued ones stay pending in the table for next time.
+            for _ in range(self.workers):
+                self._work.put(None)
+            for thread in threads:
+                thread.join()
+            connection.close()
+            logger.info("notifier worker stopped")
+
+    def handle(self, body: bytes, properties: BasicProperties) -> Callable[[], None] | None:
+        """Take one message in; return what to do after its ack."""
+        close_old_connections()
+        try:
+            envelope = Envelope.from_json(body)
+            with bind_request_id(envelope.correlation_id):
+                delivery_ids = event_receive(envelope=envelope)
+        except MalformedEvent:
+            EVENTS_CONSUMED.labels(event_type=properties.type or "", outcome="dead_lettered").inc()
+            raise
+        except DatabaseError:
+            connection.close()
+            raise
+        if delivery_ids is None:
+            EVENTS_CONSUMED.labels(event_type=envelope.event_type, outcome="duplicate").inc()
+            logger.info("event %s already processed; acked again", envelope.event_id)
+            return None
+        EVENTS_CONSUMED.labels(event_type=envelope.event_type, outcome="processed").inc()
+        return lambda: self.submit(delivery_ids)
+
+    def submit(self, delivery_ids: list[int]) -> None:
+        for delivery_id in delivery_ids:
+            with self._lock:
+                if delivery_id in self._queued:
+                    continue
+                self._queued.add(delivery_id)
+            self._work.put(delivery_id)
+
+    def _deliver(self) -> None:
+        """Attempt deliveries from the work queue until told to stop (``None``)."""
+        try:
+            while (delivery_id := self._work.get()) is not None:
+                if not self.stop.is_set():  # once stopping, the rest stay pending in the table
+                    self._attempt(delivery_id)
+        finally:
+            connection.close()
+
+    def _attempt(self, delivery_id: int) -> None:
+        close_old_connections()
+        try:
+            delivery_attempt(delivery_id=delivery_id)
+        except Exception:  # the row stays pending; the scheduler offers it again
+            logger.exception("delivery %s could not be attempted", delivery_id)
+            connection.close()
+        finally:
+            with self._lock:
+                self._queued.discard(delivery_id)
+
+    def _schedule(self) -> None:
+        try:
+            while not self.stop.is_set():
+                try:
+                    self.submit(due_delivery_ids())
+                except DatabaseError as exc:
+                    logger.warning("cannot look for due deliveries: %r", exc)
+                    connection.close()
+                self.stop.wait(settings.NOTIFIER_RETRY_POLL_SECONDS)
+        finally:
+            connection.close()

@@ -1,0 +1,117 @@
+"""Builders and running parts for the notifier's tests."""
+
+import copy
+import json
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from notifier.worker import NotifierWorker
+
+from ecomms_common.events import Envelope
+from ecomms_common.outbox.services import outbox_enqueue
+from ecomms_common.relay import OutboxRelay
+from ecomms_common.testing.broker import TOPOLOGY_SETTINGS
+
+SERVICE_DIR = Path(__file__).resolve().parent.parent
+# The producer's example payload, as committed by the orders service.
+ORDER_PLACED_EXAMPLE = SERVICE_DIR.parent / "orders" / "contracts" / "order.placed.v1.json"
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float = 20.0, what: str = "") -> object:
+    """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+def example_envelope() -> dict:
+    return json.loads(ORDER_PLACED_EXAMPLE.read_text())
+
+
+def order_placed(*, phone: str | None = "fresh", order_id: int | None = None) -> Envelope:
+    """Return the producer's example event with fresh ids (and a phone of its own)."""
+    raw = example_envelope()
+    data = copy.deepcopy(raw["data"])
+    data["order_id"] = order_id or random.randint(1_000, 10**9)
+    if phone == "fresh":
+        data["customer"]["phone"] = f"+2547{random.randint(10**7, 10**8 - 1)}"
+    else:
+        data["customer"]["phone"] = phone
+    return Envelope(
+        event_type=raw["event_type"],
+        event_version=raw["event_version"],
+        producer=raw["producer"],
+        data=data,
+    )
+
+
+def place_order(**kwargs) -> Envelope:
+    """Commit an order's event through the outbox, as the orders service does."""
+    envelope = order_placed(**kwargs)
+    with transaction.atomic():
+        outbox_enqueue(envelope=envelope)
+    return envelope
+
+
+@contextmanager
+def running(target: Callable[[], None], stop: threading.Event, name: str) -> Iterator[None]:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+        assert not thread.is_alive(), f"{name} did not stop"
+
+
+@contextmanager
+def running_relay(**kwargs) -> Iterator[OutboxRelay]:
+    relay = OutboxRelay(**kwargs)
+    with running(relay.run, relay.stop, "relay"):
+        yield relay
+
+
+@contextmanager
+def running_notifier(**kwargs) -> Iterator[NotifierWorker]:
+    worker = NotifierWorker(**kwargs)
+    with running(worker.run, worker.stop, "notifier"):
+        wait_for(worker.consumer.connected.is_set, what="the consumer to connect")
+        yield worker
+
+
+def command_env(**extra: str) -> dict[str, str]:
+    """Return the environment of a management command run against this test's database."""
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "AMQP_URL": settings.AMQP_URL,
+        "AFRICASTALKING_BASE_URL": settings.AFRICASTALKING_BASE_URL,
+        "EMAIL_HOST": settings.EMAIL_HOST,
+        "EMAIL_PORT": str(settings.EMAIL_PORT),
+        "ADMIN_EMAIL": settings.ADMIN_EMAIL,
+        "NOTIFIER_RETRY_BASE_SECONDS": str(settings.NOTIFIER_RETRY_BASE_SECONDS),
+        "NOTIFIER_RETRY_POLL_SECONDS": str(settings.NOTIFIER_RETRY_POLL_SECONDS),
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+    }
+    env.update({name: getattr(settings, name) for name in TOPOLOGY_SETTINGS})
+    env.update(extra)
+    return env
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())

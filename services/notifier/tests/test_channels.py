@@ -1,0 +1,76 @@
+import socket
+
+import pytest
+from notifier.channels import PermanentDeliveryError, TransientDeliveryError
+from notifier.channels.email import email_send
+from notifier.channels.sms import sms_send
+from notifier.devtools.sms_standin import Answer
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_sms_goes_through_the_sdk_with_the_key_sender_and_text(sms_standin):
+    message_id = sms_send(to="+254712345678", message="Your order #1 has been placed.")
+    [sms] = sms_standin.accepted
+    assert (sms.to, sms.message) == ("+254712345678", "Your order #1 has been placed.")
+    assert (sms.username, sms.api_key, sms.sender_id) == ("ecomms-test", "test-api-key", "ECOMMS")
+    assert message_id.startswith("ATXid_")
+
+
+@pytest.mark.parametrize("status_code", [403, 405, 406])
+def test_a_recipient_refused_for_good_is_a_permanent_failure(sms_standin, status_code):
+    sms_standin.reply = lambda sms: Answer(status_code=status_code)
+    with pytest.raises(PermanentDeliveryError, match=f"\\({status_code}\\) for \\+254712345678"):
+        sms_send(to="+254712345678", message="hello")
+
+
+@pytest.mark.parametrize(
+    "answer", [Answer(status_code=500), Answer(status_code=501), Answer(http_status=503)]
+)
+def test_provider_trouble_is_a_transient_failure(sms_standin, answer):
+    sms_standin.reply = lambda sms: answer
+    with pytest.raises(TransientDeliveryError):
+        sms_send(to="+254712345678", message="hello")
+
+
+def test_a_malformed_number_fails_for_good_without_a_request(sms_standin):
+    with pytest.raises(PermanentDeliveryError, match="invalid number"):
+        sms_send(to="0712 345 678", message="hello")
+    assert sms_standin.requests == []
+
+
+def test_an_unreachable_sms_provider_is_a_transient_failure(settings):
+    settings.AFRICASTALKING_BASE_URL = f"http://127.0.0.1:{_closed_port()}"
+    with pytest.raises(TransientDeliveryError, match="unreachable"):
+        sms_send(to="+254712345678", message="hello")
+
+
+def test_an_email_reaches_the_smtp_server(smtp, settings):
+    message_id = email_send(to="admin@ecomms.test", subject="New order #5", body="Items: 1")
+    [mail] = smtp.messages
+    assert mail["Subject"] == "New order #5"
+    assert mail["To"] == "admin@ecomms.test"
+    assert mail["Message-ID"] == message_id
+    assert mail.get_content().strip() == "Items: 1"
+
+
+def test_smtp_4xx_is_transient_and_5xx_is_permanent(smtp):
+    smtp.reply = lambda envelope: "451 4.3.0 Try again later"
+    with pytest.raises(TransientDeliveryError, match="451"):
+        email_send(to="admin@ecomms.test", subject="s", body="b")
+    smtp.reply = lambda envelope: "550 5.1.1 Mailbox unavailable"
+    with pytest.raises(PermanentDeliveryError, match="550"):
+        email_send(to="admin@ecomms.test", subject="s", body="b")
+    assert smtp.messages == []
+
+
+def test_an_unreachable_smtp_server_is_a_transient_failure(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = _closed_port()
+    with pytest.raises(TransientDeliveryError, match="unreachable"):
+        email_send(to="admin@ecomms.test", subject="s", body="b")

@@ -1,0 +1,268 @@
+"""The notifier's processes as `make up` and Kubernetes run them: signals, probes, crashes."""
+
+import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import pika
+import psycopg
+import pytest
+import requests
+from django.core.management import call_command
+from django.db import connection
+from notifier.channels.email import email_send
+from notifier.channels.sms import sms_send
+from notifier.devtools.sms_standin import Answer, DropRequest
+from notifier.models import Delivery, InboxEvent
+
+from ecomms_common.relay import OutboxRelay
+from tests.helpers import SERVICE_DIR, command_env, place_order, wait_for
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("event_topology", "fast_retries"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run_until_sigterm(command: Callable[[], None], probe: Callable[[], None]) -> None:
+    """Run ``command`` (which stops on SIGTERM) here while ``probe`` runs beside it, then stop."""
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    failures: list[BaseException] = []
+
+    def probe_then_stop() -> None:
+        try:
+            probe()
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=probe_then_stop)
+    try:
+        thread.start()
+        command()
+        thread.join(30)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if failures:
+        raise failures[0]
+
+
+def _relay_once() -> None:
+    relay = OutboxRelay()
+    try:
+        relay.publish_batch()
+    finally:
+        relay.disconnect()
+
+
+def _settled(count: int) -> Callable[[], bool]:
+    return lambda: (
+        InboxEvent.objects.count() == count
+        and not Delivery.objects.filter(status=Delivery.Status.PENDING).exists()
+    )
+
+
+def test_consume_serves_the_probes_and_stops_cleanly_on_sigterm(sms_standin, smtp, settings):
+    settings.OPS_HOST, settings.OPS_PORT = "127.0.0.1", _free_port()
+    base = f"http://127.0.0.1:{settings.OPS_PORT}"
+    place_order()
+    _relay_once()
+
+    def probe() -> None:
+        wait_for(_settled(1), what="the order's deliveries")
+        assert requests.get(f"{base}/healthz", timeout=5).json() == {"status": "ok"}
+        ready = requests.get(f"{base}/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+        metrics = requests.get(f"{base}/metrics", timeout=5).text
+        assert "notifier_events_consumed_total" in metrics
+        assert 'notifier_deliveries_total{channel="email",status="sent"}' in metrics
+
+    _run_until_sigterm(lambda: call_command("consume"), probe)
+    assert len(sms_standin.accepted) == 1
+    assert len(smtp.messages) == 1
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{base}/healthz", timeout=2)
+
+
+def test_sms_standin_command_answers_like_africas_talking(settings):
+    out = io.StringIO()
+    settings.AFRICASTALKING_API_KEY = "key"
+
+    def probe() -> None:
+        url = wait_for(lambda: re.search(r"http://\S+", out.getvalue()), what="the URL").group()
+        settings.AFRICASTALKING_BASE_URL = url
+        assert sms_send(to="+254712345678", message="hi").startswith("ATXid_")
+
+    _run_until_sigterm(lambda: call_command("sms_standin", port=0, stdout=out), probe)
+
+
+def test_smtp_sink_command_keeps_every_mail(settings, tmp_path):
+    out = io.StringIO()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+    def probe() -> None:
+        port = wait_for(lambda: re.search(r":(\d+)", out.getvalue()), what="the port").group(1)
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", int(port)
+        email_send(to="admin@ecomms.test", subject="New order #9", body="Items: 3")
+
+    command = lambda: call_command("smtp_sink", port=0, maildir=tmp_path, stdout=out)  # noqa: E731
+    _run_until_sigterm(command, probe)
+    [kept] = tmp_path.glob("*.eml")
+    assert "Subject: New order #9" in kept.read_text()
+
+
+def test_a_consumer_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
+    sms_standin, smtp, settings
+):
+    # The first three SMS are accepted; later ones are held unanswered (the provider has not
+    # accepted them) until the consumer is killed, then dropped.
+    lock, accepted_first, held = threading.Lock(), [], []
+    release = threading.Event()
+
+    def reply(sms) -> Answer:
+        with lock:
+            if len(accepted_first) < 3:
+                accepted_first.append(sms)
+                return Answer()
+            held.append(sms)
+        release.wait(60)
+        raise DropRequest
+
+    sms_standin.reply = reply
+    orders = [place_order() for _ in range(10)]
+    _relay_once()
+    env = command_env(NOTIFIER_DELIVERY_WORKERS="2", NOTIFIER_PREFETCH="4")
+    consumer = subprocess.Popen(
+        [sys.executable, "manage.py", "consume"],
+        cwd=SERVICE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # Both delivery threads are waiting on the provider: the batch is half done.
+        wait_for(lambda: len(held) == 2, what="two SMS in flight")
+        consumer.send_signal(signal.SIGKILL)
+        consumer.wait(10)
+    finally:
+        consumer.kill()
+    assert Delivery.objects.filter(status=Delivery.Status.PENDING).exists()
+    sms_standin.reply = lambda sms: Answer()
+    release.set()
+
+    restarted = subprocess.Popen(
+        [sys.executable, "manage.py", "consume"],
+        cwd=SERVICE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(_settled(10), timeout=60, what="every order's deliveries")
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(30) == 0
+    finally:
+        restarted.kill()
+    assert "notifier worker stopped" in restarted.stderr.read()
+
+    phones = sorted(order.data["customer"]["phone"] for order in orders)
+    assert sorted(sms.to for sms in sms_standin.accepted) == phones
+    subjects = sorted(mail["Subject"] for mail in smtp.messages)
+    assert subjects == sorted(f"New order #{order.data['order_id']}" for order in orders)
+
+
+def test_a_relay_killed_between_publish_and_mark_sent_still_sends_one_sms(
+    sms_standin, smtp, settings
+):
+    from ecomms_common.outbox.models import OutboxMessage
+    from ecomms_common.testing.broker import queue_depth
+    from tests.helpers import running_notifier
+
+    envelope = place_order()
+    db = connection.settings_dict
+    blocker = psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"])
+    # SHARE mode lets the relay lock its row and publish, but holds back its UPDATE (mark sent).
+    blocker.execute(f"LOCK TABLE {OutboxMessage._meta.db_table} IN SHARE MODE")
+    relay = subprocess.Popen(
+        [sys.executable, "manage.py", "relay_outbox"],
+        cwd=SERVICE_DIR,
+        env=command_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 1, what="the publish")
+        relay.send_signal(signal.SIGKILL)
+        relay.wait(10)
+    finally:
+        relay.kill()
+        blocker.rollback()
+        blocker.close()
+    assert OutboxMessage.objects.get().published_at is None
+
+    _relay_once()  # publishes the same event again
+    assert queue_depth(settings.NOTIFIER_QUEUE) == 2
+    with running_notifier():
+        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 0, what="both copies consumed")
+        wait_for(_settled(1), what="the deliveries")
+    assert [sms.to for sms in sms_standin.requests] == [envelope.data["customer"]["phone"]]
+    assert len(smtp.messages) == 1
+
+
+def test_a_database_outage_holds_messages_until_it_ends(sms_standin, smtp, settings):
+    from ecomms_common.testing.broker import broker_channel, queue_depth
+    from ecomms_common.testing.tcpproxy import TcpProxy
+
+    db = connection.settings_dict
+    with TcpProxy(db["HOST"], int(db["PORT"])) as proxy:
+        url = f"postgres://{db['USER']}@127.0.0.1:{proxy.port}/{db['NAME']}"
+        consumer = subprocess.Popen(
+            [sys.executable, "manage.py", "consume"],
+            cwd=SERVICE_DIR,
+            env=command_env(DATABASE_URL=url, DATABASE_CONN_MAX_AGE="0"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+
+            def consuming() -> bool:
+                with broker_channel() as channel:
+                    try:
+                        declared = channel.queue_declare(settings.NOTIFIER_QUEUE, passive=True)
+                    except pika.exceptions.ChannelClosedByBroker:  # not declared yet
+                        return False
+                    return declared.method.consumer_count == 1
+
+            wait_for(consuming, what="the consumer")
+            proxy.cut()
+            envelope = place_order()
+            _relay_once()
+            wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 0, what="the delivery")
+            time.sleep(2)  # the consumer holds the message and keeps trying
+            assert not InboxEvent.objects.exists()
+            proxy.restore()
+            wait_for(_settled(1), what="the deliveries after the outage")
+        finally:
+            consumer.send_signal(signal.SIGTERM)
+            consumer.wait(30)
+    assert [sms.to for sms in sms_standin.requests] == [envelope.data["customer"]["phone"]]
+    assert len(smtp.messages) == 1
+    assert queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 0

@@ -1,0 +1,87 @@
+import pytest
+from django.utils import timezone
+from notifier.devtools.sms_standin import Answer
+from notifier.models import Delivery, InboxEvent
+from notifier.services import delivery_attempt, due_delivery_ids, event_receive, retry_delay
+
+from ecomms_common.events import MalformedEvent
+from tests.helpers import order_placed
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_event_is_taken_in_once_with_one_delivery_per_channel(settings):
+    settings.ADMIN_EMAIL = "admin@ecomms.test"
+    envelope = order_placed(order_id=77)
+    ids = event_receive(envelope=envelope)
+    assert event_receive(envelope=envelope) is None
+    assert InboxEvent.objects.count() == 1
+    sms = Delivery.objects.get(channel="sms")
+    email = Delivery.objects.get(channel="email")
+    assert sorted(ids) == sorted([sms.id, email.id])
+    assert sms.recipient == envelope.data["customer"]["phone"]
+    assert sms.body == "Your order #77 has been placed. Total: 10.97 USD. Thank you!"
+    assert (email.recipient, email.subject) == ("admin@ecomms.test", "New order #77")
+    assert email.body == "Customer: Wanjiru Kamau\nTotal: 10.97 USD\nItems: 2"
+
+
+def test_an_order_without_a_phone_skips_the_sms():
+    ids = event_receive(envelope=order_placed(phone=None))
+    sms = Delivery.objects.get(channel="sms")
+    assert sms.status == Delivery.Status.SKIPPED
+    assert ids == [Delivery.objects.get(channel="email").id]
+
+
+def test_a_malformed_payload_records_nothing():
+    envelope = order_placed()
+    del envelope.data["items"]
+    with pytest.raises(MalformedEvent):
+        event_receive(envelope=envelope)
+    assert not InboxEvent.objects.exists()
+
+
+def test_a_transient_failure_is_retried_later_then_sent(sms_standin, settings):
+    settings.NOTIFIER_RETRY_BASE_SECONDS = 60
+    event_receive(envelope=order_placed(phone="+254700000001"))
+    sms = Delivery.objects.get(channel="sms")
+    sms_standin.reply = lambda s: Answer(http_status=500)
+    failed = delivery_attempt(delivery_id=sms.id)
+    assert failed.status == Delivery.Status.PENDING
+    assert failed.attempts == 1
+    assert "error reply" in failed.last_error
+    assert failed.next_attempt_at > timezone.now()
+    # Not due yet: nothing happens.
+    assert delivery_attempt(delivery_id=sms.id) is None
+    assert sms.id not in due_delivery_ids()
+    Delivery.objects.filter(id=sms.id).update(next_attempt_at=timezone.now())
+    sms_standin.reply = lambda s: Answer()
+    sent = delivery_attempt(delivery_id=sms.id)
+    assert (sent.status, sent.attempts, sent.last_error) == (Delivery.Status.SENT, 2, "")
+    assert sent.provider_message_id.startswith("ATXid_")
+    assert [s.to for s in sms_standin.accepted] == ["+254700000001"]
+    assert delivery_attempt(delivery_id=sms.id) is None  # sent once, never again
+
+
+def test_a_delivery_fails_after_its_last_attempt(sms_standin, settings):
+    settings.NOTIFIER_DELIVERY_MAX_ATTEMPTS = 2
+    event_receive(envelope=order_placed())
+    sms = Delivery.objects.get(channel="sms")
+    sms_standin.reply = lambda s: Answer(status_code=500)
+    delivery_attempt(delivery_id=sms.id)
+    Delivery.objects.filter(id=sms.id).update(next_attempt_at=timezone.now())
+    final = delivery_attempt(delivery_id=sms.id)
+    assert (final.status, final.attempts) == (Delivery.Status.FAILED, 2)
+    assert final.next_attempt_at is None
+
+
+def test_an_invalid_number_fails_at_once(sms_standin):
+    event_receive(envelope=order_placed(phone="0712345678"))
+    sms = delivery_attempt(delivery_id=Delivery.objects.get(channel="sms").id)
+    assert (sms.status, sms.attempts) == (Delivery.Status.FAILED, 1)
+    assert sms_standin.requests == []
+
+
+def test_retry_delays_double_up_to_the_cap(settings):
+    settings.NOTIFIER_RETRY_BASE_SECONDS = 5
+    settings.NOTIFIER_RETRY_MAX_SECONDS = 30
+    assert [retry_delay(n).total_seconds() for n in range(1, 6)] == [5, 10, 20, 30, 30]
