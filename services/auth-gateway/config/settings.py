@@ -128,6 +128,8 @@ UPSTREAM_POOL_SIZE = env.int("UPSTREAM_POOL_SIZE", default=32)
 # --- Rate limiting (django-ratelimit over Django's cache) -------------------------------------
 # Requests per client (the token's subject, else the client address) per window, e.g. 300/m.
 RATE_LIMIT = env.str("RATE_LIMIT", default="300/m")
+# Product uploads of 10,000 items pass through here: the catalog's own limit applies behind it.
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=32 * 1024 * 1024)
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 # The address a client is known by: REMOTE_ADDR, or e.g. HTTP_X_REAL_IP behind a trusted proxy.
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")

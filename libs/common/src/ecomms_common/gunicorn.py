@@ -19,6 +19,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
+# Gunicorn's control socket defaults to one path per user: several services on one host would
+# fight over it, and nothing here uses it.
+control_socket_disable = True
 accesslog = "-"
 access_log_format = "%(m)s %(U)s %(s)s %(B)sB %(M)sms request_id=%({x-request-id}o)s"
 logconfig_dict = {
