@@ -123,6 +123,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     parser.add_argument("--catalog-url", help="a running catalog instead of the stand-in")
     parser.add_argument("--path", default="/products/", help="the catalog read to measure")
+    parser.add_argument(
+        "--gateway-port",
+        type=int,
+        help="fixed port for the gateway, so that a --catalog-url catalog can trust its JWKS",
+    )
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="ecomms-bench-"))
@@ -156,7 +161,7 @@ def main() -> None:
             subprocess.run(
                 manage + command, cwd=GATEWAY, env={**os.environ, **gateway_env}, check=True
             )
-        port = free_port()
+        port = args.gateway_port or free_port()
         processes.append(
             start(
                 gunicorn("config.wsgi:application", port, args.workers),
