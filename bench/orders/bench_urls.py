@@ -18,4 +18,9 @@ class HelloView(APIView):
         return Response({"hello": "world"})
 
 
-urlpatterns = [*service_urlpatterns, path("bench/hello/", HelloView.as_view())]
+urlpatterns = [
+    *service_urlpatterns,
+    path("bench/hello/", HelloView.as_view()),
+    # the same view where the gateway proxies to orders, for runs through the gateway
+    path("customers/bench-hello/", HelloView.as_view()),
+]

@@ -1,7 +1,7 @@
 """Benchmark POST /orders/ end to end against a DRF hello-world served the same way, in one run.
 
     .venvs/orders/bin/python bench/orders/run.py [--seconds 10] [--concurrency 8]
-                                                 [--gateway-url URL --gateway-token JWT]
+                                                 [--through-gateway]
 
 Starts, on 127.0.0.1 ephemeral ports: a JWKS (tokens for 50 customers), the catalog lookup
 stand-in (gunicorn), and the orders service (gunicorn, its own gunicorn.conf.py) with a benchmark
@@ -9,8 +9,10 @@ settings module that adds ``GET /bench/hello/`` (a DRF APIView returning {"hello
 Orders use a fresh PostgreSQL database (``--database``, dropped and created at the start).
 Each scenario is a closed loop of ``--concurrency`` clients split over two load processes.
 
-With ``--gateway-url``, orders are placed through the gateway instead (``POST {gateway}/orders/``
-with ``--gateway-token``; the gateway must route to an orders service); hello-world stays direct.
+With ``--through-gateway``, the run also starts the auth gateway (from .venvs/auth-gateway, its own
+SQLite database and a fresh signing key) in front of orders, issues the customers' tokens there,
+and sends both scenarios through it: ``POST /orders/`` and the hello-world, which the benchmark's
+routes also answer at ``GET /customers/bench-hello/`` (a path the gateway proxies to orders).
 """
 
 import argparse
@@ -19,6 +21,7 @@ import multiprocessing
 import os
 import random
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -77,6 +80,63 @@ def start_gunicorn(name: str, app: str, env: dict[str, str], workers: int, logs:
     raise SystemExit(f"{name} did not start; see {log}")
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+GATEWAY_DIR = ROOT / "services" / "auth-gateway"
+GATEWAY_PYTHON = ROOT / ".venvs" / "auth-gateway" / "bin" / "python"
+ISSUE_TOKENS = f"""
+from gateway.services import token_pair_issue, user_link_from_claims
+for i in range({CUSTOMERS}):
+    claims = {{"sub": f"bench-{{i}}", "email": f"bench{{i}}@example.com"}}
+    print(token_pair_issue(user=user_link_from_claims(claims=claims)).access)
+"""
+
+
+def start_gateway(port: int, catalog_url: str, orders_url: str, args, logs: Path):
+    """Start the auth gateway in front of orders; return it and customer tokens it issued."""
+    if not GATEWAY_PYTHON.exists():
+        raise SystemExit(f"{GATEWAY_PYTHON} is missing: run scripts/test once (it builds it)")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"sqlite:///{logs / 'gateway.sqlite3'}",
+        "JWT_PRIVATE_KEY_FILE": str(logs / "jwt.pem"),
+        "JWT_ACCESS_TTL_SECONDS": "3600",
+        "CATALOG_URL": catalog_url,
+        "ORDERS_URL": orders_url,
+        "RATE_LIMIT": "1000000/m",
+        "LOG_LEVEL": "WARNING",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(args.workers),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    manage = [str(GATEWAY_PYTHON), "manage.py"]
+    for command in (["migrate", "-v0"], ["generate_signing_key", str(logs / "jwt.pem")]):
+        subprocess.run([*manage, *command], cwd=GATEWAY_DIR, env=env, check=True)
+    tokens = subprocess.run(
+        [*manage, "shell", "-c", ISSUE_TOKENS],
+        cwd=GATEWAY_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    process = subprocess.Popen(
+        [str(GATEWAY_PYTHON), "-m", "gunicorn", "config.wsgi:application"],
+        cwd=GATEWAY_DIR,
+        env=env,
+        stdout=(logs / "gateway.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    wait_until_up(port, "/healthz")
+    return process, tokens[-CUSTOMERS:]
+
+
 def wait_until_up(port: int, path: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -128,9 +188,10 @@ def load(args: tuple) -> tuple[list[float], Counter]:
                     for product_id in rng.sample(range(1, PRODUCTS + 1), count)
                 ]
                 body = json.dumps({"items": items, "currency": "USD"})
-                headers["Authorization"] = f"Bearer {rng.choice(tokens)}"
                 if target.get("idempotency"):
                     headers["Idempotency-Key"] = uuid.uuid4().hex
+            if target.get("auth"):
+                headers["Authorization"] = f"Bearer {rng.choice(tokens)}"
             started = time.perf_counter()
             try:
                 connection = HTTPConnection(url.hostname, url.port, timeout=30)
@@ -232,24 +293,29 @@ def main() -> None:
     )
     parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")
     parser.add_argument("--idempotency-key", action="store_true", help="send a fresh key each")
-    parser.add_argument("--gateway-url", help="place orders through this gateway")
-    parser.add_argument("--gateway-token", help="a gateway-issued customer access token")
+    parser.add_argument(
+        "--through-gateway", action="store_true", help="send both scenarios through the gateway"
+    )
     args = parser.parse_args()
     args.seconds = min(args.seconds, 30.0)
     args.rounds = max(1, min(args.rounds, 5))
-    if args.gateway_url and not args.gateway_token:
-        parser.error("--gateway-url needs --gateway-token")
 
     logs = Path(tempfile.mkdtemp(prefix="bench-orders-"))
     jwks = LocalJWKS()
     processes: list[subprocess.Popen] = []
     try:
         recreate_database(args.database)
+        gateway_port = free_port()
+        trusted = (
+            (f"http://127.0.0.1:{gateway_port}/.well-known/jwks.json", "http://127.0.0.1:8000")
+            if args.through_gateway
+            else (jwks.url, jwks.issuer)
+        )
         env = {
             **os.environ,
             "DATABASE_URL": args.database,
-            "AUTH_JWKS_URL": jwks.url,
-            "AUTH_ISSUER": jwks.issuer,
+            "AUTH_JWKS_URL": trusted[0],
+            "AUTH_ISSUER": trusted[1],
             "AUTH_AUDIENCE": jwks.audience,
             "DJANGO_SETTINGS_MODULE": "bench_settings",
             "LOG_LEVEL": "WARNING",
@@ -270,34 +336,41 @@ def main() -> None:
         processes.append(orders)
         wait_until_up(orders_port, "/healthz")
 
-        if args.gateway_url:
-            tokens = [args.gateway_token]
-            orders_url = args.gateway_url.rstrip("/") + "/orders/"
+        # Server CPU per answer: the orders service and the catalog stand-in with their workers.
+        servers = [orders.pid, catalog.pid]
+        if args.through_gateway:
+            gateway, tokens = start_gateway(
+                gateway_port, env["CATALOG_URL"], f"http://127.0.0.1:{orders_port}", args, logs
+            )
+            processes.append(gateway)
+            servers.append(gateway.pid)
+            base = f"http://127.0.0.1:{gateway_port}"
+            hello = (
+                "DRF hello-world GET /customers/bench-hello/ (gateway -> orders)",
+                base + "/customers/bench-hello/",
+            )
             orders_label = "POST /orders/ (gateway -> orders -> catalog -> PostgreSQL)"
         else:
             tokens = [
                 jwks.mint(sub=f"bench-{i}", email=f"bench{i}@example.com", ttl=3600)
                 for i in range(CUSTOMERS)
             ]
-            orders_url = f"http://127.0.0.1:{orders_port}/orders/"
+            base = f"http://127.0.0.1:{orders_port}"
+            hello = ("DRF hello-world GET /bench/hello/", base + "/bench/hello/")
             orders_label = "POST /orders/ (orders -> catalog -> PostgreSQL)"
         scenarios = [
-            (
-                "DRF hello-world GET /bench/hello/",
-                {"method": "GET", "url": f"http://127.0.0.1:{orders_port}/bench/hello/", "ok": 200},
-            ),
+            (hello[0], {"method": "GET", "url": hello[1], "ok": 200, "auth": args.through_gateway}),
             (
                 orders_label,
                 {
                     "method": "POST",
-                    "url": orders_url,
+                    "url": base + "/orders/",
                     "ok": 201,
                     "idempotency": args.idempotency_key,
+                    "auth": True,
                 },
             ),
         ]
-        # Server CPU per answer: the orders service and the catalog stand-in with their workers.
-        servers = [orders.pid, catalog.pid]
         context = multiprocessing.get_context("spawn")
         runs: dict[str, list[dict]] = {label: [] for label, _ in scenarios}
         with context.Pool(2) as pool:
@@ -350,10 +423,7 @@ def main() -> None:
         "server CPU ms: CPU time of the orders and catalog gunicorns per successful answer "
         "(PostgreSQL's not counted)"
     )
-    if args.gateway_url:
-        print("orders went to the gateway's orders service; server CPU above is the bench's own")
-    else:
-        print(f"orders stored in PostgreSQL: {stored} (every 201 of warm-up and measured runs)")
+    print(f"orders stored in PostgreSQL: {stored} (every 201 of warm-up and measured runs)")
     for label, result in results.items():
         if result["errors"]:
             print(f"non-success answers for {label}: {result['statuses']}")
