@@ -49,7 +49,7 @@ def wait_until_up(url: str, deadline: float = 30.0) -> None:
 
 
 def start(command: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+    return subprocess.Popen(
         command,
         cwd=cwd,
         env={**os.environ, **env},
@@ -153,7 +153,7 @@ def main() -> None:
         }
         manage = [sys.executable, "manage.py"]
         for command in (["migrate", "-v0"], ["generate_signing_key", str(key)]):
-            subprocess.run(  # noqa: S603
+            subprocess.run(
                 manage + command, cwd=GATEWAY, env={**os.environ, **gateway_env}, check=True
             )
         port = free_port()
@@ -167,7 +167,7 @@ def main() -> None:
         )
         gateway_url = f"http://127.0.0.1:{port}"
         wait_until_up(gateway_url + "/healthz")
-        token = subprocess.run(  # noqa: S603
+        token = subprocess.run(
             [*manage, "shell", "-c", ISSUE_PAIR_SCRIPT],
             cwd=GATEWAY,
             env={**os.environ, **gateway_env},

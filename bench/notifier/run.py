@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> None:
         "PYTHONPATH": str(SERVICE),
     }
     processes = [
-        subprocess.Popen(  # noqa: S603 - our own manage.py
+        subprocess.Popen(
             [sys.executable, "manage.py", command],
             cwd=SERVICE,
             env=env,

@@ -46,7 +46,7 @@ PRODUCTS = 100
 def start_gunicorn(name: str, app: str, env: dict[str, str], workers: int, logs: Path):
     """Start gunicorn on 127.0.0.1:0; return the process and the port it listens on."""
     log = logs / f"{name}.log"
-    process = subprocess.Popen(  # noqa: S603 - our own gunicorn, fixed arguments
+    process = subprocess.Popen(
         [
             str(GUNICORN),
             app,
@@ -110,7 +110,7 @@ def drop_database(url: str) -> None:
 def load(args: tuple) -> tuple[list[float], Counter]:
     """Run one load process: ``threads`` closed-loop clients for ``seconds``; return latencies."""
     target, threads, seconds, tokens, seed = args
-    rng = random.Random(seed)  # noqa: S311 - load shapes, not secrets
+    rng = random.Random(seed)
     latencies: list[float] = []
     statuses: Counter = Counter()
     lock = threading.Lock()

@@ -1,0 +1,124 @@
+"""Each image's command exists and starts with the image's environment.
+
+No Docker engine here: the command named by the Dockerfile's CMD runs from the service's folder
+(the image's WORKDIR /app holds exactly that folder) inside the service's own venv, with the
+Dockerfile's ENV, after the image's build step (collectstatic) and the migration Job's command
+(migrate) ran against a throwaway PostgreSQL database. Only what cannot be the same on a shared
+machine is replaced: the address (127.0.0.1, a free port), the database, RabbitMQ names and paths
+under /tmp.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from .dockerfiles import ROOT, SERVICES, final_stage, stages
+
+STARTUP_SECONDS = 60
+WEB_SERVICES = {"catalog", "orders", "auth-gateway"}
+STATIC_ASSET = "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def wait_for_healthz(base: str, process: subprocess.Popen, log) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the command exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if get(f"{base}/healthz") == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"no 200 from {base}/healthz within {STARTUP_SECONDS}s:\n{log.read_text()}")
+
+
+def run(args, *, cwd, env) -> None:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_command_starts_and_serves_its_probes(
+    service, tmp_path, throwaway_database, amqp_names
+):
+    stage = final_stage(service)
+    dockerfile = ROOT / "services" / service / "Dockerfile"
+    builder = next(s for s in stages(dockerfile) if s.name == "builder")
+    assert f"services/{service} /app" in builder.all("COPY")
+    assert stage.workdir == "/app"
+    folder = ROOT / "services" / service
+    venv_bin = ROOT / ".venvs" / service / "bin"
+
+    env = {name: os.environ[name] for name in ("LANG", "LC_ALL") if name in os.environ}
+    env.update(stage.env)
+    env["PATH"] = f"{venv_bin}:/usr/local/bin:/usr/bin:/bin"
+    port = free_port()
+    env.update(
+        HOST="127.0.0.1",
+        PORT=str(port),
+        DATABASE_URL=throwaway_database,
+        AMQP_URL="amqp://guest:guest@127.0.0.1:5672/",
+        STATIC_ROOT=str(tmp_path / "staticfiles"),
+        **amqp_names,
+    )
+    if "JWT_PRIVATE_KEY_FILE" in env:
+        key = tmp_path / "jwt-private.pem"
+        run([venv_bin / "python", "manage.py", "generate_signing_key", key], cwd=folder, env=env)
+        env["JWT_PRIVATE_KEY_FILE"] = str(key)
+
+    # The image's build step and the migration Job, as the image runs them.
+    run([venv_bin / "python", "manage.py", "collectstatic", "--noinput"], cwd=folder, env=env)
+    run([venv_bin / "python", "manage.py", "migrate", "--noinput"], cwd=folder, env=env)
+
+    if service in WEB_SERVICES:  # as compose and k8s run the web process
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")
+    log = tmp_path / "process.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            stage.cmd,
+            cwd=folder,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for_healthz(base, process, log)
+        assert get(f"{base}/readyz") == 200, log.read_text()
+        assert get(f"{base}/metrics") == 200, log.read_text()
+        if service in WEB_SERVICES:
+            # Collected at build time, served by WhiteNoise without the finders.
+            assert get(f"{base}{STATIC_ASSET}") == 200, log.read_text()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode in (0, -signal.SIGTERM), log.read_text()
