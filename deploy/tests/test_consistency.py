@@ -258,3 +258,48 @@ def test_gateway_signing_key_file_is_where_the_secret_is_mounted():
     compose = resolved()["services"]["auth-gateway"]
     assert compose["environment"]["JWT_PRIVATE_KEY_FILE"] == str(path)
     assert any(v["target"] == str(path.parent) for v in compose["volumes"])
+
+
+# --- commands --------------------------------------------------------------------------------
+
+DJANGO_COMMANDS = {"migrate"}
+
+
+def management_commands(service: str) -> set[str]:
+    folders = [ROOT / "services" / service, COMMON]
+    return DJANGO_COMMANDS | {
+        path.stem
+        for folder in folders
+        for path in folder.rglob("management/commands/*.py")
+        if not path.stem.startswith("_")
+    }
+
+
+def commands_run() -> list[tuple[str, str, list[str]]]:
+    """(where, service, command) for every command compose and k8s run from our images."""
+    found = []
+    for name, spec in resolved()["services"].items():
+        image = spec.get("image", "").split(":")[0]
+        if image.startswith("ecomms/") and spec.get("command"):
+            found.append((f"compose {name}", image.removeprefix("ecomms/"), spec["command"]))
+    for name, workload in {**objects("Deployment"), **objects("Job")}.items():
+        spec = pod_spec(workload)
+        for container in spec["containers"] + spec.get("initContainers", []):
+            image = container["image"].split(":")[0]
+            if image.startswith("ecomms/") and container.get("command"):
+                service = image.removeprefix("ecomms/")
+                found.append((f"k8s {name}/{container['name']}", service, container["command"]))
+    return found
+
+
+def test_every_management_command_run_exists_in_its_image():
+    checked = 0
+    for where, service, command in commands_run():
+        if service not in SERVICES:
+            continue
+        words = command if command[0] != "sh" else command[-1].split()
+        if "manage.py" in words:
+            name = words[words.index("manage.py") + 1]
+            assert name in management_commands(service), (where, name)
+            checked += 1
+    assert checked >= 12
