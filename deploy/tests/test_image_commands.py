@@ -16,10 +16,13 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from .compose import resolved
 from .dockerfiles import ROOT, SERVICES, final_stage, stages
+from .manifests import objects, pod_spec
 
 STARTUP_SECONDS = 60
 WEB_SERVICES = {"catalog", "orders", "auth-gateway"}
@@ -40,32 +43,17 @@ def get(url: str) -> int:
         return error.code
 
 
-def wait_for_healthz(base: str, process: subprocess.Popen, log) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the command exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if get(f"{base}/healthz") == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"no 200 from {base}/healthz within {STARTUP_SECONDS}s:\n{log.read_text()}")
-
-
 def run(args, *, cwd, env) -> None:
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"{args} failed:\n{result.stdout}{result.stderr}"
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_image_command_starts_and_serves_its_probes(
-    service, tmp_path, throwaway_database, amqp_names
-):
+def prepared_image(service: str, tmp_path: Path, database: str, amqp_names: dict) -> dict:
+    """The image's environment, after its build step and its migration Job ran."""
     stage = final_stage(service)
-    dockerfile = ROOT / "services" / service / "Dockerfile"
-    builder = next(s for s in stages(dockerfile) if s.name == "builder")
+    builder = next(
+        s for s in stages(ROOT / "services" / service / "Dockerfile") if s.name == "builder"
+    )
     assert f"services/{service} /app" in builder.all("COPY")
     assert stage.workdir == "/app"
     folder = ROOT / "services" / service
@@ -74,11 +62,10 @@ def test_image_command_starts_and_serves_its_probes(
     env = {name: os.environ[name] for name in ("LANG", "LC_ALL") if name in os.environ}
     env.update(stage.env)
     env["PATH"] = f"{venv_bin}:/usr/local/bin:/usr/bin:/bin"
-    port = free_port()
     env.update(
         HOST="127.0.0.1",
-        PORT=str(port),
-        DATABASE_URL=throwaway_database,
+        PORT=str(free_port()),
+        DATABASE_URL=database,
         AMQP_URL="amqp://guest:guest@127.0.0.1:5672/",
         STATIC_ROOT=str(tmp_path / "staticfiles"),
         **amqp_names,
@@ -87,31 +74,35 @@ def test_image_command_starts_and_serves_its_probes(
         key = tmp_path / "jwt-private.pem"
         run([venv_bin / "python", "manage.py", "generate_signing_key", key], cwd=folder, env=env)
         env["JWT_PRIVATE_KEY_FILE"] = str(key)
-
-    # The image's build step and the migration Job, as the image runs them.
     run([venv_bin / "python", "manage.py", "collectstatic", "--noinput"], cwd=folder, env=env)
     run([venv_bin / "python", "manage.py", "migrate", "--noinput"], cwd=folder, env=env)
+    return env
 
-    if service in WEB_SERVICES:  # as compose and k8s run the web process
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")
-    log = tmp_path / "process.log"
+
+@contextlib.contextmanager
+def running(command: list[str], *, service: str, env: dict, log: Path, ready_url: str):
+    """Run ``command`` from the service's folder until ``ready_url`` answers 200; stop it after."""
     with log.open("w") as output:
         process = subprocess.Popen(
-            stage.cmd,
-            cwd=folder,
+            command,
+            cwd=ROOT / "services" / service,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for_healthz(base, process, log)
-        assert get(f"{base}/readyz") == 200, log.read_text()
-        assert get(f"{base}/metrics") == 200, log.read_text()
-        if service in WEB_SERVICES:
-            # Collected at build time, served by WhiteNoise without the finders.
-            assert get(f"{base}{STATIC_ASSET}") == 200, log.read_text()
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"{command} exited with {process.returncode}:\n{log.read_text()}")
+            with contextlib.suppress(OSError):
+                if get(ready_url) == 200:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(f"no 200 from {ready_url} in {STARTUP_SECONDS}s:\n{log.read_text()}")
+            time.sleep(0.3)
+        yield process
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -122,3 +113,34 @@ def test_image_command_starts_and_serves_its_probes(
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert process.returncode in (0, -signal.SIGTERM), log.read_text()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_command_starts_and_serves_its_probes(
+    service, tmp_path, throwaway_database, amqp_names
+):
+    env = prepared_image(service, tmp_path, throwaway_database, amqp_names)
+    if service in WEB_SERVICES:  # as compose and k8s run the web process
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")
+    base = f"http://127.0.0.1:{env['PORT']}"
+    log = tmp_path / "process.log"
+    command = final_stage(service).cmd
+    with running(command, service=service, env=env, log=log, ready_url=f"{base}/healthz"):
+        assert get(f"{base}/readyz") == 200, log.read_text()
+        assert get(f"{base}/metrics") == 200, log.read_text()
+        if service in WEB_SERVICES:
+            # Collected at build time, served by WhiteNoise without the finders.
+            assert get(f"{base}{STATIC_ASSET}") == 200, log.read_text()
+
+
+def test_relay_command_starts_from_the_orders_image(tmp_path, throwaway_database, amqp_names):
+    relay = pod_spec(objects("Deployment")["relay"])["containers"][0]
+    assert relay["image"].split(":")[0] == "ecomms/orders"
+    assert resolved()["services"]["relay"]["command"] == relay["command"]
+    env = prepared_image("orders", tmp_path, throwaway_database, amqp_names)
+    metrics_port = free_port()
+    env.update(OUTBOX_RELAY_METRICS_PORT=str(metrics_port), OUTBOX_RELAY_METRICS_HOST="127.0.0.1")
+    url = f"http://127.0.0.1:{metrics_port}/metrics"  # what its probes and healthcheck call
+    log = tmp_path / "relay.log"
+    with running(relay["command"], service="orders", env=env, log=log, ready_url=url):
+        pass
