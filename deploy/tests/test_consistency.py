@@ -311,3 +311,34 @@ def test_compose_allowed_hosts_admit_the_healthcheck_and_the_callers():
         assert "127.0.0.1" in hosts, service  # the image's HEALTHCHECK
         assert service in hosts, service  # other containers call http://<service>:<port>
     assert "localhost" in resolved()["services"]["auth-gateway"]["environment"]["ALLOWED_HOSTS"]
+
+
+# --- Secrets ---------------------------------------------------------------------------------
+
+
+def test_secret_template_urls_name_the_stateful_services_and_databases():
+    services = {name: s["spec"]["ports"] for name, s in objects("Service").items()}
+    init_sql = objects("ConfigMap")["postgres-init"]["data"]["10-databases.sql"]
+    assert init_sql.split("\n", 1)[1] in (ROOT / "compose" / "init-databases.sql").read_text()
+    for service in SERVICES:
+        data = secret_templates()[service]["stringData"]
+        database = urlparse(data["DATABASE_URL"])
+        assert database.port in [p["port"] for p in services[database.hostname]]
+        assert f"CREATE DATABASE {database.path.lstrip('/')};" in init_sql
+        if "AMQP_URL" in data:
+            broker = urlparse(data["AMQP_URL"])
+            assert broker.port in [p["port"] for p in services[broker.hostname]]
+
+
+def test_k8s_secrets_script_creates_every_template_with_its_keys():
+    script = (ROOT / "scripts" / "k8s-secrets").read_text().replace("\\\n", " ")
+    created = {}
+    for line in script.splitlines():
+        match = re.search(r"create secret generic ([a-z-]+)", line)
+        if match:
+            keys = re.findall(r"--from-(?:literal|file)=([A-Za-z_.-]+)=", line)
+            created[match.group(1)] = set(keys)
+    templates = secret_templates()
+    assert created.keys() == templates.keys()
+    for name, keys in created.items():
+        assert keys == templates[name]["stringData"].keys(), name
