@@ -80,12 +80,12 @@ def prepared_image(service: str, tmp_path: Path, database: str, amqp_names: dict
 
 
 @contextlib.contextmanager
-def running(command: list[str], *, service: str, env: dict, log: Path, ready_url: str):
-    """Run ``command`` from the service's folder until ``ready_url`` answers 200; stop it after."""
+def running(command: list[str], *, cwd: Path, env: dict, log: Path, ready_url: str):
+    """Run ``command`` from ``cwd`` until ``ready_url`` answers 200; stop it after."""
     with log.open("w") as output:
         process = subprocess.Popen(
             command,
-            cwd=ROOT / "services" / service,
+            cwd=cwd,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -125,7 +125,9 @@ def test_image_command_starts_and_serves_its_probes(
     base = f"http://127.0.0.1:{env['PORT']}"
     log = tmp_path / "process.log"
     command = final_stage(service).cmd
-    with running(command, service=service, env=env, log=log, ready_url=f"{base}/healthz"):
+    with running(
+        command, cwd=ROOT / "services" / service, env=env, log=log, ready_url=f"{base}/healthz"
+    ):
         assert get(f"{base}/readyz") == 200, log.read_text()
         assert get(f"{base}/metrics") == 200, log.read_text()
         if service in WEB_SERVICES:
@@ -142,5 +144,31 @@ def test_relay_command_starts_from_the_orders_image(tmp_path, throwaway_database
     env.update(OUTBOX_RELAY_METRICS_PORT=str(metrics_port), OUTBOX_RELAY_METRICS_HOST="127.0.0.1")
     url = f"http://127.0.0.1:{metrics_port}/metrics"  # what its probes and healthcheck call
     log = tmp_path / "relay.log"
-    with running(relay["command"], service="orders", env=env, log=log, ready_url=url):
+    with running(
+        relay["command"], cwd=ROOT / "services" / "orders", env=env, log=log, ready_url=url
+    ):
+        pass
+
+
+def test_oidc_provider_stage_command_starts(tmp_path):
+    """The compose-only OIDC provider image (the gateway Dockerfile's oidc-provider stage)."""
+    stage = next(
+        s
+        for s in stages(ROOT / "services" / "auth-gateway" / "Dockerfile")
+        if s.name == "oidc-provider"
+    )
+    assert resolved()["services"]["oidc"]["build"]["target"] == "oidc-provider"
+    assert "-r /build/requirements-dev.txt" in " ".join(stage.all("RUN"))
+    copies = dict(reversed(args.split()) for args in stage.all("COPY"))
+    port = free_port()
+    command = [copies.get(arg, arg) for arg in stage.cmd]  # image paths -> repository paths
+    command[command.index("--port") + 1] = str(port)
+    command[command.index("--host") + 1] = "127.0.0.1"
+    assert (ROOT / command[command.index("--user-claims-file") + 1]).is_file()
+    healthcheck = stage.all("HEALTHCHECK")[-1]
+    path = healthcheck.split("http://127.0.0.1:9400", 1)[1].split("'", 1)[0]
+    env = {"PATH": f"{ROOT / '.venvs' / 'oidc-provider' / 'bin'}:/usr/bin:/bin"}
+    log = tmp_path / "oidc.log"
+    url = f"http://127.0.0.1:{port}{path}"
+    with running(command, cwd=ROOT, env=env, log=log, ready_url=url):
         pass
