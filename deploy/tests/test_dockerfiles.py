@@ -96,6 +96,9 @@ def test_what_the_dockerfile_copies_is_in_the_build_context(service):
                 assert not ignored(source), f"{source} is left out by .dockerignore"
     # and what runs in the image is not left out
     assert not ignored(f"services/{service}/manage.py")
+    if final_stage(service).cmd[0] == "gunicorn":  # gunicorn reads ./gunicorn.conf.py
+        assert not ignored(f"services/{service}/gunicorn.conf.py")
+        assert (ROOT / "services" / service / "gunicorn.conf.py").is_file()
     assert not ignored("libs/common/src/ecomms_common/base_settings.py")
 
 
