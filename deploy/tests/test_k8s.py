@@ -210,3 +210,10 @@ def test_databases_and_broker_are_reachable_from_their_users_only():
 
 def pod_spec_labels_of_job(name: str) -> dict:
     return objects("Job")[name]["spec"]["template"]["metadata"]["labels"]
+
+
+def test_every_pod_carries_the_stack_label():
+    # The kind workflow collects logs by it.
+    for name, workload in all_workloads().items():
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "ecomms", name
