@@ -1,5 +1,5 @@
 # Thin targets: each calls a script under scripts/ that also works on its own.
-.PHONY: up test lint smoke clean
+.PHONY: up test lint smoke clean check
 
 up:     ## install everything into .venv, migrate, run every process (Ctrl-C stops all)
 	scripts/up
@@ -9,6 +9,9 @@ test:   ## lint, then every package's tests in its own venv against PostgreSQL a
 
 lint:   ## ruff check and format check over the whole repository
 	scripts/lint
+
+check:  ## deployment artefacts: Dockerfiles, image commands, compose, k8s/, workflows
+	scripts/check
 
 smoke:  ## start the local stack, check every probe answers, stop it
 	scripts/smoke

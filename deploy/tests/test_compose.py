@@ -1,0 +1,88 @@
+"""docker-compose.yml: valid against the compose specification, and the stack it describes."""
+
+from urllib.parse import urlparse
+
+import pytest
+
+from .compose import compose, resolved
+from .dockerfiles import ROOT, SERVICES
+
+WEB = {"catalog": 8001, "orders": 8002, "auth-gateway": 8000}
+LONG_RUNNING = [*SERVICES, "relay", "sms", "oidc", "mailpit", "postgres", "rabbitmq"]
+
+
+def test_compose_file_is_valid_against_the_compose_specification():
+    # `config` validates the file against the compose-spec JSON schema built into compose.
+    result = compose("config", "--quiet")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_file_that_breaks_the_specification_is_refused(tmp_path):
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text("services:\n  web:\n    image: x\n    restart_when: always\n")
+    result = compose("-f", str(broken), "config", "--quiet")
+    assert result.returncode != 0
+    assert "restart_when" in result.stderr
+
+
+def test_stack_has_every_part():
+    services = resolved()["services"]
+    for name in (*LONG_RUNNING, *(f"{s}-migrate" for s in SERVICES)):
+        assert name in services, name
+    assert services["rabbitmq"]["image"].startswith("rabbitmq:3.13-management")
+    assert services["mailpit"]["image"].startswith("axllent/mailpit")
+    assert any(p["target"] == 8025 for p in services["mailpit"]["ports"])  # the mail web UI
+    assert any(p["target"] == 15672 for p in services["rabbitmq"]["ports"])  # management UI
+    gateway_ports = {(p["published"], p["target"]) for p in services["auth-gateway"]["ports"]}
+    assert ("8000", 8000) in gateway_ports
+
+
+def test_one_database_per_service_created_at_init():
+    services = resolved()["services"]
+    init = (ROOT / "compose" / "init-databases.sql").read_text()
+    mounts = [v["source"] for v in services["postgres"]["volumes"] if v["type"] == "bind"]
+    assert str(ROOT / "compose" / "init-databases.sql") in mounts
+    names = set()
+    for service in SERVICES:
+        name = urlparse(services[service]["environment"]["DATABASE_URL"]).path.lstrip("/")
+        assert f"CREATE DATABASE {name};" in init, service
+        names.add(name)
+    assert len(names) == len(SERVICES)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_migrations_run_before_the_service_starts(service):
+    services = resolved()["services"]
+    migrate = services[f"{service}-migrate"]
+    assert migrate["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert migrate["image"] == services[service]["image"]
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    condition = services[service]["depends_on"][f"{service}-migrate"]["condition"]
+    assert condition == "service_completed_successfully"
+    assert (
+        migrate["environment"]["DATABASE_URL"] == services[service]["environment"]["DATABASE_URL"]
+    )
+
+
+def test_relay_runs_after_orders_migrations_with_orders_settings():
+    services = resolved()["services"]
+    relay = services["relay"]
+    assert relay["command"] == ["python", "manage.py", "relay_outbox"]
+    assert relay["image"] == services["orders"]["image"]
+    assert relay["depends_on"]["orders-migrate"]["condition"] == "service_completed_successfully"
+    for name in ("DATABASE_URL", "AMQP_URL"):
+        assert relay["environment"][name] == services["orders"]["environment"][name]
+
+
+def test_every_dependency_waits_on_health_or_completion():
+    services = resolved()["services"]
+    for name, service in services.items():
+        for dependency, rule in service.get("depends_on", {}).items():
+            assert rule["condition"] in ("service_healthy", "service_completed_successfully"), (
+                name,
+                dependency,
+            )
+            if rule["condition"] == "service_healthy":
+                # Our images carry a HEALTHCHECK; the others name theirs here.
+                target = services[dependency]
+                assert "healthcheck" in target or "build" in target, dependency

@@ -1,0 +1,174 @@
+"""Each image's command exists and starts with the image's environment.
+
+No Docker engine here: the command named by the Dockerfile's CMD runs from the service's folder
+(the image's WORKDIR /app holds exactly that folder) inside the service's own venv, with the
+Dockerfile's ENV, after the image's build step (collectstatic) and the migration Job's command
+(migrate) ran against a throwaway PostgreSQL database. Only what cannot be the same on a shared
+machine is replaced: the address (127.0.0.1, a free port), the database, RabbitMQ names and paths
+under /tmp.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .compose import resolved
+from .dockerfiles import ROOT, SERVICES, final_stage, stages
+from .manifests import objects, pod_spec
+
+STARTUP_SECONDS = 60
+WEB_SERVICES = {"catalog", "orders", "auth-gateway"}
+STATIC_ASSET = "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def run(args, *, cwd, env) -> None:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout}{result.stderr}"
+
+
+def prepared_image(service: str, tmp_path: Path, database: str, amqp_names: dict) -> dict:
+    """The image's environment, after its build step and its migration Job ran."""
+    stage = final_stage(service)
+    builder = next(
+        s for s in stages(ROOT / "services" / service / "Dockerfile") if s.name == "builder"
+    )
+    assert f"services/{service} /app" in builder.all("COPY")
+    assert stage.workdir == "/app"
+    folder = ROOT / "services" / service
+    venv_bin = ROOT / ".venvs" / service / "bin"
+
+    env = {name: os.environ[name] for name in ("LANG", "LC_ALL") if name in os.environ}
+    env.update(stage.env)
+    env["PATH"] = f"{venv_bin}:/usr/local/bin:/usr/bin:/bin"
+    env.update(
+        HOST="127.0.0.1",
+        PORT=str(free_port()),
+        DATABASE_URL=database,
+        AMQP_URL="amqp://guest:guest@127.0.0.1:5672/",
+        STATIC_ROOT=str(tmp_path / "staticfiles"),
+        **amqp_names,
+    )
+    if "JWT_PRIVATE_KEY_FILE" in env:
+        key = tmp_path / "jwt-private.pem"
+        run([venv_bin / "python", "manage.py", "generate_signing_key", key], cwd=folder, env=env)
+        env["JWT_PRIVATE_KEY_FILE"] = str(key)
+    run([venv_bin / "python", "manage.py", "collectstatic", "--noinput"], cwd=folder, env=env)
+    run([venv_bin / "python", "manage.py", "migrate", "--noinput"], cwd=folder, env=env)
+    return env
+
+
+@contextlib.contextmanager
+def running(command: list[str], *, cwd: Path, env: dict, log: Path, ready_url: str):
+    """Run ``command`` from ``cwd`` until ``ready_url`` answers 200; stop it after."""
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"{command} exited with {process.returncode}:\n{log.read_text()}")
+            with contextlib.suppress(OSError):
+                if get(ready_url) == 200:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(f"no 200 from {ready_url} in {STARTUP_SECONDS}s:\n{log.read_text()}")
+            time.sleep(0.3)
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode in (0, -signal.SIGTERM), log.read_text()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_command_starts_and_serves_its_probes(
+    service, tmp_path, throwaway_database, amqp_names
+):
+    env = prepared_image(service, tmp_path, throwaway_database, amqp_names)
+    if service in WEB_SERVICES:  # as compose and k8s run the web process
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")
+    base = f"http://127.0.0.1:{env['PORT']}"
+    log = tmp_path / "process.log"
+    command = final_stage(service).cmd
+    with running(
+        command, cwd=ROOT / "services" / service, env=env, log=log, ready_url=f"{base}/healthz"
+    ):
+        assert get(f"{base}/readyz") == 200, log.read_text()
+        assert get(f"{base}/metrics") == 200, log.read_text()
+        if service in WEB_SERVICES:
+            # Collected at build time, served by WhiteNoise without the finders.
+            assert get(f"{base}{STATIC_ASSET}") == 200, log.read_text()
+
+
+def test_relay_command_starts_from_the_orders_image(tmp_path, throwaway_database, amqp_names):
+    relay = pod_spec(objects("Deployment")["relay"])["containers"][0]
+    assert relay["image"].split(":")[0] == "ecomms/orders"
+    assert resolved()["services"]["relay"]["command"] == relay["command"]
+    env = prepared_image("orders", tmp_path, throwaway_database, amqp_names)
+    metrics_port = free_port()
+    env.update(OUTBOX_RELAY_METRICS_PORT=str(metrics_port), OUTBOX_RELAY_METRICS_HOST="127.0.0.1")
+    url = f"http://127.0.0.1:{metrics_port}/metrics"  # what its probes and healthcheck call
+    log = tmp_path / "relay.log"
+    with running(
+        relay["command"], cwd=ROOT / "services" / "orders", env=env, log=log, ready_url=url
+    ):
+        pass
+
+
+def test_oidc_provider_stage_command_starts(tmp_path):
+    """The compose-only OIDC provider image (the gateway Dockerfile's oidc-provider stage)."""
+    stage = next(
+        s
+        for s in stages(ROOT / "services" / "auth-gateway" / "Dockerfile")
+        if s.name == "oidc-provider"
+    )
+    assert resolved()["services"]["oidc"]["build"]["target"] == "oidc-provider"
+    assert "-r /build/requirements-dev.txt" in " ".join(stage.all("RUN"))
+    copies = dict(reversed(args.split()) for args in stage.all("COPY"))
+    port = free_port()
+    command = [copies.get(arg, arg) for arg in stage.cmd]  # image paths -> repository paths
+    command[command.index("--port") + 1] = str(port)
+    command[command.index("--host") + 1] = "127.0.0.1"
+    assert (ROOT / command[command.index("--user-claims-file") + 1]).is_file()
+    healthcheck = stage.all("HEALTHCHECK")[-1]
+    path = healthcheck.split("http://127.0.0.1:9400", 1)[1].split("'", 1)[0]
+    env = {"PATH": f"{ROOT / '.venvs' / 'oidc-provider' / 'bin'}:/usr/bin:/bin"}
+    log = tmp_path / "oidc.log"
+    url = f"http://127.0.0.1:{port}{path}"
+    with running(command, cwd=ROOT, env=env, log=log, ready_url=url):
+        pass

@@ -1,0 +1,219 @@
+"""k8s/: every overlay renders, every object is valid Kubernetes, and the shape the stack needs."""
+
+import kubernetes_validate
+import pytest
+
+from .dockerfiles import SERVICES
+from .manifests import K8S, OVERLAYS, kustomize, objects, pod_spec, rendered, secret_templates
+from .manifests import workloads as all_workloads
+
+KUBERNETES_VERSIONS = ["1.30.0", "1.37.0"]
+WEB = ["catalog", "orders", "auth-gateway"]
+
+
+def test_there_is_a_minikube_overlay():
+    assert "minikube" in OVERLAYS
+
+
+@pytest.mark.parametrize("folder", ["base", *(f"overlays/{o}" for o in OVERLAYS)])
+def test_kustomize_renders(folder):
+    result = kustomize(K8S / folder)
+    assert result.returncode == 0, result.stderr
+    assert "kind: Deployment" in result.stdout
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_validates_against_the_kubernetes_schema(overlay, version):
+    for obj in rendered(overlay):
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_secret_templates_validate_and_hold_no_real_values():
+    templates = secret_templates()
+    for secret in templates.values():
+        kubernetes_validate.validate(secret, KUBERNETES_VERSIONS[-1], strict=True)
+        for key, value in secret["stringData"].items():
+            if any(word in key for word in ("PASS", "SECRET", "KEY", "URL", "pem")):
+                assert "REPLACE_ME" in value, (secret["metadata"]["name"], key)
+
+
+def test_secrets_are_not_applied_by_kustomize():
+    # An apply must never overwrite the operator's real values with templates.
+    assert not objects("Secret")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_uses_locally_built_images(overlay):
+    for workload in all_workloads(overlay).values():
+        spec = pod_spec(workload)
+        for container in spec["containers"] + spec.get("initContainers", []):
+            if container["image"].startswith("ecomms/"):
+                assert container["image"].endswith(":local"), container["image"]
+
+
+def test_namespace_and_everything_in_it():
+    assert "ecomms" in objects("Namespace")
+    for obj in rendered():
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "ecomms", obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_has_configmap_deployment_service_and_migration_job(service):
+    assert service in objects("ConfigMap")
+    assert service in objects("Service")
+    deployment = objects("Deployment")[service]
+    if service in WEB:
+        assert deployment["spec"]["replicas"] == 2
+    job = objects("Job")[f"{service}-migrate"]
+    container = pod_spec(job)["containers"][0]
+    assert container["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert container["image"] == pod_spec(deployment)["containers"][0]["image"]
+
+
+def test_relay_runs_from_the_orders_image():
+    relay = pod_spec(objects("Deployment")["relay"])["containers"][0]
+    orders = pod_spec(objects("Deployment")["orders"])["containers"][0]
+    assert relay["command"] == ["python", "manage.py", "relay_outbox"]
+    assert relay["image"] == orders["image"]
+
+
+def test_stateful_parts_have_volumes():
+    statefulsets = objects("StatefulSet")
+    assert {"postgres", "rabbitmq"} <= statefulsets.keys()
+    for statefulset in statefulsets.values():
+        assert statefulset["spec"]["volumeClaimTemplates"]
+
+
+def test_every_pod_runs_non_root_read_only_with_resources():
+    for name, workload in all_workloads().items():
+        spec = pod_spec(workload)
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        for container in spec["containers"] + spec.get("initContainers", []):
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, (name, container["name"])
+            assert security["allowPrivilegeEscalation"] is False, (name, container["name"])
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= container["resources"][kind].keys(), name
+
+
+def test_every_service_deployment_has_probes_on_healthz_and_readyz():
+    for service in SERVICES:
+        container = pod_spec(objects("Deployment")[service])["containers"][0]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_every_replicated_deployment_has_a_disruption_budget():
+    budgets = objects("PodDisruptionBudget").values()
+    for name, deployment in objects("Deployment").items():
+        if deployment["spec"]["replicas"] < 2:
+            continue
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert any(
+            budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+            for budget in budgets
+        ), name
+
+
+def test_ingress_reaches_the_gateway_only():
+    (ingress,) = objects("Ingress").values()
+    backends = {
+        path["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == {"auth-gateway"}
+
+
+# --- NetworkPolicies: who may open a connection to whom -------------------------------------
+
+
+def _matches(selector: dict, labels: dict) -> bool:
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions", []):
+        if (
+            expression["operator"] == "In"
+            and labels.get(expression["key"]) not in expression["values"]
+        ):
+            return False
+    return True
+
+
+def allowed(target_labels: dict, source_labels: dict, source_namespace: str) -> bool:
+    """Whether the namespace's policies admit a connection from source to target."""
+    selecting = [
+        p
+        for p in objects("NetworkPolicy").values()
+        if _matches(p["spec"]["podSelector"], target_labels)
+    ]
+    assert selecting, "a pod no policy selects would be open to all"
+    for policy in selecting:
+        for rule in policy["spec"].get("ingress", []):
+            for peer in rule.get("from", []):
+                if "namespaceSelector" in peer:
+                    names = {"kubernetes.io/metadata.name": source_namespace}
+                    if _matches(peer["namespaceSelector"], names) and _matches(
+                        peer.get("podSelector", {}), source_labels
+                    ):
+                        return True
+                elif source_namespace == "ecomms" and _matches(peer["podSelector"], source_labels):
+                    return True
+    return False
+
+
+def pod_labels(deployment: str) -> dict:
+    return objects("Deployment")[deployment]["spec"]["template"]["metadata"]["labels"]
+
+
+INGRESS_CONTROLLER = ({"app.kubernetes.io/name": "ingress-nginx"}, "ingress-nginx")
+
+
+def test_only_the_gateway_is_reachable_from_the_ingress_controller():
+    assert allowed(pod_labels("auth-gateway"), *INGRESS_CONTROLLER)
+    for name in ("catalog", "orders", "notifier", "relay"):
+        assert not allowed(pod_labels(name), *INGRESS_CONTROLLER), name
+
+
+@pytest.mark.parametrize(
+    ("target", "callers"),
+    [
+        ("catalog", {"auth-gateway", "orders"}),
+        ("orders", {"auth-gateway"}),
+        ("auth-gateway", {"catalog", "orders"}),  # their JWKS fetches
+        ("notifier", set()),
+    ],
+)
+def test_each_service_is_reachable_from_its_callers_only(target, callers):
+    for source in ("catalog", "orders", "auth-gateway", "notifier", "relay"):
+        if source == target:
+            continue
+        expected = source in callers
+        assert allowed(pod_labels(target), pod_labels(source), "ecomms") is expected, source
+
+
+def test_databases_and_broker_are_reachable_from_their_users_only():
+    postgres = objects("StatefulSet")["postgres"]["spec"]["template"]["metadata"]["labels"]
+    rabbitmq = objects("StatefulSet")["rabbitmq"]["spec"]["template"]["metadata"]["labels"]
+    for name in ("catalog", "orders", "auth-gateway", "notifier", "relay"):
+        assert allowed(postgres, pod_labels(name), "ecomms"), name
+    assert allowed(postgres, pod_spec_labels_of_job("catalog-migrate"), "ecomms")
+    for name in ("orders", "relay", "notifier"):
+        assert allowed(rabbitmq, pod_labels(name), "ecomms"), name
+    for name in ("catalog", "auth-gateway"):
+        assert not allowed(rabbitmq, pod_labels(name), "ecomms"), name
+    assert not allowed(postgres, *INGRESS_CONTROLLER)
+
+
+def pod_spec_labels_of_job(name: str) -> dict:
+    return objects("Job")[name]["spec"]["template"]["metadata"]["labels"]
+
+
+def test_every_pod_carries_the_stack_label():
+    # The kind workflow collects logs by it.
+    for name, workload in all_workloads().items():
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "ecomms", name
