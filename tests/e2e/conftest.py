@@ -21,7 +21,7 @@ def stack(tmp_path_factory):
         dead = stack.dead()
         stack.stop()
         if dead:
-            print("\n\n".join(dead))  # noqa: T201 - shown with the failing test's output
+            print("\n\n".join(dead))
 
 
 @pytest.fixture(scope="session")

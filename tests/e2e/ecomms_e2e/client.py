@@ -151,7 +151,7 @@ def read_mail(maildir: Path) -> list[EmailMessage]:
     ]
 
 
-def wait_for(check: Callable[[], T], *, timeout: float, what: str, every: float = 0.2) -> T:
+def wait_for[T](check: Callable[[], T], *, timeout: float, what: str, every: float = 0.2) -> T:
     """Call ``check`` until it returns something truthy, for at most ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

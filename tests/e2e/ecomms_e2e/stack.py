@@ -60,7 +60,7 @@ class Process:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(  # noqa: S603 - our own commands
+            self.popen = subprocess.Popen(
                 self.command,
                 cwd=self.cwd,
                 env=self.env,
@@ -218,7 +218,7 @@ class Stack:
         return env
 
     def _run_once(self, what: str, command: list[str], cwd: Path, env: dict[str, str]) -> None:
-        result = subprocess.run(  # noqa: S603 - our own commands
+        result = subprocess.run(
             command, cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False
         )
         if result.returncode != 0:
@@ -265,8 +265,15 @@ class Stack:
             ),
             Process(
                 "sms",
-                [python, "manage.py", "sms_standin", "--port", str(port["sms"])]
-                + ["--record", str(self.sms_record)],
+                [
+                    python,
+                    "manage.py",
+                    "sms_standin",
+                    "--port",
+                    str(port["sms"]),
+                    "--record",
+                    str(self.sms_record),
+                ],
                 SERVICES / "notifier",
                 notifier_env,
                 _listens(port["sms"]),
@@ -274,8 +281,15 @@ class Stack:
             ),
             Process(
                 "smtp",
-                [python, "manage.py", "smtp_sink", "--port", str(port["smtp"])]
-                + ["--maildir", str(self.maildir)],
+                [
+                    python,
+                    "manage.py",
+                    "smtp_sink",
+                    "--port",
+                    str(port["smtp"]),
+                    "--maildir",
+                    str(self.maildir),
+                ],
                 SERVICES / "notifier",
                 notifier_env,
                 _listens(port["smtp"]),
