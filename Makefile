@@ -1,8 +1,11 @@
 # Thin targets: each calls a script under scripts/ that also works on its own.
-.PHONY: up test lint smoke clean check
+.PHONY: up test lint smoke clean check demo
 
 up:     ## install everything into .venv, migrate, run every process (Ctrl-C stops all)
 	scripts/up
+
+demo:   ## against a running `make up`: log in, upload a catalog, average prices, an order, its SMS and email
+	scripts/demo
 
 test:   ## lint, then every package's tests in its own venv against PostgreSQL and RabbitMQ
 	scripts/test

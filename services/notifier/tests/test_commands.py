@@ -1,6 +1,7 @@
 """The notifier's processes as `make up` and Kubernetes run them: signals, probes, crashes."""
 
 import io
+import json
 import os
 import re
 import signal
@@ -106,11 +107,32 @@ def test_sms_standin_command_answers_like_africas_talking(settings):
     settings.AFRICASTALKING_API_KEY = "key"
 
     def probe() -> None:
-        url = wait_for(lambda: re.search(r"http://\S+", out.getvalue()), what="the URL").group()
+        url = wait_for(lambda: re.search(r"http://[\d.:]+", out.getvalue()), what="the URL").group()
         settings.AFRICASTALKING_BASE_URL = url
         assert sms_send(to="+254712345678", message="hi").startswith("ATXid_")
 
     _run_until_sigterm(lambda: call_command("sms_standin", port=0, stdout=out), probe)
+
+
+def test_sms_standin_command_records_every_accepted_message_as_a_json_line(settings, tmp_path):
+    out = io.StringIO()
+    record = tmp_path / "sms" / "received.jsonl"
+    settings.AFRICASTALKING_API_KEY = "key"
+
+    def probe() -> None:
+        url = wait_for(lambda: re.search(r"http://[\d.:]+", out.getvalue()), what="the URL").group()
+        settings.AFRICASTALKING_BASE_URL = url
+        sms_send(to="+254712345678", message="Your order #1 has been placed.")
+        sms_send(to="+254712345679", message="Your order #2 has been placed.")
+
+    command = lambda: call_command("sms_standin", port=0, record=record, stdout=out)  # noqa: E731
+    _run_until_sigterm(command, probe)
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [(line["to"], line["message"]) for line in lines] == [
+        ("+254712345678", "Your order #1 has been placed."),
+        ("+254712345679", "Your order #2 has been placed."),
+    ]
+    assert all(line["received_at"] for line in lines)
 
 
 def test_smtp_sink_command_keeps_every_mail(settings, tmp_path):

@@ -3,7 +3,9 @@
 It accepts the SDK's form POST (``username``, ``to``, ``message``, optional ``from``) with an
 ``apiKey`` header and answers ``{"SMSMessageData": {"Message": ..., "Recipients": [...]}}`` with
 content-type ``application/json``, logging every message. ``reply`` decides each answer (tests
-use it to answer 5xx, refuse a number or hold a request).
+use it to answer 5xx, refuse a number or hold a request). With ``record``, every accepted message is
+also appended to that file as one JSON line (``to``, ``message``, ``sender_id``, ``received_at``),
+so that another process (the end-to-end tests, ``make demo``) can read what was sent.
 """
 
 import json
@@ -12,7 +14,9 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs
 
 logger = logging.getLogger(__name__)
@@ -60,8 +64,10 @@ class SmsStandIn:
         port: int = 0,
         *,
         reply: Callable[[ReceivedSms], Answer] = accept_every_message,
+        record: Path | None = None,
     ) -> None:
         self.reply = reply
+        self.record = record
         self.requests: list[ReceivedSms] = []  # every request that reached it
         self.accepted: list[ReceivedSms] = []  # those answered with an accepted status
         self._lock = threading.Lock()
@@ -83,6 +89,26 @@ class SmsStandIn:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def _record(self, accepted: list[ReceivedSms]) -> None:
+        if self.record is None or not accepted:
+            return
+        received_at = datetime.now(UTC).isoformat()
+        lines = "".join(
+            json.dumps(
+                {
+                    "to": sms.to,
+                    "message": sms.message,
+                    "sender_id": sms.sender_id,
+                    "received_at": received_at,
+                }
+            )
+            + "\n"
+            for sms in accepted
+        )
+        self.record.parent.mkdir(parents=True, exist_ok=True)
+        with self.record.open("a", encoding="utf-8") as file:
+            file.write(lines)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -135,12 +161,14 @@ class SmsStandIn:
                         "Recipients": recipients,
                     }
                 }
+                accepted = [
+                    sms
+                    for sms, answer in zip(received, answers, strict=True)
+                    if answer.status_code < 200
+                ]
                 with standin._lock:
-                    standin.accepted.extend(
-                        sms
-                        for sms, answer in zip(received, answers, strict=True)
-                        if answer.status_code < 200
-                    )
+                    standin.accepted.extend(accepted)
+                    standin._record(accepted)
                 self._send(http_status, "application/json", json.dumps(body).encode())
                 return None
 

@@ -1,5 +1,6 @@
 import signal
 import threading
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
@@ -12,10 +13,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=9402)
+        parser.add_argument(
+            "--record",
+            type=Path,
+            default=None,
+            help="Also append every accepted message to this file, one JSON object a line.",
+        )
 
-    def handle(self, *args, host: str, port: int, **options) -> None:
-        standin = SmsStandIn(host, port).start()
-        self.stdout.write(f"Africa's Talking stand-in on {standin.url}", ending="\n")
+    def handle(self, *args, host: str, port: int, record: Path | None, **options) -> None:
+        standin = SmsStandIn(host, port, record=record).start()
+        where = f", messages recorded in {record}" if record else ""
+        self.stdout.write(f"Africa's Talking stand-in on {standin.url}{where}", ending="\n")
         self.stdout.flush()
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):

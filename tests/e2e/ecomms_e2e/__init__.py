@@ -1,0 +1,1 @@
+"""Drive a running ecomms stack as an API client does: the end-to-end tests and ``make demo``."""
