@@ -6,8 +6,8 @@ import pytest
 from ecomms_common.consumer import EventConsumer, RejectMessage
 from ecomms_common.events import Envelope
 from ecomms_common.testing.broker import broker_channel, queue_depth
+from ecomms_common.testing.running import wait_for
 from ecomms_common.testing.tcpproxy import TcpProxy
-from tests.relaying import wait_for
 
 
 class Recorder:

@@ -18,8 +18,9 @@ from ecomms_common.outbox.models import OutboxMessage
 from ecomms_common.outbox.services import outbox_enqueue
 from ecomms_common.relay import OutboxRelay
 from ecomms_common.testing.broker import broker_channel, drain, queue_depth
+from ecomms_common.testing.running import running_relay, wait_for
 from ecomms_common.testing.tcpproxy import TcpProxy
-from tests.relaying import place, running_relay, subprocess_env, wait_for
+from tests.relaying import place, subprocess_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

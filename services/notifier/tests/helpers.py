@@ -4,10 +4,8 @@ import copy
 import json
 import os
 import random
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,22 +15,12 @@ from notifier.worker import NotifierWorker
 
 from ecomms_common.events import Envelope
 from ecomms_common.outbox.services import outbox_enqueue
-from ecomms_common.relay import OutboxRelay
 from ecomms_common.testing.broker import TOPOLOGY_SETTINGS
+from ecomms_common.testing.running import running, wait_for
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 # The producer's example payload, as committed by the orders service.
 ORDER_PLACED_EXAMPLE = SERVICE_DIR.parent / "orders" / "contracts" / "order.placed.v1.json"
-
-
-def wait_for(condition: Callable[[], object], *, timeout: float = 20.0, what: str = "") -> object:
-    """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or condition}")
 
 
 def example_envelope() -> dict:
@@ -62,25 +50,6 @@ def place_order(**kwargs) -> Envelope:
     with transaction.atomic():
         outbox_enqueue(envelope=envelope)
     return envelope
-
-
-@contextmanager
-def running(target: Callable[[], None], stop: threading.Event, name: str) -> Iterator[None]:
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(30)
-        assert not thread.is_alive(), f"{name} did not stop"
-
-
-@contextmanager
-def running_relay(**kwargs) -> Iterator[OutboxRelay]:
-    relay = OutboxRelay(**kwargs)
-    with running(relay.run, relay.stop, "relay"):
-        yield relay
 
 
 @contextmanager

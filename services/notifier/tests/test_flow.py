@@ -9,14 +9,9 @@ from notifier.models import Delivery, InboxEvent
 from prometheus_client import REGISTRY
 
 from ecomms_common.testing.broker import broker_channel, drain, queue_depth
+from ecomms_common.testing.running import running_relay, wait_for
 from ecomms_common.testing.tcpproxy import TcpProxy
-from tests.helpers import (
-    order_placed,
-    place_order,
-    running_notifier,
-    running_relay,
-    wait_for,
-)
+from tests.helpers import order_placed, place_order, running_notifier
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
