@@ -19,10 +19,4 @@ class LocalKeysJWTAuthentication(JWTAuthentication):
         claims = bearer_claims(request._request)
         if claims is None:
             return None
-        user = GatewayUser(
-            sub=str(claims["sub"]),
-            email=str(claims.get("email", "")),
-            name=str(claims.get("name", "")),
-            roles=frozenset(claims.get("roles", [])),
-        )
-        return user, claims
+        return GatewayUser.from_claims(claims), claims

@@ -46,6 +46,16 @@ class GatewayUser:
     is_authenticated = True
     is_anonymous = False
 
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> "GatewayUser":
+        """Return the caller described by a verified access token's claims."""
+        return cls(
+            sub=str(claims["sub"]),
+            email=str(claims.get("email", "")),
+            name=str(claims.get("name", "")),
+            roles=frozenset(claims.get("roles", [])),
+        )
+
     @property
     def pk(self) -> str:
         return self.sub
@@ -140,13 +150,7 @@ class JWTAuthentication(BaseAuthentication):
         except UnicodeDecodeError as exc:
             raise InvalidToken("The token is not ASCII.") from exc
         claims = verify_access_token(token)
-        user = GatewayUser(
-            sub=str(claims["sub"]),
-            email=str(claims.get("email", "")),
-            name=str(claims.get("name", "")),
-            roles=frozenset(claims.get("roles", [])),
-        )
-        return user, claims
+        return GatewayUser.from_claims(claims), claims
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="ecomms"'
