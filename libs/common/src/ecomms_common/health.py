@@ -31,9 +31,11 @@ def check_broker() -> None:
     """Raise unless RabbitMQ at ``AMQP_URL`` accepts a connection."""
     import pika  # only services with a broker install it
 
+    from ecomms_common.amqp import connection_parameters
+
+    # The connection every broker user makes, with the probe's shorter bounds.
     timeout = settings.READINESS_TIMEOUT_SECONDS
-    parameters = pika.URLParameters(settings.AMQP_URL)
-    parameters.connection_attempts = 1
+    parameters = connection_parameters()
     parameters.socket_timeout = timeout
     parameters.stack_timeout = timeout
     parameters.blocked_connection_timeout = timeout
