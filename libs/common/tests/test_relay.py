@@ -6,7 +6,6 @@ import sys
 import threading
 import uuid
 
-import psycopg
 import pytest
 import requests
 from django.core.management import call_command
@@ -18,7 +17,7 @@ from ecomms_common.outbox.models import OutboxMessage
 from ecomms_common.outbox.services import outbox_enqueue
 from ecomms_common.relay import OutboxRelay
 from ecomms_common.testing.broker import broker_channel, drain, queue_depth
-from ecomms_common.testing.running import running_relay, wait_for
+from ecomms_common.testing.running import relay_killed_after_publish, running_relay, wait_for
 from ecomms_common.testing.tcpproxy import TcpProxy
 from tests.relaying import place, subprocess_env
 
@@ -148,24 +147,11 @@ def test_topology_is_declared_at_start_with_explicit_arguments(event_topology, s
 
 def test_a_relay_killed_between_publish_and_mark_sent_publishes_again(event_topology, settings):
     [envelope] = place(1)
-    db = connection.settings_dict
-    blocker = psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"])
-    # SHARE mode lets the relay lock its rows and publish but holds back its UPDATE (mark sent).
-    blocker.execute(f"LOCK TABLE {OutboxMessage._meta.db_table} IN SHARE MODE")
-    relay = subprocess.Popen(
+    relay_killed_after_publish(
         [sys.executable, "-m", "django", "relay_outbox"],
+        queue=settings.NOTIFIER_QUEUE,
         env=subprocess_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
     )
-    try:
-        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 1, what="the publish")
-        relay.send_signal(signal.SIGKILL)
-        relay.wait(10)
-    finally:
-        relay.kill()
-        blocker.rollback()
-        blocker.close()
     assert OutboxMessage.objects.get().published_at is None
 
     call_command("relay_outbox", once=True)

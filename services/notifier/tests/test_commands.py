@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 
 import pika
-import psycopg
 import pytest
 import requests
 from django.core.management import call_command
@@ -216,28 +215,16 @@ def test_a_relay_killed_between_publish_and_mark_sent_still_sends_one_sms(
 ):
     from ecomms_common.outbox.models import OutboxMessage
     from ecomms_common.testing.broker import queue_depth
+    from ecomms_common.testing.running import relay_killed_after_publish
     from tests.helpers import running_notifier
 
     envelope = place_order()
-    db = connection.settings_dict
-    blocker = psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"])
-    # SHARE mode lets the relay lock its row and publish, but holds back its UPDATE (mark sent).
-    blocker.execute(f"LOCK TABLE {OutboxMessage._meta.db_table} IN SHARE MODE")
-    relay = subprocess.Popen(
+    relay_killed_after_publish(
         [sys.executable, "manage.py", "relay_outbox"],
-        cwd=SERVICE_DIR,
+        queue=settings.NOTIFIER_QUEUE,
         env=command_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        cwd=SERVICE_DIR,
     )
-    try:
-        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 1, what="the publish")
-        relay.send_signal(signal.SIGKILL)
-        relay.wait(10)
-    finally:
-        relay.kill()
-        blocker.rollback()
-        blocker.close()
     assert OutboxMessage.objects.get().published_at is None
 
     _relay_once()  # publishes the same event again
