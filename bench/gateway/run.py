@@ -1,18 +1,29 @@
-"""Benchmark: a catalog read through the gateway next to the same read sent straight to catalog.
+"""Benchmark: catalog reads through the gateway next to the same reads sent straight to catalog.
 
-Starts, on 127.0.0.1 ports chosen by the OS: a catalog (the stand-in page in catalog_standin.py
-under gunicorn, or ``--catalog-url`` of a running catalog) and the gateway (gunicorn, its own
-settings, a throwaway SQLite database and signing key). Then, with the same client load, it reads
-``--path`` straight from catalog, through the gateway anonymously (a public read), and through
-the gateway with a bearer token (verified before proxying), alternating between them in rounds
-so that load from elsewhere on the machine weighs on all three alike. Prints requests/s, p50 and
-p99 and the gateway's p50 against the direct one. Bounded: ``--seconds`` per target.
+Run from the repository root with the gateway's virtual environment (the catalog runs from its
+own, ``.venvs/catalog``)::
 
-    .venvs/auth-gateway/bin/python bench/gateway/run.py [--seconds 10] [--clients 4]
+    .venvs/auth-gateway/bin/python bench/gateway/run.py [--seconds 30] [--clients 4]
+    .venvs/auth-gateway/bin/python bench/gateway/run.py --smoke      # a few seconds, tiny data
+
+It starts, on 127.0.0.1 ports chosen by the OS: the real catalog (gunicorn, its own
+``gunicorn.conf.py``) on a throwaway PostgreSQL database it creates, fills with generated
+products through ``manage.py import_catalog`` and drops at the end, and the gateway (gunicorn,
+its own settings, a throwaway SQLite database and signing key; the catalog trusts its JWKS).
+Then, for each read (``--reads``: a page of 50 products, one product, a category's average
+price), with the same client load, it sends the read straight to catalog, through the gateway
+anonymously (a public read) and through the gateway with a bearer token (verified before
+proxying). Targets alternate in short rounds, in a rotating order, after a warm-up, so that load
+from elsewhere on the machine weighs on all of them alike. It prints requests/s, p50 and p99 and
+the gateway's p50 against the direct one (target: at most +30%), and with ``--json PATH`` writes
+the figures, every latency sample and each gunicorn process's resident memory.
 """
 
 import argparse
+import http.client
+import json
 import os
+import random
 import signal
 import socket
 import statistics
@@ -23,11 +34,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import requests
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = ROOT / "services" / "auth-gateway"
+CATALOG = ROOT / "services" / "catalog"
+DATABASE_SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
+P50_TARGET = 1.30  # the gateway may add at most 30% to the direct p50
+# below the root: 1 + 6 + 30 + 120 + 480 = 637 categories, 5 levels
+BRANCHING = [6, 5, 4, 4]
+READS = ("list", "detail", "average_price")
 
 
 def free_port() -> int:
@@ -36,32 +54,117 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_up(url: str, deadline: float = 30.0) -> None:
+def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_until_up(port: int, path: str, deadline: float = 60.0) -> None:
     stop = time.monotonic() + deadline
     while time.monotonic() < stop:
         try:
-            if requests.get(url, timeout=1).status_code < 500:
+            if get(port, path)[0] < 500:
                 return
-        except requests.RequestException:
+        except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"bench: {url} did not come up")
+    raise SystemExit(f"bench: 127.0.0.1:{port}{path} did not come up")
 
 
-def start(command: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        command,
-        cwd=cwd,
-        env={**os.environ, **env},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+def generated_products(count: int, seed: int = 11) -> list[dict[str, Any]]:
+    """Return ``count`` products in the upload format over a 5-level tree, a quarter in two."""
+    rng = random.Random(seed)
+    leaves = [["All Products"]]
+    for depth, fanout in enumerate(BRANCHING):
+        leaves = [[*path, f"L{depth + 1}-{i}"] for path in leaves for i in range(fanout)]
+    products = []
+    for number in range(count):
+        paths = [rng.choice(leaves)]
+        if number % 4 == 0:
+            paths.append(rng.choice(leaves))
+        products.append(
+            {
+                "name": f"Product {number}",
+                "description": f"Generated product number {number} for the gateway benchmark.",
+                "price": f"{rng.randint(50, 50000) / 100:.2f}",
+                "currency": "USD",
+                "sku": f"GW-BENCH-{number}",
+                "categories": paths,
+            }
+        )
+    return products
 
 
-def gunicorn(app: str, port: int, workers: int) -> list[str]:
+class Server:
+    """A gunicorn master started in its own process group, with its log file."""
+
+    def __init__(self, name: str, command: list[str], *, cwd: Path, env: dict, log: Path):
+        self.name = name
+        self.log = log
+        self.process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def rss_mb(self) -> dict[str, float]:
+        """Return VmRSS of the master and of each worker, in MiB."""
+        pids = [self.process.pid, *children(self.process.pid)]
+        found = {}
+        for number, pid in enumerate(pids):
+            label = f"{self.name} master" if number == 0 else f"{self.name} worker {number}"
+            rss = vm_rss_kib(pid)
+            if rss is not None:
+                found[label] = round(rss / 1024, 1)
+        return found
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name (2nd field) is in parentheses and may hold spaces
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def vm_rss_kib(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
+
+
+def gunicorn(python: Path | str, app: str, port: int, workers: int) -> list[str]:
     return [
-        sys.executable, "-m", "gunicorn", app,
+        str(python), "-m", "gunicorn", app,
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
         "--access-logfile", "/dev/null", "--log-level", "warning",
     ]  # fmt: skip
@@ -69,37 +172,64 @@ def gunicorn(app: str, port: int, workers: int) -> list[str]:
 
 @dataclass
 class Measured:
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # seconds
     failures: int = 0
     seconds: float = 0.0
 
-    def figures(self) -> dict[str, float]:
+    def add(self, other: "Measured") -> None:
+        self.latencies += other.latencies
+        self.failures += other.failures
+        self.seconds += other.seconds
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile_ms(self, q: float) -> float:
         samples = sorted(self.latencies)
-        return {
-            "requests": len(samples),
-            "failures": self.failures,
-            "rps": len(samples) / self.seconds,
-            "p50_ms": statistics.median(samples) * 1000,
-            "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000,
-        }
+        if q == 0.5:
+            return statistics.median(samples) * 1000
+        return samples[min(len(samples) - 1, int(len(samples) * q))] * 1000
 
 
-def load(url: str, *, seconds: float, clients: int, headers: dict[str, str]) -> Measured:
-    """Send GETs from ``clients`` keep-alive connections for ``seconds``; return what was seen."""
+@dataclass(frozen=True)
+class Target:
+    name: str
+    port: int
+    headers: dict[str, str]
+
+
+def load(target: Target, paths: list[str], *, seconds: float, clients: int) -> Measured:
+    """GET ``paths`` in turn from ``clients`` keep-alive connections for ``seconds``."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     failures = [0] * clients
     stop_at = time.monotonic() + seconds
 
     def client(index: int) -> None:
-        with requests.Session() as session:
+        connection = http.client.HTTPConnection("127.0.0.1", target.port, timeout=10)
+        number = index
+        try:
             while time.monotonic() < stop_at:
+                path = paths[number % len(paths)]
+                number += 1
                 started = time.perf_counter()
-                response = session.get(url, headers=headers, timeout=10)
+                try:
+                    connection.request("GET", path, headers=target.headers)
+                    response = connection.getresponse()
+                    response.read()
+                except (OSError, http.client.HTTPException):
+                    failures[index] += 1
+                    connection.close()  # reconnects on the next request
+                    continue
                 elapsed = time.perf_counter() - started
-                if response.status_code == 200:
+                if response.status == 200:
                     latencies[index].append(elapsed)
                 else:
                     failures[index] += 1
+                if response.will_close:
+                    connection.close()
+        finally:
+            connection.close()
 
     threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
     begun = time.monotonic()
@@ -107,136 +237,304 @@ def load(url: str, *, seconds: float, clients: int, headers: dict[str, str]) -> 
         thread.start()
     for thread in threads:
         thread.join()
-    samples = [sample for per_client in latencies for sample in per_client]
-    if not samples:
-        raise SystemExit(f"bench: no successful response from {url}")
-    return Measured(latencies=samples, failures=sum(failures), seconds=time.monotonic() - begun)
+    return Measured(
+        latencies=[sample for per_client in latencies for sample in per_client],
+        failures=sum(failures),
+        seconds=time.monotonic() - begun,
+    )
+
+
+def read_paths(catalog_port: int) -> dict[str, list[str]]:
+    """Return the paths each read sends, taken from the catalog's own answers."""
+    status, body = get(catalog_port, "/products/?page_size=50")
+    if status != 200:
+        raise SystemExit(f"bench: the catalog answered {status} to /products/")
+    ids = [product["id"] for product in json.loads(body)["results"]][:20]
+    status, body = get(catalog_port, "/categories/")
+    # leaves: small subtrees, the common case of a shop's category page
+    slugs, nodes = [], list(json.loads(body)["categories"])
+    while nodes and len(slugs) < 20:
+        node = nodes.pop()
+        nodes += node["children"]
+        if not node["children"]:
+            slugs.append(node["slug"])
+    return {
+        "list": ["/products/?page_size=50"],
+        "detail": [f"/products/{product_id}/" for product_id in ids],
+        "average_price": [f"/categories/{slug}/average_price/" for slug in slugs],
+    }
+
+
+def prepare_database(name: str) -> None:
+    with psycopg.connect(f"{DATABASE_SERVER}/postgres", autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {name}")
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(f"{DATABASE_SERVER}/postgres", autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+ISSUE_ACCESS_SCRIPT = """
+from gateway.services import token_pair_issue, user_link_from_claims
+user = user_link_from_claims(claims={"sub": "bench", "email": "bench@example.com"})
+print(token_pair_issue(user=user).access)
+"""
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="load time per target/read")
+    parser.add_argument("--rounds", type=int, default=10, help="alternate the targets this often")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds per target, unmeasured")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent keep-alive clients")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
+    parser.add_argument("--products", type=int, default=20_000, help="products in the catalog")
+    parser.add_argument(
+        "--reads", default=",".join(READS), help=f"comma-separated, of: {', '.join(READS)}"
+    )
+    parser.add_argument(
+        "--catalog-python",
+        default=str(ROOT / ".venvs" / "catalog" / "bin" / "python"),
+        help="the catalog's interpreter (scripts/ensure-venv .venvs/catalog ...)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures and samples here")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few seconds on tiny data (the tests run this)"
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.rounds, args.warmup, args.products, args.clients = 0.6, 2, 0.2, 300, 2
+    args.reads = [read.strip() for read in args.reads.split(",") if read.strip()]
+    unknown = set(args.reads) - set(READS)
+    if unknown:
+        parser.error(f"unknown reads: {', '.join(sorted(unknown))}")
+    if not Path(args.catalog_python).exists():
+        parser.error(f"no catalog interpreter at {args.catalog_python}")
+    return args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="load time per target")
-    parser.add_argument(
-        "--rounds", type=int, default=5, help="alternate the targets this many times"
-    )
-    parser.add_argument("--clients", type=int, default=4, help="concurrent keep-alive clients")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
-    parser.add_argument("--catalog-url", help="a running catalog instead of the stand-in")
-    parser.add_argument("--path", default="/products/", help="the catalog read to measure")
-    parser.add_argument(
-        "--gateway-port",
-        type=int,
-        help="fixed port for the gateway, so that a --catalog-url catalog can trust its JWKS",
-    )
-    args = parser.parse_args()
-
-    scratch = Path(tempfile.mkdtemp(prefix="ecomms-bench-"))
-    processes: list[subprocess.Popen] = []
+    args = arguments()
+    scratch = Path(tempfile.mkdtemp(prefix="ecomms-gateway-bench-"))
+    database = f"gateway_bench_{os.getpid()}"
+    servers: list[Server] = []
+    load_before = os.getloadavg()
+    prepare_database(database)
     try:
-        catalog_url = args.catalog_url
-        if not catalog_url:
-            port = free_port()
-            processes.append(
-                start(
-                    gunicorn("bench.gateway.catalog_standin:application", port, args.workers),
-                    cwd=ROOT,
-                    env={},
-                    log=scratch / "catalog.log",
-                )
-            )
-            catalog_url = f"http://127.0.0.1:{port}"
-        wait_until_up(catalog_url + args.path)
-
+        catalog_port, gateway_port = free_port(), free_port()
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
         key = scratch / "jwt.pem"
         gateway_env = {
+            **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DATABASE_URL": f"sqlite:///{scratch / 'gateway.sqlite3'}",
             "JWT_PRIVATE_KEY_FILE": str(key),
-            "CATALOG_URL": catalog_url,
-            "RATE_LIMIT": "1000000/m",  # measured, but never reached
+            "JWT_ISSUER": gateway_url,
+            "CATALOG_URL": f"http://127.0.0.1:{catalog_port}",
+            "RATE_LIMIT": "100000000/m",  # counted on every call, never reached
             "LOG_LEVEL": "WARNING",
         }
         manage = [sys.executable, "manage.py"]
         for command in (["migrate", "-v0"], ["generate_signing_key", str(key)]):
-            subprocess.run(
-                manage + command, cwd=GATEWAY, env={**os.environ, **gateway_env}, check=True
-            )
-        port = args.gateway_port or free_port()
-        processes.append(
-            start(
-                gunicorn("config.wsgi:application", port, args.workers),
+            subprocess.run(manage + command, cwd=GATEWAY, env=gateway_env, check=True)
+        servers.append(
+            Server(
+                "gateway",
+                gunicorn(sys.executable, "config.wsgi:application", gateway_port, args.workers),
                 cwd=GATEWAY,
                 env=gateway_env,
                 log=scratch / "gateway.log",
             )
         )
-        gateway_url = f"http://127.0.0.1:{port}"
-        wait_until_up(gateway_url + "/healthz")
+
+        catalog_env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": f"{DATABASE_SERVER}/{database}",
+            "AUTH_JWKS_URL": f"{gateway_url}/.well-known/jwks.json",
+            "AUTH_ISSUER": gateway_url,
+            "AUTH_AUDIENCE": "ecomms",
+            "LOG_LEVEL": "WARNING",
+        }
+        catalog_manage = [args.catalog_python, "manage.py"]
+        subprocess.run(
+            [*catalog_manage, "migrate", "-v0"], cwd=CATALOG, env=catalog_env, check=True
+        )
+        products = scratch / "products.json"
+        products.write_text(json.dumps({"products": generated_products(args.products)}))
+        subprocess.run(
+            [*catalog_manage, "import_catalog", str(products), "--no-progress"],
+            cwd=CATALOG,
+            env=catalog_env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        servers.append(
+            Server(
+                "catalog",
+                gunicorn(
+                    args.catalog_python, "config.wsgi:application", catalog_port, args.workers
+                ),
+                cwd=CATALOG,
+                env=catalog_env,
+                log=scratch / "catalog.log",
+            )
+        )
+        wait_until_up(gateway_port, "/healthz")
+        wait_until_up(catalog_port, "/healthz")
         token = subprocess.run(
-            [*manage, "shell", "-c", ISSUE_PAIR_SCRIPT],
+            [*manage, "shell", "-c", ISSUE_ACCESS_SCRIPT],
             cwd=GATEWAY,
-            env={**os.environ, **gateway_env},
+            env=gateway_env,
             check=True,
             capture_output=True,
             text=True,
         ).stdout.splitlines()[-1]
 
+        paths = read_paths(catalog_port)
         targets = [
-            ("catalog, direct", catalog_url + args.path, {}),
-            ("gateway, anonymous", gateway_url + args.path, {}),
-            (
-                "gateway, bearer token",
-                gateway_url + args.path,
-                {"Authorization": f"Bearer {token}"},
-            ),
+            Target("catalog, direct", catalog_port, {}),
+            Target("gateway, anonymous", gateway_port, {}),
+            Target("gateway, bearer token", gateway_port, {"Authorization": f"Bearer {token}"}),
         ]
-        for _, url, headers in targets:  # warm up connections and workers
-            load(url, seconds=1.0, clients=args.clients, headers=headers)
-        # Interleaved rounds: a noisy neighbour slows every target alike, not just one.
-        measured = {name: Measured() for name, _, _ in targets}
-        for _ in range(args.rounds):
-            for name, url, headers in targets:
-                round_ = load(
-                    url, seconds=args.seconds / args.rounds, clients=args.clients, headers=headers
-                )
-                measured[name].latencies += round_.latencies
-                measured[name].failures += round_.failures
-                measured[name].seconds += round_.seconds
-        results = [(name, measured[name].figures()) for name, _, _ in targets]
+        check_same_answers(targets, paths)
+        measured = measure(args, targets, paths)
+        rss = {}
+        for server in servers:
+            rss.update(server.rss_mb())
     finally:
-        for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=30)
+        for server in servers:
+            server.stop()
+        drop_database(database)
+    load_after = os.getloadavg()
 
-    baseline = results[0][1]["p50_ms"]
+    report(args, targets, measured, rss, load_before, load_after)
+
+
+def check_same_answers(targets: list[Target], paths: dict[str, list[str]]) -> None:
+    """Refuse to measure unless every target gives the same answer to each read."""
+    for read_paths_ in paths.values():
+        for path in read_paths_[:3]:
+            answers = {get(target.port, path, target.headers) for target in targets}
+            if len(answers) != 1 or next(iter(answers))[0] != 200:
+                statuses = sorted(status for status, _ in answers)
+                raise SystemExit(f"bench: targets differ on {path}: statuses {statuses}")
+
+
+def measure(
+    args: argparse.Namespace, targets: list[Target], paths: dict[str, list[str]]
+) -> dict[tuple[str, str], Measured]:
+    measured = {(read, target.name): Measured() for read in args.reads for target in targets}
+    for read in args.reads:
+        for target in targets:  # warm up connections, workers and caches
+            load(target, paths[read], seconds=args.warmup, clients=args.clients)
+        for number in range(args.rounds):
+            # A rotating order: neither a noisy neighbour nor a round's position favours one.
+            shift = number % len(targets)
+            for target in targets[shift:] + targets[:shift]:
+                round_ = load(
+                    target,
+                    paths[read],
+                    seconds=args.seconds / args.rounds,
+                    clients=args.clients,
+                )
+                measured[read, target.name].add(round_)
+        for target in targets:
+            if not measured[read, target.name].latencies:
+                raise SystemExit(f"bench: no successful {read} read from {target.name}")
+    return measured
+
+
+def report(
+    args: argparse.Namespace,
+    targets: list[Target],
+    measured: dict[tuple[str, str], Measured],
+    rss: dict[str, float],
+    load_before: tuple[float, float, float],
+    load_after: tuple[float, float, float],
+) -> None:
+    direct = targets[0].name
+    figures: list[dict[str, Any]] = []
     print(
-        f"\nGET {args.path}, {args.clients} clients x {args.seconds:g}s each "
-        f"(in {args.rounds} interleaved rounds), "
-        f"{args.workers} gunicorn workers per server, {os.cpu_count()} CPUs\n"
+        f"\n{args.clients} clients, {args.seconds:g} s per target and read in {args.rounds} "
+        f"alternating rounds; {args.workers} gunicorn workers per server; {args.products} "
+        f"products; {os.cpu_count()} CPUs; load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after\n"
     )
-    print(f"{'target':24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}", end="")
-    print(f" {'p50 vs direct':>14} {'errors':>7}")
-    for name, figures in results:
-        ratio = figures["p50_ms"] / baseline
-        print(
-            f"{name:24} {figures['rps']:8.0f} {figures['p50_ms']:8.2f} {figures['p99_ms']:8.2f} "
-            f"{ratio:13.2f}x {figures['failures']:7d}"
+    print(
+        f"{'read':14} {'target':22} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'p50 vs direct':>13} {'errors':>6}  target"
+    )
+    for read in args.reads:
+        baseline = measured[read, direct]
+        for target in targets:
+            figures_of = measured[read, target.name]
+            p50, p99, rps = (
+                figures_of.percentile_ms(0.5),
+                figures_of.percentile_ms(0.99),
+                figures_of.rps,
+            )
+            is_direct = target.name == direct
+            ratio = None if is_direct else p50 / baseline.percentile_ms(0.5)
+            met = None if ratio is None else ratio <= P50_TARGET
+            verdict = "" if met is None else ("met" if met else "MISSED")
+            ratio_text = "" if ratio is None else f"{ratio:.2f}x ({ratio - 1:+.0%})"
+            print(
+                f"{read:14} {target.name:22} {rps:7.0f} {p50:7.2f} {p99:7.2f} "
+                f"{ratio_text:>13} {figures_of.failures:6d}  {verdict}"
+            )
+            label = f"{read}, {target.name}"
+            for measure_, value, unit, base in (
+                ("req/s", rps, "req/s", baseline.rps),
+                ("p50", p50, "ms", baseline.percentile_ms(0.5)),
+                ("p99", p99, "ms", baseline.percentile_ms(0.99)),
+            ):
+                row_ratio = None if is_direct else value / base
+                is_p50 = measure_ == "p50" and not is_direct
+                figures.append(
+                    {
+                        "measure": f"{measure_} {label}",
+                        "value": round(value, 3),
+                        "unit": unit,
+                        "baseline": None if is_direct else round(base, 3),
+                        "baseline_label": "" if is_direct else f"{read}, {direct}",
+                        "ratio": None if row_ratio is None else round(row_ratio, 4),
+                        "target": f"<= {P50_TARGET:.2f}x direct p50" if is_p50 else None,
+                        "met": met if is_p50 else None,
+                    }
+                )
+    for moment, value in (("before", load_before[0]), ("after", load_after[0])):
+        figures.append(
+            {
+                "measure": f"load average (1 min) {moment}",
+                "value": value,
+                "unit": "",
+                "baseline": None,
+                "baseline_label": "",
+                "ratio": None,
+                "target": None,
+                "met": None,
+            }
         )
-    added = results[1][1]["p50_ms"] / baseline - 1
-    added_ms = results[1][1]["p50_ms"] - baseline
-    verdict = "meets" if added <= 0.30 else "misses"
-    print(
-        f"\ngateway adds {added:+.0%} ({added_ms:+.2f} ms) to p50 of an anonymous read "
-        f"(target: at most +30%): {verdict} the target"
-    )
+    print("\nresident memory (MiB): " + ", ".join(f"{name} {mb:g}" for name, mb in rss.items()))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "bench": "gateway",
+                    "figures": figures,
+                    "rss_mb": rss,
+                    "samples_ms": {
+                        f"{read}, {name}": [round(s * 1000, 3) for s in sample.latencies]
+                        for (read, name), sample in measured.items()
+                    },
+                }
+            )
+        )
+        print(f"written: {args.json}")
 
-
-ISSUE_PAIR_SCRIPT = """
-from gateway.services import token_pair_issue, user_link_from_claims
-user = user_link_from_claims(claims={"sub": "bench", "email": "bench@example.com"})
-print(token_pair_issue(user=user).access)
-"""
 
 if __name__ == "__main__":
     main()
