@@ -12,7 +12,7 @@ uses the nested-set ranges in SQL instead, so check_catalog compares two indepen
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from decimal import Decimal
 
 from django.db import connection
@@ -22,8 +22,9 @@ from catalog.models import Category, CategoryPriceStat, Product
 
 CHUNK = 2000
 
-# What a product contributes: its currency, its price and the ids of its categories.
-Membership = tuple[str, Decimal, Iterable[int]]
+# What a product contributes: its currency, its price in cents and the ids of its categories.
+Membership = tuple[str, int, Collection[int]]
+Lineage = Callable[[int], frozenset[int]]
 
 _SUBTREE_SOURCE = """
     SELECT DISTINCT a.id AS category_id, p.id AS product_id, p.currency AS currency,
@@ -51,8 +52,11 @@ def _tables() -> dict[str, str]:
     }
 
 
-def _ancestry() -> Callable[[int], frozenset[int]]:
-    """Return a function giving a category's ancestors and itself, from the parent links."""
+def category_lineage() -> Lineage:
+    """Return a function giving a category's ancestors and itself, from the parent links.
+
+    Read once per write: every category that write touches must exist when this is called.
+    """
     parents = dict(Category.objects.order_by().values_list("id", "parent_id"))
     known: dict[int, frozenset[int]] = {}
 
@@ -69,11 +73,11 @@ def _ancestry() -> Callable[[int], frozenset[int]]:
     return lineage
 
 
-def _product_memberships(product_ids: Sequence[int]) -> dict[int, tuple[str, Decimal, set[int]]]:
+def _product_memberships(product_ids: Sequence[int]) -> dict[int, tuple[str, int, set[int]]]:
     tables = _tables()
-    memberships: dict[int, tuple[str, Decimal, set[int]]] = {}
+    memberships: dict[int, tuple[str, int, set[int]]] = {}
     select = (
-        f"SELECT p.id, p.currency, p.price, pc.category_id FROM {tables['product']} p "  # noqa: S608 - table names only
+        f"SELECT p.id, p.currency, (p.price * 100)::bigint, pc.category_id FROM {tables['product']} p "  # noqa: S608 - table names only
         f"JOIN {tables['links']} pc ON pc.product_id = p.id "
     )
     # One array parameter on PostgreSQL; chunks of placeholders elsewhere.
@@ -85,46 +89,68 @@ def _product_memberships(product_ids: Sequence[int]) -> dict[int, tuple[str, Dec
                 cursor.execute(select + "WHERE p.id = ANY(%s)", [chunk])
             else:
                 cursor.execute(select + f"WHERE p.id IN ({', '.join(['%s'] * len(chunk))})", chunk)
-            for product_id, currency, price, category_id in cursor.fetchall():
-                entry = memberships.setdefault(product_id, (currency, Decimal(price), set()))
+            for product_id, currency, cents, category_id in cursor.fetchall():
+                entry = memberships.setdefault(product_id, (currency, int(cents), set()))
                 entry[2].add(category_id)
     return memberships
 
 
-def stats_apply(*, product_ids: Sequence[int], sign: int) -> None:
+def stats_apply(*, product_ids: Sequence[int], sign: int, lineage: Lineage | None = None) -> None:
     """Add (sign=+1) or remove (sign=-1) the products' stored contribution to every aggregate."""
     if product_ids:
         stats_apply_memberships(
-            memberships=list(_product_memberships(product_ids).values()), sign=sign
+            memberships=_product_memberships(product_ids).values(), sign=sign, lineage=lineage
         )
 
 
-def stats_apply_memberships(*, memberships: Iterable[Membership], sign: int) -> None:
-    """Add or remove the contribution of products given as (currency, price, category ids)."""
+def stats_apply_memberships(
+    *, memberships: Iterable[Membership], sign: int, lineage: Lineage | None = None
+) -> None:
+    """Add or remove the contribution of products given as (currency, cents, category ids)."""
     assert sign in (1, -1)
-    lineage = _ancestry()
-    # Products with the same categories and currency move the same aggregates: add them up first.
-    # Sums are in whole cents (exact, and much cheaper than Decimal in these loops).
-    groups: dict[tuple[frozenset[int], str], list[int]] = defaultdict(lambda: [0, 0])
-    for currency, price, categories in memberships:
-        group = groups[(frozenset(categories), currency)]
+    lineage = lineage or category_lineage()
+    # Products with the same categories and currency move the same aggregates: add them up
+    # first (most products are in one category, which needs no set). Sums are in whole cents.
+    singles: dict[tuple[int, str], list[int]] = {}
+    shared: dict[tuple[frozenset[int], str], list[int]] = {}
+    for currency, cents, categories in memberships:
+        if len(categories) == 1:
+            (category_id,) = categories
+            key: tuple = (category_id, currency)
+            group = singles.get(key)
+            if group is None:
+                singles[key] = [sign, sign * cents]
+                continue
+        else:
+            key = (frozenset(categories), currency)
+            group = shared.get(key)
+            if group is None:
+                shared[key] = [sign, sign * cents]
+                continue
         group[0] += sign
-        group[1] += sign * int(price * 100)
+        group[1] += sign * cents
+    # (category id, currency) -> [subtree n, subtree cents, own n, own cents]
     deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for (categories, currency), (count, cents) in groups.items():
-        subtree = frozenset().union(*(lineage(category_id) for category_id in categories))
+
+    def add(subtree: Iterable[int], own: Iterable[int], currency: str, n: int, cents: int) -> None:
         for category_id in subtree:
             delta = deltas[(category_id, currency)]
-            delta[0] += count
+            delta[0] += n
             delta[1] += cents
-        for category_id in categories:
+        for category_id in own:
             delta = deltas[(category_id, currency)]
-            delta[2] += count
+            delta[2] += n
             delta[3] += cents
+
+    for (category_id, currency), (n, cents) in singles.items():
+        add(lineage(category_id), (category_id,), currency, n, cents)
+    for (categories, currency), (n, cents) in shared.items():
+        add(frozenset().union(*map(lineage, categories)), categories, currency, n, cents)
     stats_add(
         [
-            (category_id, currency, n, Decimal(total).scaleb(-2), own_n, Decimal(own).scaleb(-2))
-            for (category_id, currency), (n, total, own_n, own) in sorted(deltas.items())
+            (category_id, currency, *delta)
+            for (category_id, currency), delta in sorted(deltas.items())
+            if any(delta)
         ]
     )
 

@@ -39,9 +39,12 @@ def product_ids_by_sku(skus: Sequence[str]) -> dict[str, int]:
             found.update(Product.objects.filter(sku__in=chunk).values_list("sku", "id"))
         return found
     with connection.cursor() as cursor:
+        # One text parameter: psycopg adapts a list element by element, in Python. A sku never
+        # holds a comma (catalog.validation.SKU_PATTERN).
         cursor.execute(
-            f"SELECT sku, id FROM {Product._meta.db_table} WHERE sku = ANY(%s)",  # noqa: S608
-            [list(skus)],
+            f"SELECT sku, id FROM {Product._meta.db_table} "  # noqa: S608 - table name only
+            "WHERE sku = ANY(string_to_array(%s, ','))",
+            [",".join(skus)],
         )
         return dict(cursor.fetchall())
 
@@ -115,8 +118,8 @@ def links_replace(product_ids: Sequence[int], links: Iterable[tuple[int, int]]) 
                 copy.write_row(link)
 
 
-def stats_add(deltas: Sequence[tuple[int, str, int, Decimal, int, Decimal]]) -> None:
-    """Add (category, currency, subtree n, subtree sum, own n, own sum) rows to the aggregates."""
+def stats_add(deltas: Sequence[tuple[int, str, int, int, int, int]]) -> None:
+    """Add (category, currency, subtree n, subtree cents, own n, own cents) to the aggregates."""
     stat = CategoryPriceStat._meta.db_table
     columns = "category_id, currency, subtree_count, subtree_sum, own_count, own_sum"
     updates = ", ".join(
@@ -127,7 +130,12 @@ def stats_add(deltas: Sequence[tuple[int, str, int, Decimal, int, Decimal]]) -> 
     with connection.cursor() as cursor:
         if not _postgresql():
             for start in range(0, len(deltas), 500):
-                rows = deltas[start : start + 500]
+                rows = [
+                    (category_id, currency, n, _dollars(cents), own_n, _dollars(own_cents))
+                    for category_id, currency, n, cents, own_n, own_cents in deltas[
+                        start : start + 500
+                    ]
+                ]
                 values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
                 cursor.execute(
                     f"INSERT INTO {stat} ({columns}) VALUES {values} {upsert}",  # noqa: S608
@@ -136,17 +144,25 @@ def stats_add(deltas: Sequence[tuple[int, str, int, Decimal, int, Decimal]]) -> 
             return
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS catalog_stat_delta (category_id bigint, "
-            "currency varchar(3), subtree_count bigint, subtree_sum numeric, own_count bigint, "
-            "own_sum numeric) ON COMMIT DELETE ROWS"
+            "currency varchar(3), subtree_count bigint, subtree_cents bigint, own_count bigint, "
+            "own_cents bigint) ON COMMIT DELETE ROWS"
         )
         cursor.execute("TRUNCATE catalog_stat_delta")
-        with cursor.cursor.copy(f"COPY catalog_stat_delta ({columns}) FROM STDIN") as copy:
+        delta_columns = "category_id, currency, subtree_count, subtree_cents, own_count, own_cents"
+        with cursor.cursor.copy(f"COPY catalog_stat_delta ({delta_columns}) FROM STDIN") as copy:
             for row in deltas:
                 copy.write_row(row)
+        # numeric * 0.01 is exact: the sums stay whole cents
         cursor.execute(
             f"INSERT INTO {stat} ({columns}) "  # noqa: S608 - table names only
-            f"SELECT {columns} FROM catalog_stat_delta ORDER BY category_id, currency {upsert}"
+            "SELECT category_id, currency, subtree_count, subtree_cents * 0.01, own_count, "
+            "own_cents * 0.01 FROM catalog_stat_delta ORDER BY category_id, currency "
+            f"{upsert}"
         )
+
+
+def _dollars(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)
 
 
 def tree_rebuild(*, tree_ids: Iterable[int]) -> None:

@@ -13,7 +13,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 from mptt.exceptions import InvalidMove
 
-from catalog.aggregates import products_in_subtree, stats_apply, stats_apply_memberships
+from catalog.aggregates import (
+    category_lineage,
+    products_in_subtree,
+    stats_apply,
+    stats_apply_memberships,
+)
 from catalog.bulk import (
     ProductRow,
     links_replace,
@@ -180,7 +185,8 @@ def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
         leaves, categories_created = category_paths_ensure(paths=list(paths))
         existing = product_ids_by_sku([p.sku for p in products if p.sku is not None])
         updated_ids = [existing[product.sku] for product in products if product.sku in existing]
-        stats_apply(product_ids=updated_ids, sign=-1)
+        lineage = category_lineage()  # the tree does not change again in this write
+        stats_apply(product_ids=updated_ids, sign=-1, lineage=lineage)
 
         now = timezone.now()
         rows = [
@@ -209,10 +215,15 @@ def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
         # the new state is known here: no need to read it back
         stats_apply_memberships(
             memberships=[
-                (product.currency, product.price, {leaves[path] for path in product.category_paths})
+                (
+                    product.currency,
+                    product.price_cents,
+                    {leaves[path] for path in product.category_paths},
+                )
                 for product in products
             ],
             sign=1,
+            lineage=lineage,
         )
     return UploadResult(created, updated_ids, categories_created)
 

@@ -65,9 +65,11 @@ BAD_ITEMS = [
     ({"price": "12345678901.00"}, "price"),
     ({"price": 3.99}, "price"),
     ({"price": None}, "price"),
+    ({"price": "3.99\n"}, "price"),
     ({"currency": "usd"}, "currency"),
     ({"currency": "XYZ"}, "currency"),
     ({"currency": 840}, "currency"),
+    ({"currency": "USD\n"}, "currency"),
     ({"name": ""}, "name"),
     ({"name": "   "}, "name"),
     ({"name": "x" * 256}, "name"),
@@ -77,6 +79,9 @@ BAD_ITEMS = [
     ({"categories": [["All Products", ""]]}, "categories"),
     ({"categories": [["x"] * 11]}, "categories"),
     ({"sku": "has space"}, "sku"),
+    ({"sku": "SKU-1\n"}, "sku"),
+    ({"categories": [["All Products", ["nested"]]]}, "categories"),
+    ({"categories": [["All Products", {"name": "x"}]]}, "categories"),
     ({"description": 5}, "description"),
 ]
 
@@ -99,6 +104,21 @@ def test_every_bad_item_is_listed(upload):
     details = response.json()["error"]["details"]["products"]
     assert set(details) == {"0", "2"}
     assert set(details["2"]) == {"name", "currency"}
+
+
+def test_a_bad_path_repeated_across_products_is_reported_for_each(upload):
+    bad, good = ["All Products", " "], ["All Products", "Bakery"]
+    response = upload(
+        product(paths=[good]),
+        product(paths=[bad]),
+        product(paths=[good, bad]),
+        product(paths=[bad]),
+        expect=400,
+    )
+    details = response.json()["error"]["details"]["products"]
+    assert set(details) == {"1", "2", "3"}
+    assert details["2"]["categories"] == [details["1"]["categories"][0].replace("Path 0", "Path 1")]
+    assert not Category.objects.exists()
 
 
 def test_missing_required_fields_are_named(upload):
