@@ -1,5 +1,5 @@
 # Thin targets: each calls a script under scripts/ that also works on its own.
-.PHONY: up test lint smoke clean check demo
+.PHONY: up test lint smoke clean check demo bench
 
 up:     ## install everything into .venv, migrate, run every process (Ctrl-C stops all)
 	scripts/up
@@ -15,6 +15,9 @@ lint:   ## ruff check and format check over the whole repository
 
 check:  ## deployment artefacts: Dockerfiles, image commands, compose, k8s/, workflows
 	scripts/check
+
+bench:  ## every benchmark at full size into docs/benchmarks.md (long; wants a quiet machine)
+	scripts/bench
 
 smoke:  ## start the local stack, check every probe answers, stop it
 	scripts/smoke

@@ -12,8 +12,12 @@ Usage (from the repository root, after ``scripts/ensure-venv .venvs/notifier
 services/notifier/requirements-test.txt``)::
 
     .venvs/notifier/bin/python bench/notifier/run.py [--rate 50] [--seconds 20] [--burst 1000]
+                                                     [--json PATH] [--smoke]
 
-It uses (and afterwards drops) the database ``bench_events`` and RabbitMQ names unique to the run.
+It uses (and afterwards drops) the database ``bench_events_<pid>`` (``bench_events_smoke_<pid>``
+with ``--smoke``) and RabbitMQ names unique to the run. ``--json PATH`` also writes the figures
+(bench/report.py), every latency sample and the relay's and consumer's resident memory;
+``--smoke`` is a run of a few seconds that only proves the benchmark works.
 """
 
 import argparse
@@ -30,26 +34,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = ROOT / "services" / "notifier"
 SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
-DATABASE = f"bench_events_{os.getpid()}"
+BASELINE_RATE = 5.0
+WARM_UP = 5  # orders, before any phase
 
 sys.path.insert(0, str(SERVICE))
+sys.path.append(str(ROOT))
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-os.environ["DATABASE_URL"] = f"{SERVER}/{DATABASE}"
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
+from bench import report  # noqa: E402
 
-def create_database() -> None:
+
+def create_database(name: str) -> None:
     import psycopg
 
     with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def drop_database() -> None:
+def drop_database(name: str) -> None:
     import psycopg
 
     with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def cpu_seconds(pid: int) -> float:
@@ -68,13 +75,22 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="orders per second (target)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the target phase")
     parser.add_argument("--burst", type=int, default=1000, help="orders in the burst phase")
+    parser.add_argument("--json", type=Path, help="also write the figures and samples here")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few seconds, figures not meaningful (tests)"
+    )
     args = parser.parse_args()
+    args.baseline_orders = 50
+    if args.smoke:
+        args.seconds, args.burst, args.baseline_orders = 0.4, 20, 5
+    database = f"bench_events{'_smoke' if args.smoke else ''}_{os.getpid()}"
+    os.environ["DATABASE_URL"] = f"{SERVER}/{database}"
 
-    create_database()
+    create_database(database)
     try:
         run(args)
     finally:
-        drop_database()
+        drop_database(database)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -183,18 +199,20 @@ def run(args: argparse.Namespace) -> None:
     rows = []
     try:
         time.sleep(2)  # the processes connect and declare the topology
-        place(5, None)  # warm-up
+        place(WARM_UP, None)
         finished(list(committed))
         phases = [
-            ("baseline", 5.0, 50),
+            ("baseline", BASELINE_RATE, args.baseline_orders),
             ("target", args.rate, int(args.rate * args.seconds)),
             ("burst", None, args.burst),
         ]
+        samples_ms: dict[str, list[float]] = {}
         for name, rate, count in phases:
             began = time.time()
             ids = place(count, rate)
             placed_for = time.time() - began
             latencies = finished(ids)
+            samples_ms[phase_label(name, rate)] = [latencies[key] * 1000 for key in ids]
             ended = max(committed[key] + latencies[key] for key in ids)
             stages = stage_medians(ids)
             rows.append(
@@ -212,6 +230,12 @@ def run(args: argparse.Namespace) -> None:
         cpu = {
             name: cpu_seconds(process.pid)
             for name, process in zip(("relay", "consumer"), processes, strict=True)
+        }
+        memory = {
+            f"{name} (manage.py {command})": report.rss_mb(process.pid)
+            for name, command, process in zip(
+                ("relay", "consumer"), ("relay_outbox", "consume"), processes, strict=True
+            )
         }
         sms_count = len(sms.accepted)
         mail_count = len(mail.messages)
@@ -233,6 +257,7 @@ def run(args: argparse.Namespace) -> None:
     print(
         f"{'phase':<10}{'orders':>8}{'offered/s':>11}{'events/s':>10}"
         f"{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'p95 vs base':>13}"
+        f"{'relay':>8}{'broker':>8}{'send':>8}"
     )
     for row in rows:
         print(
@@ -241,7 +266,7 @@ def run(args: argparse.Namespace) -> None:
             f"{row['p95'] / baseline['p95']:>12.2f}x"
             f"{row['relay']:>8.0f}{row['broker']:>8.0f}{row['send']:>8.0f}"
         )
-    total = sum(row["orders"] for row in rows) + 5
+    total = sum(row["orders"] for row in rows) + WARM_UP
     print(f"\nSMS accepted: {sms_count}, emails received: {mail_count}, orders: {total}")
     print(
         f"CPU per event: relay {cpu['relay'] / total * 1000:.1f} ms, "
@@ -252,6 +277,90 @@ def run(args: argparse.Namespace) -> None:
     print(f"p95 under 1 s at {args.rate:g} orders/s: {verdict} ({target['p95']:.0f} ms)")
     print("relay/broker/send: median ms from commit to publish confirm, publish to inbox,")
     print("inbox to both deliveries sent")
+    if args.json:
+        counts = {"sms": sms_count, "mail": mail_count, "orders": total}
+        report.write(args.json, json_result(args, rows, counts, cpu, memory, samples_ms))
+        print(f"written: {args.json}")
+
+
+def phase_label(name: str, rate: float | None) -> str:
+    return f"{name}, {rate:g} orders/s" if rate else f"{name}, as fast as one writer"
+
+
+def json_result(
+    args: argparse.Namespace,
+    rows: list[dict],
+    counts: dict[str, int],
+    cpu: dict[str, float],
+    memory: dict[str, float],
+    samples_ms: dict[str, list[float]],
+) -> dict:
+    """Return the run as bench/report.py's shared result: figures, samples, memory."""
+    baseline, target, burst = rows
+    idle = f"same pipeline at {BASELINE_RATE:g} orders/s"
+    figures = [
+        report.figure(
+            f"commit to SMS and email both sent, p95 at {args.rate:g} orders/s",
+            target["p95"],
+            "ms",
+            baseline=baseline["p95"],
+            baseline_label=idle,
+            target="< 1000 ms",
+            met=target["p95"] < 1000,
+        ),
+        report.figure(
+            f"commit to SMS and email both sent, p50 at {args.rate:g} orders/s",
+            target["p50"],
+            "ms",
+            baseline=baseline["p50"],
+            baseline_label=idle,
+        ),
+        report.figure(
+            f"events delivered per second, {args.rate:g} orders/s offered",
+            target["delivered"],
+            "events/s",
+            baseline=target["offered"],
+            baseline_label="orders committed per second",
+        ),
+        report.figure(
+            f"burst ceiling, {burst['orders']} orders",
+            burst["delivered"],
+            "events/s",
+            baseline=burst["offered"],
+            baseline_label="orders committed per second by one writer",
+        ),
+    ]
+    for channel, name in (("sms", "SMS accepted"), ("mail", "admin emails received")):
+        figures.append(
+            report.figure(
+                name,
+                counts[channel],
+                "messages",
+                baseline=counts["orders"],
+                baseline_label="orders committed",
+                target="one per order",
+                met=counts[channel] == counts["orders"],
+            )
+        )
+    for process, seconds in cpu.items():
+        figures.append(
+            report.figure(f"{process} CPU per event", seconds / counts["orders"] * 1000, "ms")
+        )
+    return report.result(
+        "notifier",
+        config={
+            "smoke": args.smoke,
+            "rate": args.rate,
+            "seconds": args.seconds,
+            "burst": args.burst,
+            "baseline_rate": BASELINE_RATE,
+            "baseline_orders": args.baseline_orders,
+            "cpus": os.cpu_count(),
+        },
+        figures=figures,
+        rss_mb=memory,
+        samples_ms=samples_ms,
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Benchmark POST /orders/ end to end against a DRF hello-world served the same way, in one run.
 
     .venvs/orders/bin/python bench/orders/run.py [--seconds 10] [--concurrency 8]
-                                                 [--through-gateway]
+                                                 [--through-gateway] [--json PATH] [--smoke]
 
 Starts, on 127.0.0.1 ephemeral ports: a JWKS (tokens for 50 customers), the catalog lookup
 stand-in (gunicorn), and the orders service (gunicorn, its own gunicorn.conf.py) with a benchmark
@@ -13,6 +13,10 @@ With ``--through-gateway``, the run also starts the auth gateway (from .venvs/au
 SQLite database and a fresh signing key) in front of orders, issues the customers' tokens there,
 and sends both scenarios through it: ``POST /orders/`` and the hello-world, which the benchmark's
 routes also answer at ``GET /customers/bench-hello/`` (a path the gateway proxies to orders).
+
+``--json PATH`` also writes the figures (bench/report.py), every latency sample and the servers'
+resident memory; ``--smoke`` is a run of a few seconds (its own database) that only proves the
+benchmark works.
 """
 
 import argparse
@@ -39,6 +43,10 @@ import psycopg
 from ecomms_common.testing.jwks import LocalJWKS
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.append(str(ROOT))
+
+from bench import report  # noqa: E402
+
 ORDERS_DIR = ROOT / "services" / "orders"
 BENCH_DIR = Path(__file__).resolve().parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -287,18 +295,29 @@ def main() -> None:
     )
     parser.add_argument(
         "--database",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orders_bench"
-        ),
+        help="PostgreSQL URL (default: BENCH_DATABASE_URL or orders_bench on 127.0.0.1; "
+        "--smoke: orders_bench_smoke_<pid>)",
     )
     parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")
     parser.add_argument("--idempotency-key", action="store_true", help="send a fresh key each")
     parser.add_argument(
         "--through-gateway", action="store_true", help="send both scenarios through the gateway"
     )
+    parser.add_argument("--json", type=Path, help="also write the figures and samples here")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few seconds, figures not meaningful (tests)"
+    )
     args = parser.parse_args()
     args.seconds = min(args.seconds, 30.0)
     args.rounds = max(1, min(args.rounds, 5))
+    if args.smoke:
+        args.seconds, args.rounds, args.warmup, args.concurrency, args.workers = 1.0, 1, 0.5, 2, 1
+    if not args.database:
+        args.database = os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orders_bench"
+        )
+        if args.smoke:  # never the database of a full run, nor of another smoke run
+            args.database += f"_smoke_{os.getpid()}"
 
     logs = Path(tempfile.mkdtemp(prefix="bench-orders-"))
     jwks = LocalJWKS()
@@ -382,6 +401,10 @@ def main() -> None:
                     runs[label].append(
                         run_scenario(pool, target, args.concurrency, args.seconds, tokens, servers)
                     )
+        memory = {"orders (gunicorn)": report.rss_mb(orders.pid)}
+        memory["catalog stand-in (gunicorn)"] = report.rss_mb(catalog.pid)
+        if args.through_gateway:
+            memory["auth gateway (gunicorn)"] = report.rss_mb(gateway.pid)
         results = {label: summarize(label_runs) for label, label_runs in runs.items()}
         with psycopg.connect(args.database) as connection:
             stored = connection.execute("SELECT count(*) FROM orders_order").fetchone()[0]
@@ -420,13 +443,86 @@ def main() -> None:
         f"{', '.join(f'{r:.1%}' for r in per_round)} (target >= 10%)"
     )
     print(
-        "server CPU ms: CPU time of the orders and catalog gunicorns per successful answer "
-        "(PostgreSQL's not counted)"
+        "server CPU ms: CPU time of the orders and catalog gunicorns (and the gateway's, through "
+        "it) per successful answer (PostgreSQL's not counted)"
     )
     print(f"orders stored in PostgreSQL: {stored} (every 201 of warm-up and measured runs)")
     for label, result in results.items():
         if result["errors"]:
             print(f"non-success answers for {label}: {result['statuses']}")
+    if args.json:
+        report.write(args.json, json_result(args, runs, results, memory))
+        print(f"written: {args.json}")
+
+
+def json_result(
+    args: argparse.Namespace, runs: dict[str, list[dict]], results: dict, memory: dict
+) -> dict:
+    """Return the run as bench/report.py's shared result: figures, samples, memory."""
+    (hello_label, hello), (orders_label, placed) = results.items()
+    path = "through the gateway" if args.through_gateway else "straight to orders"
+    baseline_label = f"DRF hello-world, same stack, {path}"
+    ratio = placed["rate"] / hello["rate"] if hello["rate"] else None
+    figures = [
+        report.figure(
+            f"orders placed per second, {path}",
+            placed["rate"],
+            "req/s",
+            baseline=hello["rate"],
+            baseline_label=baseline_label,
+            ratio=ratio,
+            # issue 5's target is for the whole path, gateway included
+            target=">= 10% of hello-world" if args.through_gateway else None,
+            met=(ratio is not None and ratio >= 0.10) if args.through_gateway else None,
+        ),
+        *(
+            report.figure(
+                f"POST /orders/ {quantile}",
+                placed[quantile],
+                "ms",
+                baseline=hello[quantile],
+                baseline_label=f"hello-world {quantile}, {path}",
+            )
+            for quantile in ("p50", "p99")
+        ),
+        report.figure(
+            "server CPU per order (orders, catalog stand-in"
+            + (", gateway)" if args.through_gateway else ")"),
+            placed["cpu_ms"],
+            "ms",
+            baseline=hello["cpu_ms"],
+            baseline_label="per hello-world",
+        ),
+        report.figure(
+            "answers other than 201 / 200",
+            placed["errors"] + hello["errors"],
+            "requests",
+            target="none",
+            met=placed["errors"] + hello["errors"] == 0,
+        ),
+    ]
+    return report.result(
+        "orders",
+        config={
+            "smoke": args.smoke,
+            "through_gateway": args.through_gateway,
+            "idempotency_key": args.idempotency_key,
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            "concurrency": args.concurrency,
+            "workers": args.workers,
+            "customers": CUSTOMERS,
+            "catalog_products": PRODUCTS,
+            "cpus": os.cpu_count(),
+        },
+        figures=figures,
+        rss_mb=memory,
+        samples_ms={
+            label: [value * 1000 for run in runs[label] for value in run["latencies"]]
+            for label in (orders_label, hello_label)
+        },
+    )
 
 
 if __name__ == "__main__":

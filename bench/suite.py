@@ -1,0 +1,262 @@
+"""Run every benchmark with its own virtual environment, one after the other, and render the page.
+
+    scripts/bench            # full size, into var/bench/ and docs/benchmarks.md (a quiet machine)
+    scripts/bench --smoke    # a few seconds each, into var/bench/smoke/ (make test runs this)
+
+(scripts/bench builds the virtual environments, then runs this file with ``.venvs/bench``.)
+Each script runs as ``.venvs/<venv>/bin/python bench/<name>/run.py ... --json FILE`` from the
+repository root; its output goes to ``FILE`` with ``.log`` for ``.json``. A script whose
+``--help`` does not offer ``--json`` is listed as not run instead of being started. The
+manifest (``runs.json`` beside the results) holds the machine, every run's command, status,
+duration and load averages, and the results; ``--render-only`` draws the page from it again.
+"""
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Planned:
+    name: str
+    bench: str
+    venv: str
+    arguments: tuple[str, ...] = ()
+
+
+FULL = [
+    Planned("catalog-10k", "catalog", "catalog", ("--products", "10000")),
+    Planned("catalog-100k", "catalog", "catalog", ("--products", "100000")),
+    Planned("catalog-1m", "catalog", "catalog", ("--products", "1000000")),
+    Planned("gateway", "gateway", "auth-gateway"),
+    Planned("orders", "orders", "orders", ("--through-gateway",)),
+    Planned("notifier", "notifier", "notifier"),
+]
+SMOKE = [
+    Planned("catalog", "catalog", "catalog", ("--smoke",)),
+    Planned("gateway", "gateway", "auth-gateway", ("--smoke",)),
+    Planned("orders", "orders", "orders", ("--through-gateway", "--smoke")),
+    Planned("notifier", "notifier", "notifier", ("--smoke",)),
+]
+
+
+def machine() -> dict:
+    """Return what the page says about the machine."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "?",
+    )
+    memory_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def commit() -> str:
+    """Return the checked-out commit, marked when the work tree has changes."""
+
+    def git(*arguments: str) -> str:
+        return subprocess.run(
+            ["git", *arguments], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (
+        " (with local changes)" if git("status", "-s") else ""
+    )
+
+
+def offers_json(python: Path, script: Path) -> bool:
+    """Tell whether the script's --help lists --json."""
+    shown = subprocess.run(
+        [str(python), str(script), "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return "--json" in shown.stdout
+
+
+def execute(planned: Planned, out: Path, timeout: float) -> dict:
+    """Run one planned bench; return its manifest entry."""
+    python = ROOT / ".venvs" / planned.venv / "bin" / "python"
+    script = ROOT / "bench" / planned.bench / "run.py"
+    target = out / f"{planned.name}.json"
+    log = out / f"{planned.name}.log"
+    target.unlink(missing_ok=True)
+    command = [str(python), str(script), *planned.arguments, "--json", str(target)]
+    entry = {
+        "name": planned.name,
+        "bench": planned.bench,
+        "command": " ".join(part.removeprefix(f"{ROOT}/") for part in command),
+        "status": "not run",
+        "detail": "",
+        "seconds": None,
+        "load_before": None,
+        "load_after": None,
+        "result": None,
+    }
+    if not python.exists():
+        entry["detail"] = f".venvs/{planned.venv} is missing (scripts/bench builds it)"
+        return entry
+    if not offers_json(python, script):
+        entry["detail"] = "script lacks --json"
+        return entry
+    entry["load_before"] = list(os.getloadavg())
+    started = time.monotonic()
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGTERM)  # the bench's own group: it and its servers
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            code = None
+    entry["seconds"] = round(time.monotonic() - started, 1)
+    entry["load_after"] = list(os.getloadavg())
+    entry["status"] = "failed"
+    if code is None:
+        entry["detail"] = f"timed out after {timeout:g} s"
+    elif code != 0:
+        entry["detail"] = f"exit {code}"
+    elif not target.exists():
+        entry["detail"] = "exit 0 but no JSON written"
+    else:
+        try:
+            written = json.loads(target.read_text())
+        except json.JSONDecodeError as exc:
+            written, problems = None, [f"not JSON ({exc})"]
+        else:
+            problems = report.validate(written)
+        if problems:
+            entry["detail"] = "invalid result: " + "; ".join(problems)
+        else:
+            written.setdefault("config", {})
+            written.setdefault("rss_mb", {})
+            written.setdefault("samples_ms", {})
+            entry["status"], entry["result"] = "ok", written
+    return entry
+
+
+def write_junit(path: Path, runs: list[dict]) -> None:
+    """Write the runs as JUnit XML, one test case each (a bench not run is skipped)."""
+    failed = [run for run in runs if run["status"] == "failed"]
+    skipped = [run for run in runs if run["status"] == "not run"]
+    suite = ET.Element(
+        "testsuite",
+        name="bench smoke",
+        tests=str(len(runs)),
+        failures=str(len(failed)),
+        errors="0",
+        skipped=str(len(skipped)),
+    )
+    for run in runs:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname="bench.smoke",
+            name=run["name"],
+            time=str(run["seconds"] or 0),
+        )
+        if run["status"] == "failed":
+            ET.SubElement(case, "failure", message=run["detail"])
+        elif run["status"] == "not run":
+            ET.SubElement(case, "skipped", message=run["detail"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suite).write(path, encoding="unicode", xml_declaration=True)
+
+
+def publish(manifest: dict, page: Path) -> None:
+    """Draw the plots beside the page and write the page."""
+    page.parent.mkdir(parents=True, exist_ok=True)
+    plots = report.draw_plots(manifest, page.parent)
+    page.write_text(report.render(manifest, plots))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="every script with --smoke")
+    parser.add_argument("--only", help="comma-separated run names, e.g. orders,notifier")
+    parser.add_argument("--out", type=Path, help="results folder (var/bench, var/bench/smoke)")
+    parser.add_argument("--page", type=Path, help="the page (docs/benchmarks.md; smoke: in --out)")
+    parser.add_argument("--timeout", type=float, help="seconds per run (3600; smoke: 300)")
+    parser.add_argument("--junitxml", type=Path, help="also write the runs as JUnit XML")
+    parser.add_argument(
+        "--render-only", action="store_true", help="draw the page from the manifest again"
+    )
+    args = parser.parse_args()
+    out = args.out or ROOT / "var" / "bench" / ("smoke" if args.smoke else "")
+    page = args.page or (out / "benchmarks.md" if args.smoke else ROOT / "docs" / "benchmarks.md")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "runs.json"
+
+    if args.render_only:
+        manifest = json.loads(manifest_path.read_text())
+    else:
+        plan = SMOKE if args.smoke else FULL
+        if args.only:
+            wanted = {name.strip() for name in args.only.split(",")}
+            plan = [planned for planned in plan if planned.name in wanted]
+        timeout = args.timeout or (300.0 if args.smoke else 3600.0)
+        manifest = {
+            "smoke": args.smoke,
+            "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": commit(),
+            "machine": machine(),
+            "runs": [],
+        }
+        for planned in plan:
+            print(f"==> bench {planned.name}", flush=True)
+            entry = execute(planned, out, timeout)
+            manifest["runs"].append(entry)
+            took = f" in {entry['seconds']:.0f} s" if entry["seconds"] is not None else ""
+            detail = f": {entry['detail']}" if entry["detail"] else ""
+            print(f"    {entry['status']}{took}{detail}", flush=True)
+            if entry["status"] == "failed":
+                log = out / f"{planned.name}.log"
+                print("    end of its log (" + str(log.relative_to(ROOT)) + "):")
+                for line in log.read_text(errors="replace").splitlines()[-25:]:
+                    print(f"    | {line}")
+        manifest_path.write_text(json.dumps(manifest, indent=1))
+    publish(manifest, page)
+    if args.junitxml:
+        write_junit(args.junitxml, manifest["runs"])
+    print(report.summary(manifest["runs"]))
+    print(f"wrote {page.relative_to(ROOT) if page.is_relative_to(ROOT) else page}")
+    return 1 if any(run["status"] == "failed" for run in manifest["runs"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
