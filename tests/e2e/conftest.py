@@ -1,27 +1,14 @@
-import os
-
 import pytest
 from ecomms_e2e.client import Api, login
-from ecomms_e2e.stack import Stack
+from ecomms_e2e.stack import Stack, database_server, running
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """The whole system, started as ``make up`` does but on PostgreSQL and ephemeral ports."""
-    stack = Stack(
-        tmp_path_factory.mktemp("stack"),
-        database_server=os.environ.get(
-            "TEST_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432"
-        ),
-    )
-    try:
-        stack.start()
+    workdir = tmp_path_factory.mktemp("stack")
+    with running(Stack(workdir, database_server=database_server())) as stack:
         yield stack
-    finally:
-        dead = stack.dead()
-        stack.stop()
-        if dead:
-            print("\n\n".join(dead))
 
 
 @pytest.fixture(scope="session")

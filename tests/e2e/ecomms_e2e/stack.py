@@ -5,6 +5,7 @@ names, a fresh gateway signing key and its own folder for logs, mail and recorde
 stops every process and removes the databases and the RabbitMQ names again.
 """
 
+import contextlib
 import os
 import secrets
 import shlex
@@ -12,7 +13,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,11 @@ DATABASES = ("catalog", "orders", "auth-gateway", "notifier")
 
 class StackFailed(Exception):
     pass
+
+
+def database_server() -> str:
+    """Where the stack creates its databases: ``TEST_DATABASE_SERVER``, or the local server."""
+    return os.environ.get("TEST_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
 
 
 def free_port() -> int:
@@ -147,7 +153,7 @@ class Stack:
     def start(self, *, ready_timeout: float = 90.0) -> "Stack":
         self.logs.mkdir(parents=True, exist_ok=True)
         for name in ("gateway", "catalog", "orders", "notifier", "relay", "oidc", "sms", "smtp"):
-            self.ports[name] = free_port()
+            self.ports.setdefault(name, free_port())  # a port given beforehand is kept
         self._create_databases()
         base = self._base_env()
         key = self.workdir / "jwt-private.pem"
@@ -369,3 +375,16 @@ class Stack:
             for name in self._created_databases:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self._created_databases.clear()
+
+
+@contextlib.contextmanager
+def running[S: Stack](stack: S) -> Iterator[S]:
+    """Start ``stack`` and stop it afterwards, whatever happened; print the processes that died."""
+    try:
+        stack.start()
+        yield stack
+    finally:
+        dead = stack.dead()
+        stack.stop()
+        if dead:
+            print("\n\n".join(dead))
