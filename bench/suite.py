@@ -114,7 +114,9 @@ def execute(planned: Planned, out: Path, timeout: float) -> dict:
     entry = {
         "name": planned.name,
         "bench": planned.bench,
-        "command": " ".join(part.removeprefix(f"{ROOT}/") for part in command),
+        "command": " ".join(
+            shown(Path(part)) if part.startswith("/") else part for part in command
+        ),
         "status": "not run",
         "detail": "",
         "seconds": None,
@@ -137,12 +139,7 @@ def execute(planned: Planned, out: Path, timeout: float) -> dict:
         try:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGTERM)  # the bench's own group: it and its servers
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop(process)
             code = None
     entry["seconds"] = round(time.monotonic() - started, 1)
     entry["load_after"] = list(os.getloadavg())
@@ -168,6 +165,27 @@ def execute(planned: Planned, out: Path, timeout: float) -> dict:
             written.setdefault("samples_ms", {})
             entry["status"], entry["result"] = "ok", written
     return entry
+
+
+def shown(path: Path) -> str:
+    """Return a path relative to the repository root when it is inside it."""
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a bench that ran too long, letting it stop its servers and drop its database first."""
+    # SIGINT is a KeyboardInterrupt in the script, so its finally blocks clean up; its group
+    # (it and any server it did not start in a session of its own) gets SIGTERM, then SIGKILL.
+    for signalled, grace in ((signal.SIGINT, 60), (signal.SIGTERM, 30), (signal.SIGKILL, None)):
+        if signalled == signal.SIGINT:
+            process.send_signal(signalled)
+        else:
+            os.killpg(process.pid, signalled)
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def write_junit(path: Path, runs: list[dict]) -> None:
@@ -246,7 +264,7 @@ def main() -> int:
             print(f"    {entry['status']}{took}{detail}", flush=True)
             if entry["status"] == "failed":
                 log = out / f"{planned.name}.log"
-                print("    end of its log (" + str(log.relative_to(ROOT)) + "):")
+                print(f"    end of its log ({shown(log)}):")
                 for line in log.read_text(errors="replace").splitlines()[-25:]:
                     print(f"    | {line}")
         manifest_path.write_text(json.dumps(manifest, indent=1))
@@ -254,7 +272,7 @@ def main() -> int:
     if args.junitxml:
         write_junit(args.junitxml, manifest["runs"])
     print(report.summary(manifest["runs"]))
-    print(f"wrote {page.relative_to(ROOT) if page.is_relative_to(ROOT) else page}")
+    print(f"wrote {shown(page)}")
     return 1 if any(run["status"] == "failed" for run in manifest["runs"]) else 0
 
 
