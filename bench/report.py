@@ -265,7 +265,8 @@ def render(manifest: dict[str, Any], plots: dict[str, str]) -> str:
             "",
         ]
     lines += [
-        f"Produced by `make bench` (`scripts/bench`) on {manifest['started']} at commit "
+        f"Produced by `{'scripts/bench --smoke' if manifest.get('smoke') else 'make bench'}` "
+        f"on {manifest['started']} at commit "
         f"`{manifest.get('commit', '?')}`; regenerate it rather than editing it.",
         "",
         f"Machine: {machine['cores']} cores ({machine.get('cpu', '?')}), "
