@@ -12,7 +12,7 @@ uses the nested-set ranges in SQL instead, so check_catalog compares two indepen
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from django.db import connection
@@ -24,7 +24,8 @@ CHUNK = 2000
 
 # What a product contributes: its currency, its price in cents and the ids of its categories.
 Membership = tuple[str, int, Collection[int]]
-Lineage = Callable[[int], frozenset[int]]
+# Every category's parent (None for a root).
+Parents = Mapping[int, int | None]
 
 _SUBTREE_SOURCE = """
     SELECT DISTINCT a.id AS category_id, p.id AS product_id, p.currency AS currency,
@@ -52,33 +53,17 @@ def _tables() -> dict[str, str]:
     }
 
 
-def category_lineage() -> Lineage:
-    """Return a function giving a category's ancestors and itself, from the parent links.
-
-    Read once per write: every category that write touches must exist when this is called.
-    """
-    parents = dict(Category.objects.order_by().values_list("id", "parent_id"))
-    known: dict[int, frozenset[int]] = {}
-
-    def lineage(category_id: int) -> frozenset[int]:
-        found = known.get(category_id)
-        if found is None:
-            parent_id = parents[category_id]
-            found = frozenset([category_id])
-            if parent_id is not None:
-                found |= lineage(parent_id)
-            known[category_id] = found
-        return found
-
-    return lineage
+def category_parents() -> dict[int, int | None]:
+    """Return {category id: parent id} for the whole tree."""
+    return dict(Category.objects.order_by().values_list("id", "parent_id"))
 
 
 def _product_memberships(product_ids: Sequence[int]) -> dict[int, tuple[str, int, set[int]]]:
     tables = _tables()
     memberships: dict[int, tuple[str, int, set[int]]] = {}
     select = (
-        f"SELECT p.id, p.currency, (p.price * 100)::bigint, pc.category_id FROM {tables['product']} p "  # noqa: S608 - table names only
-        f"JOIN {tables['links']} pc ON pc.product_id = p.id "
+        "SELECT p.id, p.currency, (p.price * 100)::bigint, pc.category_id "  # noqa: S608 - table names only
+        f"FROM {tables['product']} p JOIN {tables['links']} pc ON pc.product_id = p.id "
     )
     # One array parameter on PostgreSQL; chunks of placeholders elsewhere.
     chunk_size = len(product_ids) if connection.vendor == "postgresql" else CHUNK
@@ -95,20 +80,25 @@ def _product_memberships(product_ids: Sequence[int]) -> dict[int, tuple[str, int
     return memberships
 
 
-def stats_apply(*, product_ids: Sequence[int], sign: int, lineage: Lineage | None = None) -> None:
+def stats_apply(*, product_ids: Sequence[int], sign: int, parents: Parents | None = None) -> None:
     """Add (sign=+1) or remove (sign=-1) the products' stored contribution to every aggregate."""
     if product_ids:
         stats_apply_memberships(
-            memberships=_product_memberships(product_ids).values(), sign=sign, lineage=lineage
+            memberships=_product_memberships(product_ids).values(), sign=sign, parents=parents
         )
 
 
 def stats_apply_memberships(
-    *, memberships: Iterable[Membership], sign: int, lineage: Lineage | None = None
+    *, memberships: Iterable[Membership], sign: int, parents: Parents | None = None
 ) -> None:
-    """Add or remove the contribution of products given as (currency, cents, category ids)."""
+    """Add or remove the contribution of products given as (currency, cents, category ids).
+
+    ``parents`` is the tree as it is when the products hold these categories (read from the
+    database when not given).
+    """
     assert sign in (1, -1)
-    lineage = lineage or category_lineage()
+    if parents is None:
+        parents = category_parents()
     # Products with the same categories and currency move the same aggregates: add them up
     # first (most products are in one category, which needs no set). Sums are in whole cents.
     singles: dict[tuple[int, str], list[int]] = {}
@@ -131,21 +121,30 @@ def stats_apply_memberships(
         group[1] += sign * cents
     # (category id, currency) -> [subtree n, subtree cents, own n, own cents]
     deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-
-    def add(subtree: Iterable[int], own: Iterable[int], currency: str, n: int, cents: int) -> None:
-        for category_id in subtree:
-            delta = deltas[(category_id, currency)]
+    for (category_id, currency), (n, cents) in singles.items():
+        own = deltas[(category_id, currency)]
+        own[2] += n
+        own[3] += cents
+        ancestor: int | None = category_id
+        while ancestor is not None:
+            delta = deltas[(ancestor, currency)]
             delta[0] += n
             delta[1] += cents
-        for category_id in own:
-            delta = deltas[(category_id, currency)]
-            delta[2] += n
-            delta[3] += cents
-
-    for (category_id, currency), (n, cents) in singles.items():
-        add(lineage(category_id), (category_id,), currency, n, cents)
+            ancestor = parents[ancestor]
     for (categories, currency), (n, cents) in shared.items():
-        add(frozenset().union(*map(lineage, categories)), categories, currency, n, cents)
+        # Each category of the union of the lineages once: a climb stops where another began.
+        reached: set[int] = set()
+        for category_id in categories:
+            own = deltas[(category_id, currency)]
+            own[2] += n
+            own[3] += cents
+            ancestor = category_id
+            while ancestor is not None and ancestor not in reached:
+                reached.add(ancestor)
+                delta = deltas[(ancestor, currency)]
+                delta[0] += n
+                delta[1] += cents
+                ancestor = parents[ancestor]
     stats_add(
         [
             (category_id, currency, *delta)

@@ -58,7 +58,10 @@ class CategoryPriceStat(models.Model):
     write in catalog.services, in the same transaction; check_catalog recomputes and compares.
     """
 
-    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="price_stats")
+    # No index of its own: price_stat_unique (category, currency) serves lookups by category.
+    category = models.ForeignKey(
+        Category, on_delete=models.CASCADE, related_name="price_stats", db_index=False
+    )
     currency = models.CharField(max_length=3)
     subtree_count = models.BigIntegerField(default=0)
     subtree_sum = models.DecimalField(max_digits=24, decimal_places=2, default=0)

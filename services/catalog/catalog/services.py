@@ -14,7 +14,6 @@ from django.utils.text import slugify
 from mptt.exceptions import InvalidMove
 
 from catalog.aggregates import (
-    category_lineage,
     products_in_subtree,
     stats_apply,
     stats_apply_memberships,
@@ -58,20 +57,22 @@ def _name_key(name: str) -> str:
 
 @dataclass
 class _Tree:
-    """What path resolution needs of the whole tree, read once per write."""
+    """What path resolution and the aggregates need of the whole tree, read once per write."""
 
     ids: dict[tuple[int | None, str], int]
     slugs: dict[int, str]
     tree_ids: dict[int, int]
+    parents: dict[int, int | None]
 
     @classmethod
     def load(cls) -> "_Tree":
-        tree = cls(ids={}, slugs={}, tree_ids={})
+        tree = cls(ids={}, slugs={}, tree_ids={}, parents={})
         rows = Category.objects.values_list("id", "parent_id", "name", "slug", "tree_id")
         for category_id, parent_id, name, slug, tree_id in rows.order_by():
             tree.ids[(parent_id, _name_key(name))] = category_id
             tree.slugs[category_id] = slug
             tree.tree_ids[category_id] = tree_id
+            tree.parents[category_id] = parent_id
         return tree
 
     def unique_slug(self, name: str, parent_id: int | None, taken: set[str]) -> str:
@@ -88,8 +89,15 @@ class _Tree:
         return f"{candidates[-1]}-{suffix}"
 
 
-def category_paths_ensure(*, paths: Sequence[CategoryPath]) -> tuple[dict[tuple, int], int]:
-    """Create the missing nodes of every path; return ({path: leaf id}, number created).
+@dataclass(frozen=True)
+class EnsuredPaths:
+    leaves: dict[CategoryPath, int]  # path -> id of its leaf
+    created: int  # categories created
+    parents: dict[int, int | None]  # the whole tree afterwards: category id -> parent id
+
+
+def category_paths_ensure(*, paths: Sequence[CategoryPath]) -> EnsuredPaths:
+    """Create the missing nodes of every path; return their leaves and the tree afterwards.
 
     Call inside a transaction holding :func:`catalog_lock`. Names match case-insensitively among
     siblings; a new node keeps the spelling it was first given.
@@ -114,7 +122,8 @@ def category_paths_ensure(*, paths: Sequence[CategoryPath]) -> tuple[dict[tuple,
         leaf_keys[path] = key
     if planned:
         _create_categories(tree, planned, resolved)
-    return {path: resolved[key] for path, key in leaf_keys.items()}, len(planned)
+    leaves = {path: resolved[key] for path, key in leaf_keys.items()}
+    return EnsuredPaths(leaves, len(planned), tree.parents)
 
 
 def _create_categories(tree: _Tree, planned: dict[tuple, str], resolved: dict[tuple, int]) -> None:
@@ -129,6 +138,7 @@ def _create_categories(tree: _Tree, planned: dict[tuple, str], resolved: dict[tu
     def remember(key: tuple, category: Category) -> None:
         resolved[key] = category.pk
         tree.slugs[category.pk] = category.slug
+        tree.parents[category.pk] = category.parent_id
 
     by_depth = sorted(planned.items(), key=lambda item: len(item[0]))
     roots = [(key, name) for key, name in by_depth if len(key) == 1]
@@ -166,8 +176,8 @@ def category_create(*, path: CategoryPath) -> tuple[Category, bool]:
     """Create the missing nodes of a path; return the leaf and whether anything was created."""
     with transaction.atomic():
         catalog_lock()
-        leaves, created = category_paths_ensure(paths=[path])
-        return Category.objects.get(pk=leaves[path]), created > 0
+        ensured = category_paths_ensure(paths=[path])
+        return Category.objects.get(pk=ensured.leaves[path]), ensured.created > 0
 
 
 @dataclass(frozen=True)
@@ -182,11 +192,11 @@ def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
     with transaction.atomic():
         catalog_lock()
         paths = dict.fromkeys(path for product in products for path in product.category_paths)
-        leaves, categories_created = category_paths_ensure(paths=list(paths))
+        ensured = category_paths_ensure(paths=list(paths))
+        leaves = [{ensured.leaves[path] for path in p.category_paths} for p in products]
         existing = product_ids_by_sku([p.sku for p in products if p.sku is not None])
         updated_ids = [existing[product.sku] for product in products if product.sku in existing]
-        lineage = category_lineage()  # the tree does not change again in this write
-        stats_apply(product_ids=updated_ids, sign=-1, lineage=lineage)
+        stats_apply(product_ids=updated_ids, sign=-1, parents=ensured.parents)
 
         now = timezone.now()
         rows = [
@@ -207,25 +217,21 @@ def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
             updated_ids,
             (
                 (product_id, category_id)
-                for product_id, product in zip(product_ids, products, strict=True)
-                for category_id in {leaves[path] for path in product.category_paths}
+                for product_id, categories in zip(product_ids, leaves, strict=True)
+                for category_id in categories
             ),
         )
         created = [pk for pk, row in zip(product_ids, rows, strict=True) if row.id is None]
         # the new state is known here: no need to read it back
         stats_apply_memberships(
             memberships=[
-                (
-                    product.currency,
-                    product.price_cents,
-                    {leaves[path] for path in product.category_paths},
-                )
-                for product in products
+                (product.currency, product.price_cents, categories)
+                for product, categories in zip(products, leaves, strict=True)
             ],
             sign=1,
-            lineage=lineage,
+            parents=ensured.parents,
         )
-    return UploadResult(created, updated_ids, categories_created)
+    return UploadResult(created, updated_ids, ensured.created)
 
 
 def product_delete(*, product: Product) -> None:

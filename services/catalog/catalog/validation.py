@@ -28,6 +28,9 @@ PRICE_PATTERN = re.compile(
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
 KNOWN_CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 
+# PostgreSQL text cannot hold U+0000.
+NUL_MESSAGE = "Must not contain the NUL character (U+0000)."
+
 CategoryPath = tuple[str, ...]
 
 
@@ -52,6 +55,8 @@ def clean_name(value: Any, *, max_length: int) -> str:
     name = unicodedata.normalize("NFC", value).strip()
     if not name:
         raise ValueError("Must not be empty or only whitespace.")
+    if "\x00" in name:
+        raise ValueError(NUL_MESSAGE)
     if len(name) > max_length:
         raise ValueError(f"Must be at most {max_length} characters.")
     return name
@@ -141,6 +146,8 @@ def _clean_product(
         errors["description"] = ["Must be a string."]
     elif len(description) > DESCRIPTION_MAX_LENGTH:
         errors["description"] = [f"Must be at most {DESCRIPTION_MAX_LENGTH} characters."]
+    elif "\x00" in description:
+        errors["description"] = [NUL_MESSAGE]
     if "price" not in raw:
         errors["price"] = ["This field is required."]
     else:

@@ -73,6 +73,8 @@ BAD_ITEMS = [
     ({"name": ""}, "name"),
     ({"name": "   "}, "name"),
     ({"name": "x" * 256}, "name"),
+    ({"name": "nul\u0000byte"}, "name"),
+    ({"description": "nul\u0000byte"}, "description"),
     ({"categories": [[]]}, "categories"),
     ({"categories": "All Products"}, "categories"),
     ({"categories": ["All Products"]}, "categories"),
@@ -154,6 +156,14 @@ def test_names_with_emoji_and_other_scripts_come_back_intact(upload, api_client)
     detail = api_client.get(f"/products/{response.json()['created'][0]}/").json()
     assert detail["name"] == "Mkate wa ngano 🍞 хлеб 面包"
     assert api_client.get("/categories/mikate/").json()["name"] == "Mikate 🥖"
+
+
+def test_backslashes_tabs_and_line_breaks_are_stored_as_sent(upload, api_client):
+    name = "Tab\there \\N back\\slash"
+    description = "line one\nline two\r\n\\. end\t"
+    response = upload(product(name=name, description=description, sku="ESC-1"))
+    detail = api_client.get(f"/products/{response.json()['created'][0]}/").json()
+    assert (detail["name"], detail["description"]) == (name, description.strip())
 
 
 @pytest.mark.parametrize(

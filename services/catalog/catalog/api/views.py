@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from catalog import selectors, services
 from catalog.api import serializers as io
+from catalog.bulk import cyclic_gc_paused
 from catalog.models import Category, Product
 from catalog.validation import clean_currency, clean_path, validate_upload
 from ecomms_common.auth import IsAdmin
@@ -200,12 +201,13 @@ class ProductUploadView(APIView):
         responses={201: io.UploadOutput},
     )
     def post(self, request: Request) -> Response:
-        products = validate_upload(
-            request.data,
-            max_products=settings.CATALOG_MAX_UPLOAD_PRODUCTS,
-            default_currency=settings.CATALOG_DEFAULT_CURRENCY,
-        )
-        result = services.products_upload(products=products)
+        with cyclic_gc_paused():
+            products = validate_upload(
+                request.data,
+                max_products=settings.CATALOG_MAX_UPLOAD_PRODUCTS,
+                default_currency=settings.CATALOG_DEFAULT_CURRENCY,
+            )
+            result = services.products_upload(products=products)
         body = {
             "created": result.created_ids,
             "updated": result.updated_ids,

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import ValidationError
 from tqdm import tqdm
 
+from catalog.bulk import cyclic_gc_paused
 from catalog.services import products_upload
 from catalog.validation import validate_upload
 
@@ -88,7 +89,8 @@ class Command(BaseCommand):
                     for index, item in exc.detail["products"].items()
                 }
                 raise CommandError(f"invalid products (by position in file): {errors}") from None
-            result = products_upload(products=valid)
+            with cyclic_gc_paused():
+                result = products_upload(products=valid)
             created += len(result.created_ids)
             updated += len(result.updated_ids)
             progress.update(len(chunk))
