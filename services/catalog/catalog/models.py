@@ -36,18 +36,39 @@ class Product(models.Model):
     description = models.TextField(blank=True)
     price = models.DecimalField(max_digits=PRICE_MAX_DIGITS, decimal_places=PRICE_DECIMAL_PLACES)
     currency = models.CharField(max_length=3)
-    sku = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # Unique by a constraint rather than unique=True, which on PostgreSQL adds a second index
+    # (for LIKE) that every insert pays for and nothing uses. NULL, not "", for no sku: many
+    # products may have none.
+    sku = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    categories = models.ManyToManyField(Category, related_name="products")
+    categories = models.ManyToManyField(
+        Category, related_name="products", through="ProductCategory"
+    )
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=models.Q(price__gt=0), name="product_price_positive")
+            models.CheckConstraint(condition=models.Q(price__gt=0), name="product_price_positive"),
+            models.UniqueConstraint(fields=["sku"], name="product_sku_unique"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class ProductCategory(models.Model):
+    """A product's link to one of its categories: the table behind Product.categories."""
+
+    # No index of its own: the (product, category) unique index serves lookups by product.
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_index=False)
+    category = models.ForeignKey(Category, on_delete=models.CASCADE)
+
+    class Meta:
+        db_table = "catalog_product_categories"
+        unique_together = [("product", "category")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} in {self.category_id}"
 
 
 class CategoryPriceStat(models.Model):
