@@ -1,3 +1,4 @@
+import importlib
 from types import SimpleNamespace
 
 from ecomms_common import gunicorn
@@ -31,3 +32,16 @@ def test_a_dead_worker_s_live_gauges_are_dropped(monkeypatch, tmp_path):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     gunicorn.child_exit(server=None, worker=SimpleNamespace(pid=4242))
     assert [path.name for path in tmp_path.iterdir()] == ["gauge_livesum_4343.db"]
+
+
+def test_workers_are_threaded_so_client_connections_stay_alive(monkeypatch):
+    monkeypatch.setenv("GUNICORN_THREADS", "6")
+    try:
+        configured = importlib.reload(gunicorn)
+        # gunicorn's sync worker closes the connection after every response
+        assert configured.worker_class == "gthread"
+        assert configured.threads == 6
+        assert configured.keepalive > 0
+    finally:
+        monkeypatch.delenv("GUNICORN_THREADS")
+        importlib.reload(gunicorn)

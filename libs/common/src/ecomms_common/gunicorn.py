@@ -16,6 +16,11 @@ from typing import Any
 
 wsgi_app = "config.wsgi:application"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threaded workers keep connections alive (gunicorn's sync worker closes every one), so a caller
+# with a connection pool (the gateway, orders calling catalog) reuses its connections instead of
+# opening one per request. Each thread holds its own database connection.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
