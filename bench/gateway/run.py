@@ -126,6 +126,17 @@ class Server:
                 found[label] = round(rss / 1024, 1)
         return found
 
+    def cpu_seconds(self) -> float:
+        """Return the CPU time the master and its workers have used so far."""
+        total = 0
+        for pid in [self.process.pid, *children(self.process.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -175,11 +186,17 @@ class Measured:
     latencies: list[float] = field(default_factory=list)  # seconds
     failures: int = 0
     seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # server name -> CPU seconds used
 
     def add(self, other: "Measured") -> None:
         self.latencies += other.latencies
         self.failures += other.failures
         self.seconds += other.seconds
+        for name, used in other.cpu.items():
+            self.cpu[name] = self.cpu.get(name, 0.0) + used
+
+    def cpu_ms_per_call(self, server: str) -> float:
+        return self.cpu.get(server, 0.0) / max(1, len(self.latencies) + self.failures) * 1000
 
     @property
     def rps(self) -> float:
@@ -400,7 +417,7 @@ def main() -> None:
             Target("gateway, bearer token", gateway_port, {"Authorization": f"Bearer {token}"}),
         ]
         check_same_answers(targets, paths)
-        measured = measure(args, targets, paths)
+        measured = measure(args, targets, paths, servers)
         rss = {}
         for server in servers:
             rss.update(server.rss_mb())
@@ -424,7 +441,10 @@ def check_same_answers(targets: list[Target], paths: dict[str, list[str]]) -> No
 
 
 def measure(
-    args: argparse.Namespace, targets: list[Target], paths: dict[str, list[str]]
+    args: argparse.Namespace,
+    targets: list[Target],
+    paths: dict[str, list[str]],
+    servers: list[Server],
 ) -> dict[tuple[str, str], Measured]:
     measured = {(read, target.name): Measured() for read in args.reads for target in targets}
     for read in args.reads:
@@ -434,12 +454,17 @@ def measure(
             # A rotating order: neither a noisy neighbour nor a round's position favours one.
             shift = number % len(targets)
             for target in targets[shift:] + targets[:shift]:
+                cpu_before = {server.name: server.cpu_seconds() for server in servers}
                 round_ = load(
                     target,
                     paths[read],
                     seconds=args.seconds / args.rounds,
                     clients=args.clients,
                 )
+                round_.cpu = {
+                    server.name: server.cpu_seconds() - cpu_before[server.name]
+                    for server in servers
+                }
                 measured[read, target.name].add(round_)
         for target in targets:
             if not measured[read, target.name].latencies:
@@ -465,59 +490,51 @@ def report(
     )
     print(
         f"{'read':14} {'target':22} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'p50 vs direct':>13} {'errors':>6}  target"
+        f"{'p50 vs direct':>14} {'CPU ms/call: catalog':>21} {'gateway':>7} {'errors':>6}  "
+        "target"
     )
     for read in args.reads:
         baseline = measured[read, direct]
         for target in targets:
-            figures_of = measured[read, target.name]
-            p50, p99, rps = (
-                figures_of.percentile_ms(0.5),
-                figures_of.percentile_ms(0.99),
-                figures_of.rps,
-            )
+            seen = measured[read, target.name]
+            p50, p99, rps = seen.percentile_ms(0.5), seen.percentile_ms(0.99), seen.rps
             is_direct = target.name == direct
             ratio = None if is_direct else p50 / baseline.percentile_ms(0.5)
             met = None if ratio is None else ratio <= P50_TARGET
             verdict = "" if met is None else ("met" if met else "MISSED")
             ratio_text = "" if ratio is None else f"{ratio:.2f}x ({ratio - 1:+.0%})"
+            catalog_cpu, gateway_cpu = (
+                seen.cpu_ms_per_call("catalog"),
+                seen.cpu_ms_per_call("gateway"),
+            )
             print(
                 f"{read:14} {target.name:22} {rps:7.0f} {p50:7.2f} {p99:7.2f} "
-                f"{ratio_text:>13} {figures_of.failures:6d}  {verdict}"
+                f"{ratio_text:>14} {catalog_cpu:21.2f} {gateway_cpu:7.2f} {seen.failures:6d}  "
+                f"{verdict}"
             )
             label = f"{read}, {target.name}"
             for measure_, value, unit, base in (
                 ("req/s", rps, "req/s", baseline.rps),
                 ("p50", p50, "ms", baseline.percentile_ms(0.5)),
                 ("p99", p99, "ms", baseline.percentile_ms(0.99)),
+                ("catalog CPU per call", catalog_cpu, "ms", baseline.cpu_ms_per_call("catalog")),
+                ("gateway CPU per call", gateway_cpu, "ms", None),
             ):
-                row_ratio = None if is_direct else value / base
+                compared = not is_direct and base is not None
                 is_p50 = measure_ == "p50" and not is_direct
                 figures.append(
-                    {
-                        "measure": f"{measure_} {label}",
-                        "value": round(value, 3),
-                        "unit": unit,
-                        "baseline": None if is_direct else round(base, 3),
-                        "baseline_label": "" if is_direct else f"{read}, {direct}",
-                        "ratio": None if row_ratio is None else round(row_ratio, 4),
-                        "target": f"<= {P50_TARGET:.2f}x direct p50" if is_p50 else None,
-                        "met": met if is_p50 else None,
-                    }
+                    figure(
+                        f"{measure_} {label}",
+                        value,
+                        unit,
+                        baseline=base if compared else None,
+                        baseline_label=f"{read}, {direct}" if compared else "",
+                        target=f"<= {P50_TARGET:.2f}x direct p50" if is_p50 else None,
+                        met=met if is_p50 else None,
+                    )
                 )
     for moment, value in (("before", load_before[0]), ("after", load_after[0])):
-        figures.append(
-            {
-                "measure": f"load average (1 min) {moment}",
-                "value": value,
-                "unit": "",
-                "baseline": None,
-                "baseline_label": "",
-                "ratio": None,
-                "target": None,
-                "met": None,
-            }
-        )
+        figures.append(figure(f"load average (1 min) {moment}", value, ""))
     print("\nresident memory (MiB): " + ", ".join(f"{name} {mb:g}" for name, mb in rss.items()))
     if args.json:
         args.json.write_text(
@@ -534,6 +551,30 @@ def report(
             )
         )
         print(f"written: {args.json}")
+
+
+def figure(
+    measure_: str,
+    value: float,
+    unit: str,
+    *,
+    baseline: float | None = None,
+    baseline_label: str = "",
+    target: str | None = None,
+    met: bool | None = None,
+) -> dict[str, Any]:
+    """Return one entry of the ``--json`` figures."""
+    ratio = value / baseline if baseline else None
+    return {
+        "measure": measure_,
+        "value": round(value, 3),
+        "unit": unit,
+        "baseline": None if baseline is None else round(baseline, 3),
+        "baseline_label": baseline_label,
+        "ratio": None if ratio is None else round(ratio, 4),
+        "target": target,
+        "met": met,
+    }
 
 
 if __name__ == "__main__":

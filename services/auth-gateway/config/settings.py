@@ -26,6 +26,8 @@ INSTALLED_APPS = [
 # Rate limiting runs right after the request id is set, before anything else does work.
 _after_guid = MIDDLEWARE.index("django_guid.middleware.guid_middleware") + 1
 MIDDLEWARE = [
+    # Proxied paths are answered here, before the rest of the stack (see gateway.proxy).
+    "gateway.proxy.ProxyMiddleware",
     *MIDDLEWARE[:_after_guid],
     "gateway.ratelimit.RateLimitMiddleware",
     *MIDDLEWARE[_after_guid:-1],
@@ -103,6 +105,9 @@ JWT_AUDIENCE = env.str("JWT_AUDIENCE", default="ecomms")
 JWT_ACCESS_TTL_SECONDS = env.int("JWT_ACCESS_TTL_SECONDS", default=300)
 JWT_REFRESH_TTL_SECONDS = env.int("JWT_REFRESH_TTL_SECONDS", default=14 * 24 * 3600)
 JWT_LEEWAY_SECONDS = env.int("JWT_LEEWAY_SECONDS", default=30)
+# Access tokens verified once are remembered (by their exact string, until they expire) so a
+# client's next calls skip the signature check; at most this many (0: verify every call).
+JWT_VERIFIED_CACHE_SIZE = env.int("JWT_VERIFIED_CACHE_SIZE", default=10_000)
 
 SIMPLE_JWT = {
     "ALGORITHM": "RS256",

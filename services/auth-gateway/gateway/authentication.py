@@ -6,10 +6,11 @@ must not fetch its own JWKS over HTTP, so it checks the same rules with :mod:`ga
 
 from typing import Any
 
+from django.http import HttpRequest
 from rest_framework.request import Request
 
-from ecomms_common.auth import GatewayUser, JWTAuthentication
-from gateway.proxy import bearer_claims
+from ecomms_common.auth import GatewayUser, InvalidToken, JWTAuthentication
+from gateway.tokens import access_token_verify
 
 
 class LocalKeysJWTAuthentication(JWTAuthentication):
@@ -20,3 +21,30 @@ class LocalKeysJWTAuthentication(JWTAuthentication):
         if claims is None:
             return None
         return GatewayUser.from_claims(claims), claims
+
+
+def bearer_claims(request: HttpRequest) -> dict[str, Any] | None:
+    """Return the claims of the request's bearer token, None without one; raise if it is bad.
+
+    Verified once per request (the rate limiter and the proxy both ask).
+    """
+    if not hasattr(request, "_gateway_bearer"):
+        try:
+            request._gateway_bearer = (_verify_authorization(request), None)
+        except InvalidToken as exc:
+            request._gateway_bearer = (None, exc)
+    claims, error = request._gateway_bearer
+    if error is not None:
+        raise error
+    return claims
+
+
+def _verify_authorization(request: HttpRequest) -> dict[str, Any] | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise InvalidToken("The Authorization header must be 'Bearer <access token>'.")
+    return access_token_verify(token)

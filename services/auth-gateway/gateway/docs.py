@@ -5,6 +5,8 @@ their paths and components into the gateway's; ``/docs/`` renders it. A service 
 reached is named in the description instead of failing the page.
 """
 
+import functools
+import http.cookiejar
 import logging
 from typing import Any
 
@@ -14,13 +16,22 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gateway.proxy import CATALOG, ORDERS, Upstream, upstream_session
+from gateway.proxy import CATALOG, ORDERS, Upstream
 
 logger = logging.getLogger(__name__)
 
 # Every service serves these itself; through the gateway they are the gateway's own.
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/schema/", "/docs/"})
 UPSTREAMS = (CATALOG, ORDERS)
+
+
+@functools.cache
+def upstream_session() -> requests.Session:
+    """Return this process's session for fetching the services' schemas."""
+    session = requests.Session()
+    session.trust_env = False  # upstreams are ours: no proxy from the environment
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return session
 
 
 def upstream_schema_fetch(upstream: Upstream) -> dict[str, Any]:

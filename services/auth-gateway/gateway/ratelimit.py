@@ -12,7 +12,7 @@ from django_ratelimit.core import get_usage
 
 from ecomms_common.auth import InvalidToken
 from ecomms_common.errors import error_response
-from gateway.proxy import bearer_claims
+from gateway.authentication import bearer_claims
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -28,25 +28,32 @@ def client_key(group: str, request: HttpRequest) -> str:
     return f"ip:{request.META.get(settings.RATELIMIT_IP_META_KEY, '')}"
 
 
+def rate_limit_refusal(request: HttpRequest) -> HttpResponse | None:
+    """Count the call against its client's budget; return a 429 once the budget is spent."""
+    usage = get_usage(
+        request, group="gateway", key=client_key, rate=settings.RATE_LIMIT, increment=True
+    )
+    if usage is None or not usage["should_limit"]:
+        return None
+    retry_after = max(1, int(usage["time_left"]))
+    response = error_response(
+        429,
+        "rate_limited",
+        "Too many requests; slow down.",
+        limit=usage["limit"],
+        retry_after_seconds=retry_after,
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
 class RateLimitMiddleware:
+    """The limit for the gateway's own paths (proxied calls are counted by ProxyMiddleware)."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path in EXEMPT_PATHS:
             return self.get_response(request)
-        usage = get_usage(
-            request, group="gateway", key=client_key, rate=settings.RATE_LIMIT, increment=True
-        )
-        if usage is not None and usage["should_limit"]:
-            retry_after = max(1, int(usage["time_left"]))
-            response = error_response(
-                429,
-                "rate_limited",
-                "Too many requests; slow down.",
-                limit=usage["limit"],
-                retry_after_seconds=retry_after,
-            )
-            response["Retry-After"] = str(retry_after)
-            return response
-        return self.get_response(request)
+        return rate_limit_refusal(request) or self.get_response(request)

@@ -6,6 +6,9 @@ key stay valid through a rotation. :func:`access_token_verify` applies the same 
 ``ecomms_common.auth.verify_access_token`` with the in-process public keys.
 """
 
+import threading
+import time
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -102,10 +105,62 @@ def describe(token: RefreshToken | AccessToken, user: User) -> None:
     token["roles"] = user.roles
 
 
+class VerifiedTokens:
+    """A bounded LRU of access tokens already verified, by their exact string, until they expire.
+
+    Access tokens are never revoked before ``exp`` (only refresh tokens are), so a token that
+    verified once stays valid until then: a hit skips the RS256 check but not the expiry check.
+    An entry is tied to the key ring, issuer, audience and leeway it was verified under, so a key
+    retired from the ring, or another issuer or audience, is checked afresh (and refused).
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, *, now: float, leeway: float) -> dict[str, Any] | None:
+        with self._lock:
+            claims = self._entries.get(key)
+            if claims is None:
+                return None
+            if now > claims["exp"] + leeway:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return claims
+
+    def put(self, key: tuple, claims: dict[str, Any]) -> None:
+        if self.max_entries <= 0:
+            return
+        with self._lock:
+            self._entries[key] = claims
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+verified_tokens = VerifiedTokens(max_entries=settings.JWT_VERIFIED_CACHE_SIZE)
+
+
 def access_token_verify(token: str) -> dict[str, Any]:
     """Return the claims of a valid access token of ours; raise ``InvalidToken`` otherwise."""
+    leeway = settings.JWT_LEEWAY_SECONDS
+    key = (token, id(key_ring()), settings.JWT_ISSUER, settings.JWT_AUDIENCE, leeway)
+    claims = verified_tokens.get(key, now=time.time(), leeway=leeway)
+    if claims is None:
+        claims = _access_token_check(token, leeway=leeway)
+        verified_tokens.put(key, claims)
+    return claims
+
+
+def _access_token_check(token: str, *, leeway: float) -> dict[str, Any]:
     try:
-        claims = decode_signed(token, leeway=settings.JWT_LEEWAY_SECONDS)
+        claims = decode_signed(token, leeway=leeway)
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("The token has expired.", code="token_expired") from exc
     except jwt.InvalidTokenError as exc:
@@ -119,4 +174,6 @@ def access_token_verify(token: str) -> dict[str, Any]:
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise InvalidToken("The roles claim must be a list of strings.")
+    if not isinstance(claims["exp"], int | float):
+        raise InvalidToken("Invalid token: exp must be a number.")
     return claims

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.cache import cache
 from django.test import Client
 from gateway.oidc import forget_discovery
+from gateway.tokens import verified_tokens
 
 from tests.servers import HTTPStandIn, ScriptedProvider
 
@@ -46,6 +47,7 @@ def _gateway_settings(settings, signing_pem: str) -> Iterator[None]:
     settings.OIDC_RP_CLIENT_ID = CLIENT_ID
     settings.OIDC_RP_CLIENT_SECRET = "tests-secret"
     cache.clear()
+    verified_tokens.clear()
     forget_discovery()
     yield
     forget_discovery()

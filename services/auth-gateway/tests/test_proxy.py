@@ -3,6 +3,7 @@ import gzip
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
@@ -11,10 +12,11 @@ import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
+from django_guid.log_filters import CorrelationId
 from gateway.keys import key_ring
 
 from ecomms_common.testing import SigningKey
-from tests.conftest import CLIENT_ID, start_login
+from tests.conftest import CLIENT_ID, private_pem, start_login
 from tests.servers import Reply
 
 pytestmark = pytest.mark.django_db
@@ -114,6 +116,39 @@ def test_forged_or_expired_token_is_refused_before_proxying(client, orders, forg
 def test_expired_within_leeway_is_still_accepted(client, orders) -> None:
     token = signed_by_gateway(iat=int(time.time()) - 400, exp=int(time.time()) - 5)
     assert client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+
+
+def test_a_token_accepted_before_is_still_refused_once_it_expires(client, settings, orders) -> None:
+    settings.JWT_LEEWAY_SECONDS = 0
+    expires = int(time.time()) + 1
+    token = signed_by_gateway(exp=expires)
+    assert client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    while time.time() <= expires:  # the first answer may have come from the verified-token cache
+        time.sleep(0.05)
+    response = client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "token_expired"
+    assert len(orders.received) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"JWT_PRIVATE_KEY": "rotated"},  # the key it was signed with is no longer published
+        {"JWT_AUDIENCE": "another-api"},
+        {"JWT_ISSUER": "https://another-gateway.example"},
+    ],
+    ids=["key_retired", "audience_changed", "issuer_changed"],
+)
+def test_a_token_accepted_before_is_refused_once_it_no_longer_verifies(
+    client, settings, orders, change
+) -> None:
+    token = signed_by_gateway()
+    assert client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    for name, value in change.items():
+        setattr(settings, name, private_pem() if value == "rotated" else value)
+    assert client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+    assert len(orders.received) == 1
 
 
 def test_bad_token_on_a_public_catalog_read_is_refused_too(client, catalog) -> None:
@@ -228,8 +263,11 @@ def test_call_reaches_the_service_with_its_token_and_forwarding_headers(
     assert seen.headers["host"] == urlsplit(orders.url).netloc
 
 
-def test_request_id_is_generated_when_the_client_sends_none(client, catalog) -> None:
-    response = client.get("/products/")
+@pytest.mark.parametrize("sent", [None, "not-a-uuid"])
+def test_request_id_is_generated_when_the_client_sends_none_or_no_uuid(
+    client, catalog, sent
+) -> None:
+    response = client.get("/products/", **({"HTTP_X_REQUEST_ID": sent} if sent else {}))
     assert uuid.UUID(catalog.received[0].headers["x-request-id"])
     assert response["X-Request-ID"] == catalog.received[0].headers["x-request-id"]
 
@@ -293,6 +331,54 @@ def test_upstream_connections_are_reused(client, catalog) -> None:
     assert len({seen.client_port for seen in catalog.received}) == 1
 
 
+def test_a_read_is_sent_again_when_a_pooled_connection_was_closed_under_it(client, catalog) -> None:
+    answers = iter([Reply(raw=b""), Reply(body=b'{"count": 0}')])  # closed without a word
+    catalog.respond = lambda received: next(answers)
+    response = client.get("/products/")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b'{"count": 0}'
+    assert [seen.path for seen in catalog.received] == ["/products/", "/products/"]
+
+
+def test_a_call_with_a_body_is_never_sent_twice(client, orders, token_pair) -> None:
+    orders.respond = lambda received: Reply(raw=b"")
+    response = client.post(
+        "/orders/",
+        data=b'{"items": []}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token_pair().access}",
+    )
+    assert response.status_code == 502
+    assert len(orders.received) == 1
+
+
+def test_proxied_calls_are_counted_in_the_metrics(client, catalog) -> None:
+    b"".join(client.get("/products/").streaming_content)
+    assert client.get("/orders/").status_code == 401
+    metrics = client.get("/metrics").content.decode()
+    assert 'gateway_proxied_requests_total{method="GET",status="200",upstream="catalog"}' in metrics
+    assert 'gateway_proxied_requests_total{method="GET",status="401",upstream="orders"}' in metrics
+    assert 'gateway_proxied_request_duration_seconds_count{upstream="catalog"}' in metrics
+
+
+def test_what_the_proxy_logs_carries_the_request_id(client, settings) -> None:
+    settings.CATALOG_URL = "http://127.0.0.1:1"
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    handler.addFilter(CorrelationId(correlation_id_field="request_id"))
+    logger = logging.getLogger("gateway.proxy")
+    logger.addHandler(handler)
+    request_id = str(uuid.uuid4())
+    try:
+        response = client.get("/products/", HTTP_X_REQUEST_ID=request_id)
+    finally:
+        logger.removeHandler(handler)
+    assert response.status_code == 503
+    assert response["X-Request-ID"] == request_id
+    assert [record.request_id for record in records] == [request_id]
+
+
 def test_body_over_the_limit_is_refused_with_413(client, settings, orders, token_pair) -> None:
     settings.REQUEST_BODY_MAX_BYTES = 1024
     response = client.post(
@@ -352,6 +438,8 @@ def test_clients_over_the_rate_limit_get_429_with_retry_after(client, settings, 
     assert len(catalog.received) == 3
     # Probes are never limited; another client (by its token's subject) has its own budget.
     assert client.get("/healthz").status_code == 200
+    # The gateway's own paths draw on the same budget.
+    assert client.get("/.well-known/jwks.json").status_code == 429
     access = signed_by_gateway()
     assert client.get("/products/", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
 

@@ -271,3 +271,19 @@ def test_gateway_api_views_verify_bearer_tokens_with_their_own_keys(
     assert refused.status_code == 401
     assert b"invalid_token" in refused.content
     assert local_jwks.fetch_count == fetched_before, "no JWKS fetched over HTTP"
+
+
+def test_the_verified_token_cache_forgets_the_least_recently_used_first() -> None:
+    from gateway.tokens import VerifiedTokens
+
+    cache = VerifiedTokens(max_entries=2)
+    far = {"exp": time.time() + 300}
+    for key in ("a", "b"):
+        cache.put((key,), far)
+    assert cache.get(("a",), now=time.time(), leeway=0) is far  # "a" is now the most recent
+    cache.put(("c",), far)
+    assert cache.get(("b",), now=time.time(), leeway=0) is None
+    assert cache.get(("a",), now=time.time(), leeway=0) is far
+    assert cache.get(("c",), now=time.time(), leeway=0) is far
+    assert cache.get(("a",), now=far["exp"] + 1, leeway=0) is None  # expired: dropped
+    assert cache.get(("a",), now=time.time(), leeway=0) is None
