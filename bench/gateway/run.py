@@ -39,6 +39,9 @@ from typing import Any
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from bench import report as shared_report  # noqa: E402 - needs the repository root on sys.path
+
 GATEWAY = ROOT / "services" / "auth-gateway"
 CATALOG = ROOT / "services" / "catalog"
 DATABASE_SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
@@ -117,7 +120,7 @@ class Server:
 
     def rss_mb(self) -> dict[str, float]:
         """Return VmRSS of the master and of each worker, in MiB."""
-        pids = [self.process.pid, *children(self.process.pid)]
+        pids = shared_report.process_tree(self.process.pid)
         found = {}
         for number, pid in enumerate(pids):
             label = f"{self.name} master" if number == 0 else f"{self.name} worker {number}"
@@ -129,7 +132,7 @@ class Server:
     def cpu_seconds(self) -> float:
         """Return the CPU time the master and its workers have used so far."""
         total = 0
-        for pid in [self.process.pid, *children(self.process.pid)]:
+        for pid in shared_report.process_tree(self.process.pid):
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
@@ -145,21 +148,6 @@ class Server:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # the command name (2nd field) is in parentheses and may hold spaces
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return sorted(found)
 
 
 def vm_rss_kib(pid: int) -> int | None:
@@ -302,7 +290,7 @@ print(token_pair_issue(user=user).access)
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30.0, help="load time per target/read")
+    parser.add_argument("--seconds", type=float, default=20.0, help="load time per target/read")
     parser.add_argument("--rounds", type=int, default=10, help="alternate the targets this often")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per target, unmeasured")
     parser.add_argument("--clients", type=int, default=4, help="concurrent keep-alive clients")
@@ -523,7 +511,7 @@ def report(
                 compared = not is_direct and base is not None
                 is_p50 = measure_ == "p50" and not is_direct
                 figures.append(
-                    figure(
+                    shared_report.figure(
                         f"{measure_} {label}",
                         value,
                         unit,
@@ -534,47 +522,30 @@ def report(
                     )
                 )
     for moment, value in (("before", load_before[0]), ("after", load_after[0])):
-        figures.append(figure(f"load average (1 min) {moment}", value, ""))
+        figures.append(shared_report.figure(f"load average (1 min) {moment}", value, ""))
     print("\nresident memory (MiB): " + ", ".join(f"{name} {mb:g}" for name, mb in rss.items()))
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "bench": "gateway",
-                    "figures": figures,
-                    "rss_mb": rss,
-                    "samples_ms": {
-                        f"{read}, {name}": [round(s * 1000, 3) for s in sample.latencies]
-                        for (read, name), sample in measured.items()
-                    },
-                }
-            )
+        shared_report.write(
+            args.json,
+            shared_report.result(
+                "gateway",
+                config={
+                    "products": args.products,
+                    "seconds": args.seconds,
+                    "rounds": args.rounds,
+                    "clients": args.clients,
+                    "workers": args.workers,
+                    "reads": args.reads,
+                },
+                figures=figures,
+                rss_mb=rss,
+                samples_ms={
+                    f"{read}, {name}": [sample * 1000 for sample in seen.latencies]
+                    for (read, name), seen in measured.items()
+                },
+            ),
         )
         print(f"written: {args.json}")
-
-
-def figure(
-    measure_: str,
-    value: float,
-    unit: str,
-    *,
-    baseline: float | None = None,
-    baseline_label: str = "",
-    target: str | None = None,
-    met: bool | None = None,
-) -> dict[str, Any]:
-    """Return one entry of the ``--json`` figures."""
-    ratio = value / baseline if baseline else None
-    return {
-        "measure": measure_,
-        "value": round(value, 3),
-        "unit": unit,
-        "baseline": None if baseline is None else round(baseline, 3),
-        "baseline_label": baseline_label,
-        "ratio": None if ratio is None else round(ratio, 4),
-        "target": target,
-        "met": met,
-    }
 
 
 if __name__ == "__main__":

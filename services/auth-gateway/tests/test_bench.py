@@ -1,0 +1,48 @@
+"""The gateway benchmark (bench/gateway/run.py) still runs: its smoke mode, a few seconds long."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+CATALOG_PYTHON = ROOT / ".venvs" / "catalog" / "bin" / "python"
+
+
+@pytest.mark.skipif(
+    not CATALOG_PYTHON.exists(),
+    reason="the benchmark runs the real catalog: scripts/ensure-venv .venvs/catalog "
+    "services/catalog/requirements-test.txt",
+)
+def test_the_gateway_benchmark_measures_every_read_through_both_paths(tmp_path) -> None:
+    server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x").rsplit("/", 1)
+    written = tmp_path / "gateway.json"
+    subprocess.run(
+        [sys.executable, "bench/gateway/run.py", "--smoke", "--json", str(written)],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_DATABASE_SERVER": server[0]},
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    report = json.loads(written.read_text())
+    assert report["bench"] == "gateway"
+    by_measure = {figure["measure"]: figure for figure in report["figures"]}
+    for read in ("list", "detail", "average_price"):
+        direct = by_measure[f"p50 {read}, catalog, direct"]
+        assert direct["value"] > 0 and direct["baseline"] is None and direct["met"] is None
+        for target in ("gateway, anonymous", "gateway, bearer token"):
+            proxied = by_measure[f"p50 {read}, {target}"]
+            assert proxied["baseline"] == direct["value"]
+            assert proxied["ratio"] == pytest.approx(proxied["value"] / direct["value"], rel=1e-3)
+            assert proxied["target"] == "<= 1.30x direct p50"
+            assert proxied["met"] is (proxied["ratio"] <= 1.30)
+            assert by_measure[f"req/s {read}, {target}"]["value"] > 0
+            assert report["samples_ms"][f"{read}, {target}"]
+    assert {"gateway master", "gateway worker 1", "catalog master", "catalog worker 1"} <= set(
+        report["rss_mb"]
+    )
+    assert all(megabytes > 0 for megabytes in report["rss_mb"].values())
