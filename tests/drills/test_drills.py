@@ -71,7 +71,9 @@ def test_catalog_slow_beyond_the_client_timeout(stack, alice, product, report):
     ledger = Ledger(stack)
     stack.signal("catalog", signal.SIGSTOP)  # connections are accepted, nothing answers
     try:
-        burst = Burst(alice, product, 3, threads=3).start()
+        # Two at once: even when both land on one orders process, which makes its catalog calls
+        # one at a time, the second is answered within the gateway's upstream timeout (15 s).
+        burst = Burst(alice, product, 2, threads=2).start()
         burst.join(timeout=BURST_SECONDS)
         slow = burst.replies()
     finally:
@@ -79,12 +81,31 @@ def test_catalog_slow_beyond_the_client_timeout(stack, alice, product, report):
     assert ledger.committed() == [], "an order without a catalog answer"
     after = order_created(alice, product)
 
-    assert [(r.status, r.code) for r in slow] == [(503, "catalog_unavailable")] * 3, slow
+    assert [(r.status, r.code) for r in slow] == [(503, "catalog_unavailable")] * 2, slow
     assert max(r.seconds for r in slow) < TIMEOUT_503_SECONDS, slow
     tally = ledger.settle()
     assert tally.orders == [after.order_id]
     assert_exactly_once(ledger, tally)
     report("catalog slow beyond the client timeout", f"catalog stalled: {describe(slow)}", tally)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a catalog stall with more concurrent orders than orders processes: the later ones "
+    "get 504 upstream_timeout from the gateway after 15 s, not 503 catalog_unavailable",
+)
+def test_every_order_gets_503_while_the_catalog_stalls_under_load(stack, alice, product):
+    ledger = Ledger(stack)
+    stack.signal("catalog", signal.SIGSTOP)
+    try:
+        burst = Burst(alice, product, 6, threads=6).start()
+        burst.join(timeout=BURST_SECONDS)
+    finally:
+        stack.signal("catalog", signal.SIGCONT)
+    assert ledger.committed() == [], "an order without a catalog answer"
+    order_created(alice, product)  # the breakers close again before the next drill
+    stalled = burst.replies()
+    assert [(r.status, r.code) for r in stalled] == [(503, "catalog_unavailable")] * 6, stalled
 
 
 def test_rabbitmq_restarted_during_a_burst_of_orders(stack, alice, product, report):
@@ -133,22 +154,18 @@ def test_consumer_killed_mid_flight(stack, alice, product, report):
     outside = stack.outside
     # The providers hold every request: deliveries are in flight when the consumer dies, and the
     # held requests are refused afterwards (the provider never accepted them).
-    outside.sms.hold()
-    outside.smtp.hold()
+    outside.hold()
     burst = Burst(alice, product, 8).start()
     burst.join(timeout=BURST_SECONDS)
     replies = burst.replies()
-    wait_for(
-        lambda: outside.sms.held and outside.smtp.held,
-        timeout=RECOVERY_SECONDS,
-        what="an SMS and an email in flight",
-    )
-    in_flight = outside.sms.held + outside.smtp.held
+    in_flight = wait_for(outside.held, timeout=RECOVERY_SECONDS, what="an SMS and an email held")
     stack.kill("notifier")
     outside.behave(Behaviour.ACCEPT)
     stack.restart("notifier")
 
     tally = settled_exactly_once(ledger, replies, 8)
+    attempts = sum(tally.sms_attempts.values()) + sum(tally.email_attempts.values())
+    assert attempts >= 16 + in_flight, "the requests held at the kill were not sent again"
     report(
         "consumer killed (SIGKILL) mid-flight",
         f"{describe(replies)}; {in_flight} deliveries in flight at the kill",
@@ -156,13 +173,13 @@ def test_consumer_killed_mid_flight(stack, alice, product, report):
     )
 
 
-def test_postgresql_connections_dropped_under_load(stack, alice, product, report):
+def test_postgresql_connections_of_orders_dropped_under_load(stack, alice, product, report):
     ledger = Ledger(stack)
-    database = stack.proxies["postgresql"]
+    database = stack.proxies["orders-postgresql"]
     burst = Burst(alice, product, 12, careful=True).start()
     for answered, outage in ((3, 0.5), (7, 1.5)):
         burst.wait_until_answered(answered, timeout=BURST_SECONDS)
-        database.cut()  # orders (web and relay) and the notifier lose every connection
+        database.cut()  # orders (web and relay) loses every connection
         time.sleep(outage)
         database.restore()
     orders = burst.join(timeout=BURST_SECONDS)
@@ -175,7 +192,25 @@ def test_postgresql_connections_dropped_under_load(stack, alice, product, report
     assert sorted(created) == tally.orders, "an order the client was never told about"
     assert_exactly_once(ledger, tally)
     assert stack.dead() == []
-    report("PostgreSQL connections dropped under load", describe(replies), tally)
+    report("PostgreSQL connections of orders dropped under load", describe(replies), tally)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the notifier sends a message again when its database connection drops while the "
+    "provider is accepting it: the delivery row's transaction spans the provider call",
+)
+def test_notifier_database_dropped_while_the_providers_accept(stack, alice, product):
+    ledger = Ledger(stack)
+    outside = stack.outside
+    outside.hold()  # deliveries wait for the providers' answers, their rows locked
+    replies = [place(alice, product) for _ in range(2)]
+    wait_for(outside.held, timeout=RECOVERY_SECONDS, what="an SMS and an email held")
+    stack.proxies["notifier-postgresql"].cut()
+    time.sleep(0.5)
+    stack.proxies["notifier-postgresql"].restore()
+    outside.behave(Behaviour.ACCEPT, accept_held=True)  # the providers accept what they held
+    settled_exactly_once(ledger, replies, 2)
 
 
 @pytest.mark.xfail(
@@ -183,7 +218,7 @@ def test_postgresql_connections_dropped_under_load(stack, alice, product, report
     reason="orders answers 500 server_error, not 503, while its database is unreachable",
 )
 def test_orders_answers_503_while_its_database_is_unreachable(stack, alice, product):
-    database = stack.proxies["postgresql"]
+    database = stack.proxies["orders-postgresql"]
     database.cut()
     try:
         reply = place(alice, product, key=str(uuid.uuid4()))

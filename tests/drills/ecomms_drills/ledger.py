@@ -39,6 +39,21 @@ class Tally:
                     )
         return found
 
+    def complete(self) -> bool:
+        """Every event published, no delivery pending, each order's SMS and email sent or failed."""
+        return (
+            not self.unpublished
+            and not self.pending
+            and all(
+                accepted[order] + failed[order] >= 1
+                for order in self.orders
+                for accepted, failed in (
+                    (self.sms, self.sms_failed),
+                    (self.emails, self.emails_failed),
+                )
+            )
+        )
+
     def line(self, drill: str, client_saw: str) -> str:
         failures = sum(self.sms_failed.values()) + sum(self.emails_failed.values())
         return (
@@ -101,12 +116,12 @@ class Ledger:
         )
 
     def settle(self, *, timeout: float = 90.0) -> Tally:
-        """Wait until every committed order's SMS and email are accepted or failed for good and
-        nothing is pending, then a quiet moment for late duplicates; return the final tally."""
+        """Wait until the tally is complete, then a quiet moment for late duplicates; return the
+        final tally (whose :meth:`Tally.problems` the drill checks)."""
         deadline = time.monotonic() + timeout
         while True:
             tally = self.tally()
-            if not tally.problems() and not tally.pending and not tally.unpublished:
+            if tally.complete():
                 break
             if time.monotonic() > deadline:
                 raise AssertionError(

@@ -48,13 +48,19 @@ class Provider:
         self.held = 0
         self._lock = threading.Lock()
         self._released = threading.Event()
+        self._accept_held = False
 
     def hold(self) -> None:
+        """Hold every request from now on (``held`` counts them) until :meth:`release`."""
+        with self._lock:
+            self.held = 0
         self._released.clear()
         self.behaviour = Behaviour.HOLD
 
-    def release(self, behaviour: Behaviour = Behaviour.ACCEPT) -> None:
-        """Refuse every held request and answer new ones with ``behaviour``."""
+    def release(self, behaviour: Behaviour = Behaviour.ACCEPT, *, accept_held=False) -> None:
+        """Answer the held requests (refused, or accepted with ``accept_held``) and new ones
+        with ``behaviour``."""
+        self._accept_held = accept_held
         self.behaviour = behaviour
         self._released.set()
 
@@ -68,6 +74,8 @@ class Provider:
                 self.held += 1
         if behaviour is Behaviour.HOLD:
             self._released.wait(HOLD_LIMIT_SECONDS)
+            if self._accept_held:
+                return Behaviour.ACCEPT
         if behaviour is Behaviour.FAIL_FIRST_ATTEMPT and not first:
             return Behaviour.ACCEPT
         return behaviour
@@ -137,6 +145,14 @@ class OutsideWorld:
         self.sms.server.stop()
         self.smtp.server.stop()
 
-    def behave(self, behaviour: Behaviour) -> None:
+    def hold(self) -> None:
         for provider in (self.sms, self.smtp):
-            provider.release(behaviour)
+            provider.hold()
+
+    def held(self) -> int:
+        """Requests held since :meth:`hold`, once both providers hold at least one; else 0."""
+        return self.sms.held + self.smtp.held if self.sms.held and self.smtp.held else 0
+
+    def behave(self, behaviour: Behaviour, *, accept_held=False) -> None:
+        for provider in (self.sms, self.smtp):
+            provider.release(behaviour, accept_held=accept_held)

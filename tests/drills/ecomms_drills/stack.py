@@ -3,13 +3,13 @@
 Everything runs as in ``ecomms_e2e.stack.Stack`` (the Procfile's commands, PostgreSQL, RabbitMQ,
 names of this run), except that:
 
-- the relay and the notifier reach RabbitMQ, and orders (web and relay) and the notifier reach
-  PostgreSQL, through TCP proxies in this process (``ecomms_common.testing.tcpproxy``). Cutting
-  the RabbitMQ proxy is how a drill restarts "the broker": every connection of this stack drops
-  and new ones are refused until it is restored, while the machine's shared RabbitMQ, which other
-  people and test runs use, keeps running. What a durable quorum queue holds survives a real
-  restart, and it stays in the real broker here, so the clients see what they see in a restart.
-  Cutting the PostgreSQL proxy drops exactly this stack's connections in the same way;
+- the relay and the notifier reach RabbitMQ, and orders (web and relay) and the notifier each
+  reach PostgreSQL, through TCP proxies in this process (``ecomms_common.testing.tcpproxy``).
+  Cutting the RabbitMQ proxy is how a drill restarts "the broker": every connection of this
+  stack drops and new ones are refused until it is restored, while the machine's shared
+  RabbitMQ, which other people and test runs use, keeps running. What a durable quorum queue
+  holds survives a real restart, and here it stays in the real broker, so the clients see what
+  they see in a restart. Cutting a PostgreSQL proxy drops that service's connections the same way;
 - the SMS stand-in and the SMTP sink run in this process (``ecomms_drills.outside``), so a drill
   can make them fail;
 - retry pauses are shortened by the services' own settings, so that a drill lasts seconds.
@@ -63,7 +63,8 @@ class DrillStack(Stack):
     def start(self, *, ready_timeout: float = 90.0) -> "DrillStack":
         self.proxies = {
             "rabbitmq": TcpProxy("127.0.0.1", 5672),
-            "postgresql": TcpProxy("127.0.0.1", 5432),
+            "orders-postgresql": TcpProxy("127.0.0.1", 5432),
+            "notifier-postgresql": TcpProxy("127.0.0.1", 5432),
         }
         self.ports["sms"], self.ports["smtp"] = free_port(), free_port()
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -92,12 +93,12 @@ class DrillStack(Stack):
 
     def _processes(self, base: dict[str, str], key) -> list[Process]:
         amqp = f"amqp://guest:guest@127.0.0.1:{self.proxies['rabbitmq'].port}/"
-        orders_db = self._proxied_url("orders", "postgresql")
+        orders_db = self._proxied_url("orders", "orders-postgresql")
         overrides = {
             "orders": {"DATABASE_URL": orders_db},
             "relay": {"DATABASE_URL": orders_db, "AMQP_URL": amqp},
             "notifier": {
-                "DATABASE_URL": self._proxied_url("notifier", "postgresql"),
+                "DATABASE_URL": self._proxied_url("notifier", "notifier-postgresql"),
                 "AMQP_URL": amqp,
             },
         }
