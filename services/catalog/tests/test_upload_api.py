@@ -199,6 +199,13 @@ def test_a_non_json_body_is_refused(api_client, admin_auth):
         **admin_auth,
     )
     assert nan.status_code == 400
+    for body in (b'{"products": [{"name": "\xff"}]}', b'{"products": Infinity}', b""):
+        refused = api_client.post(
+            "/products/upload/", data=body, content_type="application/json", **admin_auth
+        )
+        assert refused.status_code == 400, body
+        assert refused.json()["error"]["code"] in ("parse_error", "invalid"), body
+    assert not Product.objects.exists()
 
 
 def test_an_oversized_body_is_a_413(api_client, admin_auth, settings):

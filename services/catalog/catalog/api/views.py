@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from catalog import selectors, services
 from catalog.api import serializers as io
+from catalog.api.parsers import OrjsonParser
 from catalog.bulk import cyclic_gc_paused
 from catalog.models import Category, Product
 from catalog.validation import clean_currency, clean_path, validate_upload
@@ -194,6 +195,7 @@ class ProductLookupView(APIView):
 
 class ProductUploadView(APIView):
     permission_classes = [IsAdmin]
+    parser_classes = [OrjsonParser]
 
     @extend_schema(
         summary="Create or update products (upsert by sku) and their category paths",
