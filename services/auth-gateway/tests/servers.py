@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,14 @@ class Reply:
     raw: bytes | None = None  # sent as is instead of a well-formed response
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A pooled client connection dropped by the gateway is normal, not a failure to report.
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class HTTPStandIn:
     """A threaded HTTP/1.1 server on 127.0.0.1 (ephemeral port) that records what it receives.
 
@@ -45,7 +54,7 @@ class HTTPStandIn:
         self.received: list[Received] = []
         self.reply = Reply()
         self.respond: Callable[[Received], Reply] | None = None
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
