@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db.models import Exists, OuterRef, QuerySet
 
 from catalog.models import Category, CategoryPriceStat, Product
@@ -29,14 +29,12 @@ def category_average_price(
     """
     # Raw SQL: this is the hot read, and building the ORM query costs more than running it.
     prefix = "subtree" if include_descendants else "own"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT s.{prefix}_count, s.{prefix}_sum FROM {Category._meta.db_table} c "  # noqa: S608 - names only
-            f"LEFT JOIN {CategoryPriceStat._meta.db_table} s "
-            "ON s.category_id = c.id AND s.currency = %s WHERE c.slug = %s",
-            [currency, slug],
-        )
-        row = cursor.fetchone()
+    row = _read_one(
+        f"SELECT s.{prefix}_count, s.{prefix}_sum FROM {Category._meta.db_table} c "  # noqa: S608 - names only
+        f"LEFT JOIN {CategoryPriceStat._meta.db_table} s "
+        "ON s.category_id = c.id AND s.currency = %s WHERE c.slug = %s",
+        [currency, slug],
+    )
     if row is None:
         return None
     count, total = row[0] or 0, row[1]
@@ -44,6 +42,25 @@ def category_average_price(
     if count:
         average = (Decimal(total) / count).quantize(CENT, ROUND_HALF_UP)
     return AveragePrice(slug, currency, include_descendants, count, average)
+
+
+def _read_one(sql: str, params: list) -> tuple | None:
+    """Run a read-only query and return its first row, reconnecting once if the connection broke.
+
+    The catalog runs without Django's per-request connection health check (a round trip of its
+    own, as long as this whole read; see config.settings), so a connection the server dropped
+    since its last use is found here, and the read, being idempotent, is sent again.
+    """
+    for attempt in (1, 2):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+        except OperationalError:
+            if attempt == 2 or connection.in_atomic_block:
+                raise
+            connection.close()
+    raise AssertionError("unreachable")
 
 
 def product_list(*, category: Category | None = None) -> QuerySet[Product]:

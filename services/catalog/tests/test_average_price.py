@@ -1,9 +1,11 @@
 import random
 from decimal import Decimal
 
+import psycopg
 import pytest
 from catalog.integrity import catalog_check
 from catalog.models import Product
+from django.db import connection
 
 from tests.conftest import naive_average, product
 
@@ -151,3 +153,21 @@ def test_random_writes_keep_every_aggregate_equal_to_a_recomputation(
     report = catalog_check()
     assert report.ok, report.aggregate_problems[:5]
     assert Decimal(0) < Product.objects.count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_dropped_by_the_server_is_replaced_without_an_error(upload, api_client):
+    upload(product(price="2.00", paths=[CITRUS]))
+    assert _average(api_client, "fruits")["product_count"] == 1  # the connection is now kept
+    backend = connection.connection.info.backend_pid
+    database = connection.settings_dict
+    with psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"] or None,
+        user=database["USER"],
+        dbname=database["NAME"],
+        autocommit=True,
+    ) as server:
+        server.execute("SELECT pg_terminate_backend(%s)", [backend])
+    assert _average(api_client, "fruits")["product_count"] == 1
+    assert connection.connection.info.backend_pid != backend
