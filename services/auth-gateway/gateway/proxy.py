@@ -251,6 +251,9 @@ class ProxyMiddleware:
             rate_limit_refusal(request) or self.body_limit(request) or proxy(request, upstream)
         )
         response[REQUEST_ID_HEADER] = request_id
+        if not response.streaming:
+            # An answer of the gateway's own (401, 413, 429, 5xx): what SecurityMiddleware adds.
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
         method = request.method if request.method in METHODS else "other"
         PROXIED.labels(upstream.name, method, str(response.status_code)).inc()
         PROXY_LATENCY.labels(upstream.name).observe(time.perf_counter() - started)

@@ -109,6 +109,7 @@ def test_forged_or_expired_token_is_refused_before_proxying(client, orders, forg
     response = client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {FORGED[forgery]()}")
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == 'Bearer realm="ecomms"'
+    assert response["X-Content-Type-Options"] == "nosniff"
     assert response.json()["error"]["code"] in ("invalid_token", "token_expired")
     assert orders.received == []
 
