@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from catalog.api.schema import APPEND_COMPONENTS, APPEND_PATHS
+
 from ecomms_common.base_settings import *  # noqa: F403
 from ecomms_common.base_settings import (
     INSTALLED_APPS,
@@ -27,6 +29,8 @@ SPECTACULAR_SETTINGS = {
     **SPECTACULAR_SETTINGS,
     "TITLE": "ecomms catalog",
     "DESCRIPTION": "Category tree, products and subtree price aggregates.",
+    "APPEND_PATHS": APPEND_PATHS,
+    "APPEND_COMPONENTS": APPEND_COMPONENTS,
 }
 
 # A 10,000-product upload is a few MB of JSON.

@@ -171,3 +171,37 @@ def test_a_connection_dropped_by_the_server_is_replaced_without_an_error(upload,
         server.execute("SELECT pg_terminate_backend(%s)", [backend])
     assert _average(api_client, "fruits")["product_count"] == 1
     assert connection.connection.info.backend_pid != backend
+
+
+def test_unknown_slug_and_other_methods_answer_in_the_common_json_shape(api_client, admin_auth):
+    missing = api_client.get("/categories/nope/average_price/")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
+    posted = api_client.post("/categories/nope/average_price/", {}, format="json", **admin_auth)
+    assert (posted.status_code, posted.json()["error"]["code"]) == (405, "method_not_allowed")
+    assert posted["Allow"] == "GET, HEAD"
+
+
+def test_the_schema_describes_average_price(api_client):
+    schema = api_client.get("/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operation = schema["paths"]["/categories/{slug}/average_price/"]["get"]
+    assert {p["name"] for p in operation["parameters"]} == {
+        "slug",
+        "currency",
+        "include_descendants",
+    }
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert (
+        set(answer["properties"])
+        == set(answer["required"])
+        == {
+            "category",
+            "average_price",
+            "currency",
+            "product_count",
+            "include_descendants",
+        }
+    )
+    assert operation["responses"]["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CatalogError"
+    }
+    assert "CatalogError" in schema["components"]["schemas"]

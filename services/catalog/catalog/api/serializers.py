@@ -50,14 +50,6 @@ class CategoryMoveInput(serializers.Serializer):
     )
 
 
-class AveragePriceOutput(serializers.Serializer):
-    category = serializers.CharField()
-    average_price = serializers.FloatField(allow_null=True)
-    currency = serializers.CharField()
-    product_count = serializers.IntegerField()
-    include_descendants = serializers.BooleanField()
-
-
 class ProductOutput(serializers.ModelSerializer):
     categories = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
 

@@ -7,7 +7,7 @@ urlpatterns = [
     path("categories/<str:slug>/", views.CategoryDetailView.as_view(), name="category-detail"),
     path(
         "categories/<str:slug>/average_price/",
-        views.AveragePriceView.as_view(),
+        views.average_price,
         name="category-average-price",
     ),
     path("products/", views.ProductListView.as_view(), name="product-list"),
