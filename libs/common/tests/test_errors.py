@@ -125,3 +125,30 @@ def test_exceptions_raised_in_views_keep_the_error_shape(api_client, kind, statu
     error = response.json()["error"]
     assert (error["code"], error["details"]) == (code, details)
     assert error["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["/outbox-count/", "/plain/outbox-count/"], ids=["drf", "django"])
+@pytest.mark.parametrize("how", ["refused", "dropped"])
+def test_an_unreachable_database_is_a_json_503(raising_client, database_proxy, path, how):
+    from django.db import close_old_connections
+
+    if how == "dropped":  # a connection that worked, then the server went away under it
+        assert raising_client.get(path).json() == {"outbox": 0}
+    database_proxy.cut()
+
+    response = raising_client.get(path)
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "database_unavailable"
+    database_proxy.restore()
+    close_old_connections()  # what Django does between two requests: drop the broken one
+    assert raising_client.get(path).json() == {"outbox": 0}
+
+
+@pytest.mark.django_db
+def test_a_query_the_database_cancels_stays_a_500(raising_client):
+    response = raising_client.get("/slow-query/")  # a statement timeout is a bug, not an outage
+
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "server_error"

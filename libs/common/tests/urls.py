@@ -19,4 +19,7 @@ urlpatterns = [
     path("upstream-down/", views.UpstreamDownView.as_view()),
     path("relay/", views.RelayView.as_view()),
     path("raise/", views.RaisingView.as_view()),
+    path("outbox-count/", views.OutboxCountView.as_view()),
+    path("plain/outbox-count/", views.outbox_count),
+    path("slow-query/", views.SlowQueryView.as_view()),
 ]

@@ -1,7 +1,8 @@
 """Small views that exercise the shared plumbing the way a service would."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.db import connection
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -10,6 +11,7 @@ from rest_framework.views import APIView
 from ecomms_common.auth import IsAdmin, IsCustomer
 from ecomms_common.errors import ServiceUnavailable
 from ecomms_common.http import OutboundSession
+from ecomms_common.outbox.models import OutboxMessage
 
 
 class WhoAmIView(APIView):
@@ -90,3 +92,29 @@ class RaisingView(APIView):
 
     def get(self, request):
         raise self.raised[request.query_params["kind"]]()
+
+
+class OutboxCountView(APIView):
+    """Read the database in a DRF view."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        return Response({"outbox": OutboxMessage.objects.count()})
+
+
+def outbox_count(request: HttpRequest) -> JsonResponse:
+    """Read the database in a plain Django view (outside DRF's exception handler)."""
+    return JsonResponse({"outbox": OutboxMessage.objects.count()})
+
+
+class SlowQueryView(APIView):
+    """Run a query longer than its statement timeout allows."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = 1")
+            cursor.execute("SELECT pg_sleep(1)")
+        return Response({"slept": True})

@@ -3,14 +3,20 @@
 DRF views go through :func:`exception_handler`; Django's own 400/403/404/500 pages and CSRF
 failures through the ``handler*`` views below; oversized bodies are refused by
 :class:`RequestBodyLimitMiddleware` before anything reads them.
+
+A database that cannot be reached is a dependency that is down, not a bug: wherever the
+connection failure surfaces (a DRF view, a plain Django view, a middleware), the client gets
+503 ``database_unavailable``, never a 500.
 """
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 
@@ -33,6 +39,29 @@ class ServiceUnavailable(ServiceError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "service_unavailable"
     default_detail = "A dependency of this service is unavailable; try again shortly."
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    default_code = "database_unavailable"
+    default_detail = "The service's database cannot be reached right now; try again shortly."
+
+
+# SQLSTATEs of an OperationalError that mean the connection failed or the server is not taking
+# work, rather than a query the server refused (a deadlock or a statement timeout stays a 500).
+_CONNECTION_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def is_database_unavailable(exc: BaseException | None) -> bool:
+    """Return whether ``exc`` is Django's error for a database connection that failed."""
+    if isinstance(exc, InterfaceError):  # e.g. "connection already closed"
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    # The driver's error: psycopg 3 has ``sqlstate``, psycopg2 ``pgcode``; both are None when
+    # no server answered (refused, reset, closed unexpectedly, timed out).
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    return sqlstate is None or sqlstate.startswith(_CONNECTION_SQLSTATES)
 
 
 class PayloadTooLarge(ServiceError):
@@ -74,6 +103,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse |
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif is_database_unavailable(exc):
+        logger.warning("database unavailable: %r", exc)
+        exc = DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # not an API error: Django's handler500 answers, after logging it
@@ -95,6 +127,14 @@ def page_not_found(request: HttpRequest, exception: Exception) -> JsonResponse:
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
+    # Django calls this inside its ``except`` block, so the exception is still at hand: a
+    # database connection failure outside a DRF view (a plain view, a middleware) is a 503 too.
+    if is_database_unavailable(sys.exc_info()[1]):
+        return error_response(
+            DatabaseUnavailable.status_code,
+            DatabaseUnavailable.default_code,
+            DatabaseUnavailable.default_detail,
+        )
     return error_response(500, "server_error", "The service failed to handle the request.")
 
 

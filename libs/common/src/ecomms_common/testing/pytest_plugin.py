@@ -1,7 +1,8 @@
 """Pytest fixtures for services: ``pytest_plugins = ["ecomms_common.testing.pytest_plugin"]``.
 
 Every test verifies tokens against a session-wide :class:`LocalJWKS`; ``bearer`` mints a header
-for any roles. The tests run against the real PostgreSQL only.
+for any roles. The tests run against the real PostgreSQL only; ``database_proxy`` puts a cuttable
+TCP proxy between the test's own database connection and it.
 """
 
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from ecomms_common.testing.jwks import LocalJWKS
+from ecomms_common.testing.tcpproxy import TcpProxy
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -67,3 +69,19 @@ def event_topology(settings) -> Iterator[dict[str, str]]:
         setattr(settings, name, value)
     yield names
     delete_topology()
+
+
+@pytest.fixture
+def database_proxy() -> Iterator[TcpProxy]:
+    """Send the test thread's database connection (the one views under test use) through a
+    :class:`TcpProxy`, so that a test can cut the database away. Use with
+    ``django_db(transaction=True)``: the connection is closed and opened again."""
+    connection.close()
+    original = {name: connection.settings_dict[name] for name in ("HOST", "PORT")}
+    with TcpProxy(original["HOST"] or "127.0.0.1", int(original["PORT"] or 5432)) as proxy:
+        connection.settings_dict.update(HOST="127.0.0.1", PORT=str(proxy.port))
+        try:
+            yield proxy
+        finally:
+            connection.close()
+            connection.settings_dict.update(original)
