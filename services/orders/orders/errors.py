@@ -10,7 +10,6 @@ __all__ = [
     "CatalogUnavailable",
     "CurrencyMismatch",
     "IdempotencyKeyReused",
-    "IdempotencyRequestInProgress",
     "IllegalTransition",
     "UnknownProducts",
 ]
@@ -38,9 +37,3 @@ class IdempotencyKeyReused(ServiceError):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_code = "idempotency_key_reused"
     default_detail = "This Idempotency-Key was already used with a different request body."
-
-
-class IdempotencyRequestInProgress(ServiceError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "idempotency_request_in_progress"
-    default_detail = "A request with this Idempotency-Key is still being processed; retry later."

@@ -84,21 +84,18 @@ class OrderItem(models.Model):
         return f"{self.quantity} x {self.product_id} @ {self.unit_price} {self.currency}"
 
 
-class IdempotencyState(models.TextChoices):
-    IN_PROGRESS = "in_progress"
-    COMPLETE = "complete"
-
-
 class IdempotencyKey(models.Model):
-    """A customer's ``Idempotency-Key``: the request it was first used with and its response."""
+    """A customer's ``Idempotency-Key``: the request it placed an order for and its response.
+
+    Written only in the transaction that places the order: a key has a row exactly when an order
+    was committed under it, so a request that fails, however it fails, leaves the key free.
+    """
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64, help_text="SHA-256 of the canonical body.")
-    state = models.CharField(max_length=11, choices=IdempotencyState.choices)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
-    locked_at = models.DateTimeField(help_text="When the request now running under it started.")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
 
@@ -108,4 +105,4 @@ class IdempotencyKey(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.key} ({self.state})"
+        return f"{self.key} ({self.response_status})"

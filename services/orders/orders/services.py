@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ecomms_common.auth import GatewayUser
@@ -19,7 +19,6 @@ from orders.clients.catalog import catalog_client
 from orders.errors import (
     CurrencyMismatch,
     IdempotencyKeyReused,
-    IdempotencyRequestInProgress,
     IllegalTransition,
     UnknownProducts,
 )
@@ -32,7 +31,6 @@ from orders.events import (
 from orders.models import (
     Customer,
     IdempotencyKey,
-    IdempotencyState,
     Order,
     OrderItem,
     OrderStatus,
@@ -184,14 +182,24 @@ def order_mark_paid(*, order: Order, changed_by: str = "admin") -> Order:
 
 
 # Idempotency keys
+#
+# A key is written in the transaction that places its order, never before: there is no
+# "running" claim to release, so a request that fails before its commit (a catalog error, a
+# database connection that drops, a killed process) leaves nothing behind and the same request
+# may be sent again at once. Two requests racing with one key both do the work; the unique
+# constraint on (customer, key) lets exactly one commit, and the other rolls its order back and
+# answers what the first one stored.
 
 
 @dataclass(frozen=True)
-class IdempotencyClaim:
-    """Either the right to run the request under a key, or the stored first response."""
+class PlacedResponse:
+    status: int
+    body: Any
+    replayed: bool
 
-    record: IdempotencyKey
-    replay: bool
+
+class _KeyTaken(Exception):
+    """Another request committed an order under the key first."""
 
 
 def request_hash(body: Any) -> str:
@@ -200,83 +208,45 @@ def request_hash(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def idempotency_claim(*, customer: Customer, key: str, body_hash: str) -> IdempotencyClaim:
-    """Claim ``key`` for a request, or return the first response sent under it.
+def idempotency_stored(*, customer: Customer, key: str, body_hash: str) -> PlacedResponse | None:
+    """Return the response stored under an unexpired key, or ``None`` when there is none.
 
-    The claim commits on its own, before the work: a second request with the key meets the unique
-    constraint (waiting for the first claim's commit), then finds the row and answers 409 while
-    the first is running, the stored response once it completed, 422 for another body.
+    The same key with another body is refused (422).
+    """
+    record = IdempotencyKey.objects.filter(
+        customer=customer, key=key, expires_at__gt=timezone.now()
+    ).first()
+    if record is None:
+        return None
+    if record.request_hash != body_hash:
+        raise IdempotencyKeyReused(details={"Idempotency-Key": key})
+    return PlacedResponse(status=record.response_status, body=record.response_body, replayed=True)
+
+
+def idempotency_record(
+    *, customer: Customer, key: str, body_hash: str, status: int, body: Any
+) -> None:
+    """Store the response placed under a key (inside the transaction of the order it placed).
+
+    Raise ``IntegrityError`` when another request has stored one under the key meanwhile: this
+    waits for that request's transaction, and the caller's transaction must then roll back.
     """
     now = timezone.now()
-    ttl = timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS)
-    with transaction.atomic():
-        record, created = IdempotencyKey.objects.get_or_create(
-            customer=customer,
-            key=key,
-            defaults={
-                "request_hash": body_hash,
-                "state": IdempotencyState.IN_PROGRESS,
-                "locked_at": now,
-                "expires_at": now + ttl,
-            },
-        )
-        if created:
-            return IdempotencyClaim(record=record, replay=False)
-        record = IdempotencyKey.objects.select_for_update().get(pk=record.pk)
-        if record.expires_at <= now:
-            return _idempotency_take_over(record=record, body_hash=body_hash, now=now, ttl=ttl)
-        if record.request_hash != body_hash:
-            raise IdempotencyKeyReused(details={"Idempotency-Key": key})
-        if record.state == IdempotencyState.COMPLETE:
-            return IdempotencyClaim(record=record, replay=True)
-        if record.locked_at <= now - timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS):
-            logger.warning(
-                "taking over idempotency key %s left running since %s", key, record.locked_at
-            )
-            return _idempotency_take_over(record=record, body_hash=body_hash, now=now, ttl=ttl)
-        raise IdempotencyRequestInProgress(details={"Idempotency-Key": key})
-
-
-def _idempotency_take_over(
-    *, record: IdempotencyKey, body_hash: str, now: Any, ttl: timedelta
-) -> IdempotencyClaim:
-    record.request_hash = body_hash
-    record.state = IdempotencyState.IN_PROGRESS
-    record.response_status = None
-    record.response_body = None
-    record.locked_at = now
-    record.expires_at = now + ttl
-    record.save()
-    return IdempotencyClaim(record=record, replay=False)
-
-
-def idempotency_complete(*, record: IdempotencyKey, status: int, body: Any) -> None:
-    """Store the response of a claimed request (inside the transaction of its work)."""
-    stored = IdempotencyKey.objects.filter(
-        pk=record.pk, state=IdempotencyState.IN_PROGRESS, locked_at=record.locked_at
-    ).update(state=IdempotencyState.COMPLETE, response_status=status, response_body=body)
-    if not stored:  # our claim expired and another request took the key over: undo our work
-        raise IdempotencyRequestInProgress(details={"Idempotency-Key": record.key})
-
-
-def idempotency_release(*, record: IdempotencyKey) -> None:
-    """Forget a claim whose request failed, so the key can be used again."""
-    IdempotencyKey.objects.filter(
-        pk=record.pk, state=IdempotencyState.IN_PROGRESS, locked_at=record.locked_at
-    ).delete()
+    IdempotencyKey.objects.filter(customer=customer, key=key, expires_at__lte=now).delete()
+    IdempotencyKey.objects.create(
+        customer=customer,
+        key=key,
+        request_hash=body_hash,
+        response_status=status,
+        response_body=body,
+        expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
+    )
 
 
 def idempotency_purge_expired() -> int:
     """Delete expired keys; return how many."""
     deleted, _ = IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).delete()
     return deleted
-
-
-@dataclass(frozen=True)
-class PlacedResponse:
-    status: int
-    body: Any
-    replayed: bool
 
 
 def order_place_idempotent(
@@ -290,25 +260,29 @@ def order_place_idempotent(
 ) -> PlacedResponse:
     """Place an order at most once per (customer, ``Idempotency-Key``); replay the first response.
 
-    Only a placed order is remembered: if placing fails, the key is released and may be retried.
+    Only a placed order is remembered: if placing fails, nothing is stored under the key and the
+    same request may be retried.
     """
-    claim = idempotency_claim(customer=customer, key=key, body_hash=body_hash)
-    if claim.replay:
-        return PlacedResponse(
-            status=claim.record.response_status, body=claim.record.response_body, replayed=True
-        )
+    stored = idempotency_stored(customer=customer, key=key, body_hash=body_hash)
+    if stored is not None:
+        return stored
     rendered: list[Any] = []
 
     def remember(order: Order) -> None:
         rendered.append(render(order))
-        idempotency_complete(record=claim.record, status=201, body=rendered[0])
+        try:
+            idempotency_record(
+                customer=customer, key=key, body_hash=body_hash, status=201, body=rendered[0]
+            )
+        except IntegrityError as exc:
+            raise _KeyTaken() from exc
 
     try:
         order_place(customer=customer, items=items, currency=currency, on_placed=remember)
-    except BaseException:
-        try:
-            idempotency_release(record=claim.record)
-        except Exception:  # the key then frees itself after IDEMPOTENCY_LOCK_SECONDS
-            logger.exception("could not release idempotency key %s", key)
-        raise
+    except _KeyTaken:
+        logger.info("idempotency key %s was used by a concurrent request; replaying it", key)
+        stored = idempotency_stored(customer=customer, key=key, body_hash=body_hash)
+        if stored is None:  # pragma: no cover - purged in the instant since: a bug's 500
+            raise
+        return stored
     return PlacedResponse(status=201, body=rendered[0], replayed=False)
