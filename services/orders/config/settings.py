@@ -24,24 +24,26 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Customers and orders; publishes order events through an outbox.",
 }
 
-# The catalog's bulk price lookup (orders/clients/catalog.py). A lookup gives up after roughly
-# (retries + 1) * (connect + read timeout) + backoff; the breaker then fails fast for a while.
+# The catalog's bulk price lookup (orders/clients/catalog.py): per-attempt timeouts, bounded
+# retries with jittered backoff, and one deadline for the whole lookup, retries included. The
+# deadline must stay well under the gateway's UPSTREAM_READ_TIMEOUT_SECONDS (15 s), so that an
+# order placed while the catalog stalls gets 503 catalog_unavailable from us, not 504 from the
+# gateway; the breaker then fails fast for a while.
 CATALOG_URL = env.str("CATALOG_URL", default="http://127.0.0.1:8001")
 CATALOG_CONNECT_TIMEOUT_SECONDS = env.float("CATALOG_CONNECT_TIMEOUT_SECONDS", default=1.0)
 CATALOG_READ_TIMEOUT_SECONDS = env.float("CATALOG_READ_TIMEOUT_SECONDS", default=2.0)
 CATALOG_RETRIES = env.int("CATALOG_RETRIES", default=2)
 CATALOG_BACKOFF_FACTOR = env.float("CATALOG_BACKOFF_FACTOR", default=0.1)
 CATALOG_BACKOFF_JITTER = env.float("CATALOG_BACKOFF_JITTER", default=0.1)
+CATALOG_DEADLINE_SECONDS = env.float("CATALOG_DEADLINE_SECONDS", default=5.0)
 CATALOG_BREAKER_FAIL_MAX = env.int("CATALOG_BREAKER_FAIL_MAX", default=5)
 CATALOG_BREAKER_RESET_SECONDS = env.float("CATALOG_BREAKER_RESET_SECONDS", default=30.0)
 
 # Limits of POST /orders/ (documented in README.md).
 ORDER_MAX_ITEMS = env.int("ORDER_MAX_ITEMS", default=100)
 ORDER_MAX_QUANTITY = env.int("ORDER_MAX_QUANTITY", default=1000)
-# How long an Idempotency-Key is remembered, and after how long a request still marked as
-# running under a key is taken to have died (its key may then be used again).
+# How long an Idempotency-Key (and the response of the order placed under it) is remembered.
 IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=86_400)
-IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", default=60)
 # Phone numbers without a leading + are read as numbers of this region (ISO 3166 code);
 # empty means every number must be given in international form.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="") or None

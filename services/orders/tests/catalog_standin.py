@@ -8,6 +8,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -29,6 +30,7 @@ class CatalogStandIn:
     raw_body: bytes | None = None  # when set, sent as is (not JSON)
     requests: list[dict[str, str]] = field(default_factory=list)
     received: threading.Event = field(default_factory=threading.Event)
+    on_request: Callable[[], None] | None = None  # run before answering (e.g. to cut a proxy)
 
     def add(self, product_id: int, name: str, price: str, currency: str = "USD") -> None:
         self.products[product_id] = {"name": name, "price": price, "currency": currency}
@@ -46,6 +48,8 @@ class CatalogStandIn:
             }
         )
         self.received.set()
+        if self.on_request is not None:
+            self.on_request()
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
         if environ["PATH_INFO"] != "/products/lookup/":

@@ -1,9 +1,10 @@
 """POST /orders/ when the catalog is down, slow or answers nonsense: a JSON 503/502, no order."""
 
+import threading
 from decimal import Decimal
 
 import pytest
-from orders.clients.catalog import CatalogClient
+from orders.clients.catalog import CatalogClient, CatalogUnavailable, catalog_client
 from orders.models import Order
 
 from ecomms_common.outbox.models import OutboxMessage
@@ -40,6 +41,45 @@ def test_slow_catalog_is_a_503_after_bounded_retries(api_client, catalog, custom
     assert response.json()["error"]["code"] == "catalog_unavailable"
     assert len(catalog.requests) == 3  # the first try and CATALOG_RETRIES = 2 retries
     assert_no_order()
+
+
+def test_the_deadline_bounds_the_whole_lookup_retries_included(
+    api_client, catalog, customer, settings
+) -> None:
+    settings.CATALOG_DEADLINE_SECONDS = 0.3  # less than one read timeout (0.5 s)
+    catalog.delay_seconds = 1.0
+
+    response = place(api_client, customer())
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "catalog_unavailable"
+    assert len(catalog.requests) == 1  # no time was left for the two retries
+    assert_no_order()
+
+
+def test_lookups_of_concurrent_requests_reach_the_catalog_side_by_side(catalog, settings) -> None:
+    # Each lookup is held at the catalog until the other one arrives too: lookups made one at
+    # a time (behind a lock around the slow call) would both fail.
+    settings.CATALOG_READ_TIMEOUT_SECONDS = 10
+    settings.CATALOG_RETRIES = 0
+    both_arrived = threading.Barrier(2, timeout=3)
+    catalog.on_request = both_arrived.wait
+    client = catalog_client()
+    outcomes: list = []
+
+    def look_up() -> None:
+        try:
+            outcomes.append(client.products_lookup(product_ids=[10]).products[10].price)
+        except CatalogUnavailable as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=look_up) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=15)
+
+    assert outcomes == [Decimal("3.99")] * 2
 
 
 def test_catalog_failing_every_time_is_a_503(api_client, catalog, customer) -> None:
@@ -225,6 +265,7 @@ def test_the_client_refuses_more_ids_than_one_lookup_takes(catalog, settings) ->
         retries=0,
         backoff_factor=0,
         backoff_jitter=0,
+        deadline_seconds=5,
         breaker_fail_max=5,
         breaker_reset_seconds=30,
     )
