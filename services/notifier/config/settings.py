@@ -38,6 +38,10 @@ NOTIFIER_RETRY_BASE_SECONDS = env.float("NOTIFIER_RETRY_BASE_SECONDS", default=5
 NOTIFIER_RETRY_MAX_SECONDS = env.float("NOTIFIER_RETRY_MAX_SECONDS", default=600.0)
 NOTIFIER_DELIVERY_MAX_ATTEMPTS = env.int("NOTIFIER_DELIVERY_MAX_ATTEMPTS", default=8)
 NOTIFIER_RETRY_POLL_SECONDS = env.float("NOTIFIER_RETRY_POLL_SECONDS", default=1.0)
+# How long an attempt owns its delivery (status sending): longer than a provider call can take
+# (SMS and SMTP timeouts below) plus the time the outcome may wait for the database. A delivery
+# whose worker died is attempted again once its lease has run out.
+NOTIFIER_DELIVERY_LEASE_SECONDS = env.float("NOTIFIER_DELIVERY_LEASE_SECONDS", default=120.0)
 
 # SMS through Africa's Talking. Without an API key, SMS go to the local stand-in
 # (`manage.py sms_standin`, port 9402); AFRICASTALKING_BASE_URL overrides the host either way.

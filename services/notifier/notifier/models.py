@@ -24,6 +24,7 @@ class Delivery(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending"  # waiting for its first attempt or a retry (next_attempt_at)
+        SENDING = "sending"  # claimed by a worker for one attempt until next_attempt_at (lease)
         SENT = "sent"  # the provider accepted it
         FAILED = "failed"  # refused for good, or out of attempts
         SKIPPED = "skipped"  # nothing to send to (e.g. no phone on the order)
@@ -49,7 +50,7 @@ class Delivery(models.Model):
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],
-                condition=models.Q(status="pending"),
+                condition=models.Q(status__in=["pending", "sending"]),
                 name="delivery_due_idx",
             )
         ]

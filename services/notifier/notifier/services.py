@@ -1,10 +1,11 @@
 """Taking events in and sending their deliveries."""
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from ecomms_common.correlation import bind_request_id
@@ -17,6 +18,9 @@ from notifier.metrics import DELIVERIES, DELIVERY_LATENCY
 from notifier.models import Delivery, InboxEvent
 
 logger = logging.getLogger(__name__)
+
+# Recording an outcome stops this long (at most a tenth of the lease) before the lease runs out.
+RECORD_MARGIN_SECONDS = 5.0
 
 
 def event_receive(*, envelope: Envelope) -> list[int] | None:
@@ -70,17 +74,6 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.NOTIFIER_RETRY_MAX_SECONDS))
 
 
-DELIVERY_OUTCOME_FIELDS = [
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "provider_message_id",
-    "last_error",
-    "sent_at",
-    "updated_at",
-]
-
-
 def _send(delivery: Delivery) -> str:
     if delivery.channel == Delivery.Channel.SMS:
         return sms_send(to=delivery.recipient, message=delivery.body)
@@ -88,11 +81,56 @@ def _send(delivery: Delivery) -> str:
 
 
 def delivery_attempt(*, delivery_id: int) -> Delivery | None:
-    """Attempt a pending delivery that is due; return it, or ``None`` if there was nothing to do.
+    """Attempt a delivery that is due; return it, or ``None`` if there was nothing to do.
 
-    The row stays locked (``FOR UPDATE SKIP LOCKED``) while the provider is called, so two workers
-    never send the same delivery; a worker that dies mid-call leaves it pending for a retry.
+    Three steps, and no transaction is open while the provider is called:
+
+    1. claim: in a committed transaction of its own the row becomes ``sending``, its attempt
+       counted, with a lease (``next_attempt_at`` = now + ``NOTIFIER_DELIVERY_LEASE_SECONDS``);
+    2. call the provider;
+    3. record the outcome, only if the row is still this attempt's claim, retrying while the
+       database cannot be reached until the lease is nearly over.
+
+    So a database outage during the call costs a pause, not a second message. Only one worker
+    holds a claim at a time; a claim whose worker died (or could not record for the whole lease)
+    is due again once its lease has run out, and the delivery is attempted again.
     """
+    started = time.monotonic()
+    delivery = _delivery_claim(delivery_id=delivery_id)
+    if delivery is None:
+        return None
+    claimed_attempt = delivery.attempts
+    try:
+        with bind_request_id(delivery.event.correlation_id):
+            delivery.provider_message_id = _send(delivery)
+    except PermanentDeliveryError as exc:
+        delivery.status = Delivery.Status.FAILED
+        delivery.last_error = str(exc)
+        delivery.next_attempt_at = None
+    except Exception as exc:  # transient, or a failure we did not foresee: retried later
+        if not isinstance(exc, TransientDeliveryError):
+            logger.exception("%s delivery %s: unexpected failure", delivery.channel, delivery.id)
+        delivery.last_error = str(exc) or repr(exc)
+        if delivery.attempts >= settings.NOTIFIER_DELIVERY_MAX_ATTEMPTS:
+            delivery.status = Delivery.Status.FAILED
+            delivery.next_attempt_at = None
+        else:
+            delivery.status = Delivery.Status.PENDING
+            delivery.next_attempt_at = timezone.now() + retry_delay(delivery.attempts)
+    else:
+        delivery.status = Delivery.Status.SENT
+        delivery.sent_at = timezone.now()
+        delivery.next_attempt_at = None
+        delivery.last_error = ""
+    lease = settings.NOTIFIER_DELIVERY_LEASE_SECONDS
+    record_until = started + lease - min(RECORD_MARGIN_SECONDS, lease / 10)
+    if _delivery_record(delivery=delivery, attempt=claimed_attempt, until=record_until):
+        _observe(delivery)
+    return delivery
+
+
+def _delivery_claim(*, delivery_id: int) -> Delivery | None:
+    now = timezone.now()
     with transaction.atomic():
         delivery = (
             # Lock the delivery only: its event row is shared with the other channel's delivery.
@@ -100,36 +138,84 @@ def delivery_attempt(*, delivery_id: int) -> Delivery | None:
             .select_related("event")
             .filter(
                 id=delivery_id,
-                status=Delivery.Status.PENDING,
-                next_attempt_at__lte=timezone.now(),
+                status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING],
+                next_attempt_at__lte=now,
             )
             .first()
         )
         if delivery is None:
             return None
-        delivery.attempts += 1
-        try:
-            with bind_request_id(delivery.event.correlation_id):
-                delivery.provider_message_id = _send(delivery)
-        except PermanentDeliveryError as exc:
-            delivery.status = Delivery.Status.FAILED
-            delivery.last_error = str(exc)
-            delivery.next_attempt_at = None
-        except TransientDeliveryError as exc:
-            delivery.last_error = str(exc)
+        if delivery.status == Delivery.Status.SENDING:
+            # Its worker died, or could not record, before the lease ran out: whether the
+            # provider accepted that attempt is unknown, so it is attempted again.
+            delivery.last_error = f"attempt {delivery.attempts}: outcome never recorded"
+            logger.warning("%s delivery %s: %s", delivery.channel, delivery.id, delivery.last_error)
             if delivery.attempts >= settings.NOTIFIER_DELIVERY_MAX_ATTEMPTS:
                 delivery.status = Delivery.Status.FAILED
                 delivery.next_attempt_at = None
-            else:
-                delivery.next_attempt_at = timezone.now() + retry_delay(delivery.attempts)
-        else:
-            delivery.status = Delivery.Status.SENT
-            delivery.sent_at = timezone.now()
-            delivery.next_attempt_at = None
-            delivery.last_error = ""
-        delivery.save(update_fields=DELIVERY_OUTCOME_FIELDS)
-    _observe(delivery)
+                delivery.save(
+                    update_fields=["status", "next_attempt_at", "last_error", "updated_at"]
+                )
+                transaction.on_commit(lambda: _observe(delivery))
+                return None
+        delivery.status = Delivery.Status.SENDING
+        delivery.attempts += 1
+        delivery.next_attempt_at = now + timedelta(seconds=settings.NOTIFIER_DELIVERY_LEASE_SECONDS)
+        delivery.save(
+            update_fields=["status", "attempts", "next_attempt_at", "last_error", "updated_at"]
+        )
     return delivery
+
+
+def _delivery_record(*, delivery: Delivery, attempt: int, until: float) -> bool:
+    """Store the outcome of ``attempt``; return whether it was stored.
+
+    While the database cannot be reached, try again with growing pauses until ``until``
+    (monotonic): past it the lease may run out and another worker take the delivery over.
+    """
+    pause = 0.1
+    while True:
+        try:
+            stored = Delivery.objects.filter(
+                id=delivery.id, status=Delivery.Status.SENDING, attempts=attempt
+            ).update(
+                status=delivery.status,
+                next_attempt_at=delivery.next_attempt_at,
+                provider_message_id=delivery.provider_message_id,
+                last_error=delivery.last_error,
+                sent_at=delivery.sent_at,
+                updated_at=timezone.now(),
+            )
+        except DatabaseError as exc:
+            connection.close()  # a broken connection is not reused; the next try reconnects
+            if time.monotonic() + pause >= until:
+                logger.error(
+                    "%s delivery %s: outcome %s not recorded (%r); attempted again after its lease",
+                    delivery.channel,
+                    delivery.id,
+                    delivery.status,
+                    exc,
+                )
+                return False
+            logger.warning(
+                "%s delivery %s: recording %s failed, retrying: %r",
+                delivery.channel,
+                delivery.id,
+                delivery.status,
+                exc,
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+            continue
+        if not stored:
+            logger.error(
+                "%s delivery %s: attempt %d was taken over before its outcome (%s) was recorded",
+                delivery.channel,
+                delivery.id,
+                attempt,
+                delivery.status,
+            )
+        return bool(stored)
 
 
 def _observe(delivery: Delivery) -> None:
@@ -151,9 +237,13 @@ def _observe(delivery: Delivery) -> None:
 
 
 def due_delivery_ids(*, limit: int = 100) -> list[int]:
-    """Return pending deliveries whose time has come, oldest first."""
+    """Return deliveries whose time has come, oldest first: pending ones, and claims whose lease
+    ran out."""
     return list(
-        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=timezone.now())
+        Delivery.objects.filter(
+            status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING],
+            next_attempt_at__lte=timezone.now(),
+        )
         .order_by("next_attempt_at")
         .values_list("id", flat=True)[:limit]
     )

@@ -2,9 +2,11 @@
 
 - The consumer thread (pika) parses each message, records the event and its deliveries in one
   transaction (the inbox), acks, and hands the new deliveries to the pool.
-- The pool's threads attempt deliveries; each attempt locks its row while the provider is called.
-- A scheduler thread hands the pool every pending delivery that is due: retries of transient
-  failures (``next_attempt_at``), and work left pending by a process that died.
+- The pool's threads attempt deliveries: each attempt claims its row (committed, status
+  ``sending`` with a lease), calls the provider with no transaction open, then records the
+  outcome, waiting out a database outage (see ``notifier.services.delivery_attempt``).
+- A scheduler thread hands the pool every delivery that is due: retries of transient failures
+  (``next_attempt_at``), work left pending by a process that died, and claims whose lease ran out.
 
 A slow or failing provider therefore never holds up the queue: the message is acked as soon as
 its deliveries are on disk, and retries wait in the table, not in RabbitMQ.
@@ -112,7 +114,7 @@ class NotifierWorker:
         close_old_connections()
         try:
             delivery_attempt(delivery_id=delivery_id)
-        except Exception:  # the row stays pending; the scheduler offers it again
+        except Exception:  # nothing claimed, or the claim's lease runs out: offered again later
             logger.exception("delivery %s could not be attempted", delivery_id)
             connection.close()
         finally:

@@ -1,5 +1,6 @@
 """The notifier's processes as `make up` and Kubernetes run them: signals, probes, crashes."""
 
+import contextlib
 import io
 import json
 import os
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pika
 import pytest
@@ -23,6 +24,7 @@ from notifier.devtools.sms_standin import Answer, DropRequest
 from notifier.models import Delivery, InboxEvent
 
 from ecomms_common.relay import OutboxRelay
+from ecomms_common.testing.tcpproxy import TcpProxy
 from tests.helpers import SERVICE_DIR, command_env, place_order, wait_for
 
 pytestmark = [
@@ -74,7 +76,9 @@ def _relay_once() -> None:
 def _settled(count: int) -> Callable[[], bool]:
     return lambda: (
         InboxEvent.objects.count() == count
-        and not Delivery.objects.filter(status=Delivery.Status.PENDING).exists()
+        and not Delivery.objects.filter(
+            status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
+        ).exists()
     )
 
 
@@ -169,7 +173,10 @@ def test_a_consumer_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     sms_standin.reply = reply
     orders = [place_order() for _ in range(10)]
     _relay_once()
-    env = command_env(NOTIFIER_DELIVERY_WORKERS="2", NOTIFIER_PREFETCH="4")
+    # The two SMS in flight at the kill keep their claims until the lease runs out.
+    env = command_env(
+        NOTIFIER_DELIVERY_WORKERS="2", NOTIFIER_PREFETCH="4", NOTIFIER_DELIVERY_LEASE_SECONDS="2"
+    )
     consumer = subprocess.Popen(
         [sys.executable, "manage.py", "consume"],
         cwd=SERVICE_DIR,
@@ -184,6 +191,7 @@ def test_a_consumer_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
         consumer.wait(10)
     finally:
         consumer.kill()
+    assert Delivery.objects.filter(status=Delivery.Status.SENDING).count() == 2
     assert Delivery.objects.filter(status=Delivery.Status.PENDING).exists()
     sms_standin.reply = lambda sms: Answer()
     release.set()
@@ -236,42 +244,86 @@ def test_a_relay_killed_between_publish_and_mark_sent_still_sends_one_sms(
     assert len(smtp.messages) == 1
 
 
-def test_a_database_outage_holds_messages_until_it_ends(sms_standin, smtp, settings):
-    from ecomms_common.testing.broker import broker_channel, queue_depth
-    from ecomms_common.testing.tcpproxy import TcpProxy
-
+@contextlib.contextmanager
+def _consume_through_a_database_proxy(**env: str) -> Iterator[TcpProxy]:
+    """Run ``consume`` with its PostgreSQL connections through a proxy the test can cut."""
     db = connection.settings_dict
     with TcpProxy(db["HOST"], int(db["PORT"])) as proxy:
         url = f"postgres://{db['USER']}@127.0.0.1:{proxy.port}/{db['NAME']}"
         consumer = subprocess.Popen(
             [sys.executable, "manage.py", "consume"],
             cwd=SERVICE_DIR,
-            env=command_env(DATABASE_URL=url, DATABASE_CONN_MAX_AGE="0"),
+            env=command_env(DATABASE_URL=url, **env),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-
-            def consuming() -> bool:
-                with broker_channel() as channel:
-                    try:
-                        declared = channel.queue_declare(settings.NOTIFIER_QUEUE, passive=True)
-                    except pika.exceptions.ChannelClosedByBroker:  # not declared yet
-                        return False
-                    return declared.method.consumer_count == 1
-
-            wait_for(consuming, what="the consumer")
-            proxy.cut()
-            envelope = place_order()
-            _relay_once()
-            wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 0, what="the delivery")
-            time.sleep(2)  # the consumer holds the message and keeps trying
-            assert not InboxEvent.objects.exists()
-            proxy.restore()
-            wait_for(_settled(1), what="the deliveries after the outage")
+            yield proxy
         finally:
+            proxy.restore()
             consumer.send_signal(signal.SIGTERM)
             consumer.wait(30)
+
+
+def test_a_database_outage_holds_messages_until_it_ends(sms_standin, smtp, settings):
+    from ecomms_common.testing.broker import broker_channel, queue_depth
+
+    with _consume_through_a_database_proxy(DATABASE_CONN_MAX_AGE="0") as proxy:
+
+        def consuming() -> bool:
+            with broker_channel() as channel:
+                try:
+                    declared = channel.queue_declare(settings.NOTIFIER_QUEUE, passive=True)
+                except pika.exceptions.ChannelClosedByBroker:  # not declared yet
+                    return False
+                return declared.method.consumer_count == 1
+
+        wait_for(consuming, what="the consumer")
+        proxy.cut()
+        envelope = place_order()
+        _relay_once()
+        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 0, what="the delivery")
+        time.sleep(2)  # the consumer holds the message and keeps trying
+        assert not InboxEvent.objects.exists()
+        proxy.restore()
+        wait_for(_settled(1), what="the deliveries after the outage")
     assert [sms.to for sms in sms_standin.requests] == [envelope.data["customer"]["phone"]]
     assert len(smtp.messages) == 1
     assert queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 0
+
+
+def test_a_database_outage_while_the_providers_accept_sends_each_message_once(
+    sms_standin, smtp, settings
+):
+    # Both providers hold their answer until the database connection has been cut and restored,
+    # then accept: the outcomes must wait for the database, not be sent again.
+    release = threading.Event()
+    held: list[str] = []
+
+    def hold_sms(sms) -> Answer:
+        held.append("sms")
+        release.wait(30)
+        return Answer()
+
+    def hold_email(envelope) -> str:
+        held.append("email")
+        release.wait(30)
+        return "250 OK"
+
+    sms_standin.reply, smtp.reply = hold_sms, hold_email
+    envelope = place_order()
+    _relay_once()
+    try:
+        with _consume_through_a_database_proxy() as proxy:
+            wait_for(lambda: sorted(held) == ["email", "sms"], what="an SMS and an email held")
+            proxy.cut()  # every connection of the consumer drops, new ones are refused
+            time.sleep(0.5)
+            proxy.restore()
+            release.set()
+            wait_for(_settled(1), what="the deliveries after the outage")
+    finally:
+        release.set()
+
+    assert [sms.to for sms in sms_standin.requests] == [envelope.data["customer"]["phone"]]
+    assert len(smtp.messages) == 1
+    assert sorted(Delivery.objects.values_list("status", "attempts")) == [("sent", 1)] * 2
