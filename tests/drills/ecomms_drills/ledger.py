@@ -97,7 +97,7 @@ class Ledger:
             statuses[channel][order] += 1
             if status == "failed":
                 failed[channel][order] += 1
-            elif status == "pending":
+            elif status in ("pending", "sending"):  # sending: claimed by an attempt in flight
                 pending += 1
 
         def only_mine(counter: Counter) -> Counter:

@@ -43,13 +43,13 @@ TcpProxy = _load_tcpproxy().TcpProxy
 # Settings every process of a drill stack gets: pauses of seconds instead of minutes.
 QUICK_RETRIES = {
     "CATALOG_BREAKER_RESET_SECONDS": "3",
-    # A request under an Idempotency-Key that died with its database connection holds the key
-    # this long (409 idempotency_request_in_progress), then a retry takes it over.
-    "IDEMPOTENCY_LOCK_SECONDS": "5",
     "OUTBOX_RETRY_MAX_SECONDS": "2",
     "NOTIFIER_RETRY_BASE_SECONDS": "1",
     "NOTIFIER_RETRY_MAX_SECONDS": "2",
     "NOTIFIER_RETRY_POLL_SECONDS": "0.5",
+    # A delivery in flight when its consumer was killed goes out again after this; longer than
+    # any drill holds a provider's answer.
+    "NOTIFIER_DELIVERY_LEASE_SECONDS": "15",
     "JWT_ACCESS_TTL_SECONDS": "1800",
 }
 STANDINS = ("sms", "smtp")
