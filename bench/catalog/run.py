@@ -310,9 +310,11 @@ def main() -> None:
         def paths_of(rows) -> list[str]:
             return [f"/categories/{row[0]}/average_price/" for row in rows]
 
-        # latency: as many clients as workers, over the same large categories
+        # latency over the same large categories: one client, as the naive query ran (one at a
+        # time), then as many clients as workers
         load(port, paths_of(large), max(200, args.requests // 40), WORKERS)  # warm-up
-        _, timed = load(port, paths_of(large), args.requests // 4, WORKERS)
+        _, timed = load(port, paths_of(large), args.requests // 4, 1)
+        _, timed_busy = load(port, paths_of(large), args.requests // 4, WORKERS)
         # throughput: more clients than workers, over every category
         rate, _ = load(port, paths_of(categories), args.requests, args.threads)
         rss = {f"catalog (gunicorn, {WORKERS} workers)": report.rss_mb(gunicorn.pid)}
@@ -326,6 +328,7 @@ def main() -> None:
 
     latencies = [ms for _, ms in timed]
     p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    busy = [ms for _, ms in timed_busy]
     naive_p50 = statistics.median(naive_ms)
     # the same comparison level by level: the naive query costs more the larger the subtree
     by_level = []
@@ -348,7 +351,7 @@ def main() -> None:
     million = args.products >= 1_000_000
     figures = [
         report.figure(
-            "average_price p50, top-3-level categories (2 clients)",
+            "average_price p50, top-3-level categories (one client)",
             p50,
             "ms",
             baseline=naive_p50,
@@ -359,7 +362,7 @@ def main() -> None:
         ),
         *by_level,
         report.figure(
-            "average_price p99, top-3-level categories",
+            "average_price p99, top-3-level categories (one client)",
             p99,
             "ms",
             baseline=max(naive_ms),
@@ -367,6 +370,21 @@ def main() -> None:
             ratio=max(naive_ms) / p99,
             target=f"< {TARGET_P99_MS} ms",
             met=p99 < TARGET_P99_MS,
+        ),
+        report.figure(
+            f"average_price p50, top-3-level categories ({WORKERS} clients)",
+            percentile(busy, 0.50),
+            "ms",
+            baseline=naive_p50,
+            baseline_label="naive EXISTS query, median",
+            ratio=naive_p50 / percentile(busy, 0.50),
+        ),
+        report.figure(
+            f"average_price p99, top-3-level categories ({WORKERS} clients)",
+            percentile(busy, 0.99),
+            "ms",
+            target=f"< {TARGET_P99_MS} ms",
+            met=percentile(busy, 0.99) < TARGET_P99_MS,
         ),
         report.figure(
             f"average_price throughput, all categories ({args.threads} clients)",
@@ -421,7 +439,8 @@ def main() -> None:
                 figures=figures,
                 rss_mb=rss,
                 samples_ms={
-                    "catalog average_price (2 clients)": latencies,
+                    "catalog average_price (one client)": latencies,
+                    f"catalog average_price ({WORKERS} clients)": busy,
                     "catalog naive EXISTS query": naive_ms,
                     f"catalog upload, {args.chunk:,} products a request": upload_ms,
                 },
