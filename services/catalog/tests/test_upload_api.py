@@ -85,6 +85,8 @@ BAD_ITEMS = [
     ({"categories": [["All Products", ["nested"]]]}, "categories"),
     ({"categories": [["All Products", {"name": "x"}]]}, "categories"),
     ({"description": 5}, "description"),
+    ({"description": 0}, "description"),
+    ({"description": []}, "description"),
 ]
 
 
