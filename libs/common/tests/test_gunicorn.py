@@ -1,4 +1,5 @@
 import importlib
+import sys
 from types import SimpleNamespace
 
 from ecomms_common import gunicorn
@@ -45,3 +46,16 @@ def test_workers_are_threaded_so_client_connections_stay_alive(monkeypatch):
     finally:
         monkeypatch.delenv("GUNICORN_THREADS")
         importlib.reload(gunicorn)
+
+
+def test_a_new_worker_loads_the_urlconf_before_its_first_request(settings):
+    from django.urls import clear_url_caches
+
+    settings.ROOT_URLCONF = "tests.urls_loaded_at_start"
+    clear_url_caches()
+    sys.modules.pop("tests.urls_loaded_at_start", None)
+    try:
+        gunicorn.post_worker_init(worker=None)
+        assert "tests.urls_loaded_at_start" in sys.modules
+    finally:
+        clear_url_caches()

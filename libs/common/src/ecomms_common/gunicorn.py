@@ -67,3 +67,13 @@ def child_exit(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker: Any) -> None:
+    # Django imports the URLconf, and with it every view module, on the first request: do it as
+    # the worker starts, so that the first callers of a new worker do not wait for it.
+    from importlib import import_module
+
+    from django.conf import settings
+
+    import_module(settings.ROOT_URLCONF)
