@@ -453,6 +453,9 @@ def main() -> None:
     if args.json:
         report.write(args.json, json_result(args, runs, results, memory))
         print(f"written: {args.json}")
+    failed = [label for label, result in results.items() if not result["ok"]]
+    if failed:
+        raise SystemExit(f"bench: no successful answer at all for {', '.join(failed)}")
 
 
 def json_result(
@@ -471,7 +474,7 @@ def json_result(
             baseline=hello["rate"],
             baseline_label=baseline_label,
             ratio=ratio,
-            # issue 5's target is for the whole path, gateway included
+            # the target is for the whole path, gateway included
             target=">= 10% of hello-world" if args.through_gateway else None,
             met=(ratio is not None and ratio >= 0.10) if args.through_gateway else None,
         ),

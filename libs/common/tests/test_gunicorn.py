@@ -59,3 +59,17 @@ def test_a_new_worker_loads_the_urlconf_before_its_first_request(settings):
         assert "tests.urls_loaded_at_start" in sys.modules
     finally:
         clear_url_caches()
+
+
+def test_a_worker_serving_another_wsgi_app_imports_no_urlconf(settings, monkeypatch):
+    from django.apps import apps
+    from django.urls import clear_url_caches
+
+    settings.ROOT_URLCONF = "tests.urls_loaded_at_start"
+    sys.modules.pop("tests.urls_loaded_at_start", None)
+    monkeypatch.setattr(apps, "ready", False)
+    try:
+        gunicorn.post_worker_init(worker=None)
+        assert "tests.urls_loaded_at_start" not in sys.modules
+    finally:
+        clear_url_caches()

@@ -74,6 +74,8 @@ def post_worker_init(worker: Any) -> None:
     # the worker starts, so that the first callers of a new worker do not wait for it.
     from importlib import import_module
 
+    from django.apps import apps
     from django.conf import settings
 
-    import_module(settings.ROOT_URLCONF)
+    if apps.ready:  # not for a WSGI app that is no Django project (the benchmarks' stand-ins)
+        import_module(settings.ROOT_URLCONF)
