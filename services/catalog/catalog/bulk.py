@@ -218,8 +218,10 @@ def _dollars(cents: int) -> Decimal:
 def tree_rebuild(*, tree_ids: Iterable[int]) -> None:
     """Recompute lft/rght/level of whole trees from the parent links, siblings kept in order.
 
-    mptt's partial_rebuild saves every node through one CASE expression per row, which takes
-    seconds for a few thousand categories; this writes them with one statement.
+    Nodes not placed yet (lft 0) become the last children of their parents, where mptt itself
+    inserts a node. mptt's partial_rebuild saves every node through one CASE expression per row,
+    which takes seconds for a few thousand categories; this writes, in one statement, only the
+    nodes whose numbers changed.
     """
     tree_ids = sorted(set(tree_ids))
     if not _postgresql():
@@ -228,8 +230,15 @@ def tree_rebuild(*, tree_ids: Iterable[int]) -> None:
         return
     rows = Category.objects.filter(tree_id__in=tree_ids).order_by("tree_id", "lft", "id")
     children: dict[int | None, list[int]] = {}
-    for category_id, parent_id in rows.values_list("id", "parent_id"):
-        children.setdefault(parent_id, []).append(category_id)
+    added: dict[int | None, list[int]] = {}  # not placed yet (lft 0): after their siblings
+    current: dict[int, tuple[int, int, int]] = {}
+    for category_id, parent_id, lft, rght, level in rows.values_list(
+        "id", "parent_id", "lft", "rght", "level"
+    ):
+        (added if lft == 0 else children).setdefault(parent_id, []).append(category_id)
+        current[category_id] = (lft, rght, level)
+    for parent_id, new_children in added.items():
+        children.setdefault(parent_id, []).extend(new_children)
     ids, lefts, rights, levels = [], [], [], []
     for root in children.get(None, []):
         counter = 1
@@ -238,10 +247,11 @@ def tree_rebuild(*, tree_ids: Iterable[int]) -> None:
         while stack:
             node, level, closing = stack.pop()
             if closing:
-                ids.append(node)
-                lefts.append(opened[node])
-                rights.append(counter)
-                levels.append(level)
+                if current[node] != (opened[node], counter, level):  # write only what moved
+                    ids.append(node)
+                    lefts.append(opened[node])
+                    rights.append(counter)
+                    levels.append(level)
             else:
                 opened[node] = counter
                 stack.append((node, level, True))

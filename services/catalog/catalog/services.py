@@ -32,9 +32,10 @@ from ecomms_common.errors import ServiceError
 
 # An arbitrary constant, the same in every catalog process.
 CATALOG_LOCK_KEY = 0x636174616C6F67
-# Up to this many new non-root categories are inserted one by one (mptt shifts the tree each
-# time); more are bulk-inserted and their trees rebuilt once.
-BULK_CATEGORY_THRESHOLD = 20
+# Up to this many new non-root categories are inserted one by one; more are bulk-inserted and
+# their trees renumbered once. Each of mptt's inserts renumbers the nodes after it, about half
+# the tree, as one renumbering does: two nodes one by one already cost twice as much.
+BULK_CATEGORY_THRESHOLD = 1
 SLUG_BASE_MAX_LENGTH = 80
 
 

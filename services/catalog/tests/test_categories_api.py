@@ -1,5 +1,8 @@
 import pytest
+from catalog.integrity import catalog_check
 from catalog.models import Category
+
+from tests.conftest import product
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +146,17 @@ def test_a_category_cannot_move_under_itself_or_beside_a_namesake(api_client, ad
         "/categories/fruits/", {"parent": "produce"}, format="json", **admin_auth
     )
     assert same.status_code == 200
+
+
+def test_categories_added_to_a_grown_tree_come_after_their_siblings_and_keep_it_valid(upload):
+    upload(product(paths=[["Root", "A", "A1"], ["Root", "B"]]))
+    # one new node (mptt's own insert), then several at once (one renumbering)
+    upload(product(paths=[["Root", "A", "A2"]]))
+    upload(product(paths=[["Root", "C"], ["Root", "A", "A3"], ["Root", "B", "B1"]]))
+    root = Category.objects.get(name="Root")
+    assert [c.name for c in root.get_children()] == ["A", "B", "C"]
+    a = Category.objects.get(name="A")
+    assert [c.name for c in a.get_children()] == ["A1", "A2", "A3"]
+    assert root.get_descendant_count() == 7
+    assert (root.lft, root.rght) == (1, 16)
+    assert catalog_check().ok
