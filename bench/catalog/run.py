@@ -35,6 +35,7 @@ sys.path.append(str(ROOT))
 sys.path.append(str(ROOT / "libs" / "common" / "src"))
 
 from bench import report  # noqa: E402
+from bench.databases import database_drop, database_recreate  # noqa: E402
 
 SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
 # below the root: 1 + 6 + 30 + 120 + 480 + 1,440 + 4,320 = 6,397 categories, 7 levels
@@ -90,17 +91,6 @@ def free_port() -> int:
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def recreate_database(name: str) -> None:
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 class Client:
@@ -251,7 +241,7 @@ def main() -> None:
 
     jwks = LocalJWKS()
     admin = jwks.mint(roles=["customer", "admin"], ttl=3600)
-    recreate_database(database)
+    database_recreate(SERVER, database)
     port = free_port()
     env = {
         **os.environ,
@@ -337,7 +327,7 @@ def main() -> None:
         gunicorn.send_signal(signal.SIGTERM)
         gunicorn.wait(timeout=30)
         jwks.close()
-        drop_database(database)
+        database_drop(SERVER, database)
 
     latencies = [ms for _, ms in timed]
     p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)

@@ -38,11 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from bench import report as shared_report  # noqa: E402 - needs the repository root on sys.path
+from bench.databases import database_drop, database_recreate  # noqa: E402
 
 GATEWAY = ROOT / "services" / "auth-gateway"
 CATALOG = ROOT / "services" / "catalog"
@@ -273,17 +272,6 @@ def read_paths(catalog_port: int) -> dict[str, list[str]]:
     }
 
 
-def prepare_database(name: str) -> None:
-    with psycopg.connect(f"{DATABASE_SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {name}")
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(f"{DATABASE_SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 ISSUE_ACCESS_SCRIPT = """
 from gateway.services import token_pair_issue, user_link_from_claims
 user = user_link_from_claims(claims={"sub": "bench", "email": "bench@example.com"})
@@ -329,7 +317,7 @@ def main() -> None:
     database = f"gateway_bench_{os.getpid()}"
     servers: list[Server] = []
     load_before = os.getloadavg()
-    prepare_database(database)
+    database_recreate(DATABASE_SERVER, database)
     try:
         catalog_port, gateway_port = free_port(), free_port()
         gateway_url = f"http://127.0.0.1:{gateway_port}"
@@ -419,7 +407,7 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
-        drop_database(database)
+        database_drop(DATABASE_SERVER, database)
     load_after = os.getloadavg()
 
     report(args, targets, measured, rss, load_before, load_after)
