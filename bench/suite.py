@@ -103,6 +103,18 @@ def offers_json(python: Path, script: Path) -> bool:
     return "--json" in shown.stdout
 
 
+# Before each full run, wait (up to SETTLE_SECONDS) for the previous one's load to die down, so
+# that no run inherits another's work; the page shows the load average each run started at.
+SETTLE_LOAD = 1.0
+SETTLE_SECONDS = 90
+
+
+def settle() -> None:
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while os.getloadavg()[0] > SETTLE_LOAD and time.monotonic() < deadline:
+        time.sleep(5)
+
+
 def execute(planned: Planned, out: Path, timeout: float) -> dict:
     """Run one planned bench; return its manifest entry."""
     python = ROOT / ".venvs" / planned.venv / "bin" / "python"
@@ -257,6 +269,8 @@ def main() -> int:
         }
         for planned in plan:
             print(f"==> bench {planned.name}", flush=True)
+            if not args.smoke:
+                settle()
             entry = execute(planned, out, timeout)
             manifest["runs"].append(entry)
             took = f" in {entry['seconds']:.0f} s" if entry["seconds"] is not None else ""
