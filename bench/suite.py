@@ -85,9 +85,9 @@ def commit() -> str:
             ["git", *arguments], cwd=ROOT, capture_output=True, text=True, check=False
         ).stdout.strip()
 
-    return git("rev-parse", "--short", "HEAD") + (
-        " (with local changes)" if git("status", "-s") else ""
-    )
+    # the page and plots this suite writes are not changes to what is measured
+    changed = git("status", "--short", "--", ".", ":(exclude)docs/benchmarks*")
+    return git("rev-parse", "--short", "HEAD") + (" (with local changes)" if changed else "")
 
 
 def offers_json(python: Path, script: Path) -> bool:
