@@ -13,11 +13,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from mptt.exceptions import InvalidMove
 
-from catalog.aggregates import (
-    products_in_subtree,
-    stats_apply,
-    stats_apply_memberships,
-)
+from catalog.aggregates import products_in_subtree, stats_apply, stats_apply_memberships
 from catalog.bulk import (
     ProductRow,
     links_replace,
