@@ -75,6 +75,10 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
+# What a validation error says, from DRF views and from plain ones alike.
+INVALID_MESSAGE = "The request is invalid; see details for each field."
+
+
 def error_response(status_code: int, code: str, message: str, **details: Any) -> JsonResponse:
     """Return a plain Django JSON error response (for code outside DRF views)."""
     return JsonResponse(error_body(code, message, details), status=status_code)
@@ -85,7 +89,7 @@ def _describe(exc: exceptions.APIException) -> tuple[str, str, dict[str, Any]]:
         detail = exc.detail
         if not isinstance(detail, dict):
             detail = {"non_field_errors": detail}
-        return "invalid", "The request is invalid; see details for each field.", detail
+        return "invalid", INVALID_MESSAGE, detail
     if isinstance(exc, ServiceError):
         return exc.default_code, str(exc.detail), exc.details
     if isinstance(exc.detail, dict | list):

@@ -18,11 +18,9 @@ from catalog.bulk import cyclic_gc_paused
 from catalog.models import Category, Product
 from catalog.validation import clean_currency, clean_path, validate_upload
 from ecomms_common.auth import IsAdmin
-from ecomms_common.errors import error_response
+from ecomms_common.errors import INVALID_MESSAGE, error_response
 
 LOOKUP_MAX_IDS = 200
-# What the common DRF exception handler says for a ValidationError, for the plain view below.
-INVALID_MESSAGE = "The request is invalid; see details for each field."
 
 
 class _ReadPublicWriteAdmin(APIView):
