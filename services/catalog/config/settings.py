@@ -23,6 +23,10 @@ DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
 # once by itself instead (catalog.selectors); any other request on a connection the server has
 # dropped fails with 503, and Django then closes the connection, so the next one reconnects.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django turns psycopg's prepared statements off; the average_price read prepares its query
+    # (catalog.selectors). Django's own cursors bind parameters client-side and never prepare.
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database"]
 SPECTACULAR_SETTINGS = {

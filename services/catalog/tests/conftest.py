@@ -1,7 +1,12 @@
+import json
+from dataclasses import dataclass
 from decimal import Decimal
+from wsgiref.util import setup_testing_defaults
 
 import pytest
 from catalog.models import Category, Product
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 pytest_plugins = ["ecomms_common.testing.pytest_plugin"]
 
@@ -58,3 +63,48 @@ def naive_average(slug: str, currency: str = "USD", include_descendants: bool = 
     return len(prices), (sum(prices, Decimal(0)) / len(prices)).quantize(
         Decimal("0.01"), "ROUND_HALF_UP"
     )
+
+
+@dataclass
+class WsgiAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@pytest.fixture
+def wsgi():
+    """Call a WSGI application as gunicorn would (by default config.wsgi's, the one it serves).
+
+    Like Django's test client, it keeps the request signals from closing the test's connection,
+    which holds the test's transaction.
+    """
+    from config.wsgi import application as served
+
+    def call(path, query="", method="GET", headers=None, application=served) -> WsgiAnswer:
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query}
+        for name, value in (headers or {}).items():
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+        setup_testing_defaults(environ)
+        started = {}
+
+        def start_response(status, response_headers, exc_info=None):
+            started.update(status=int(status.split()[0]), headers=dict(response_headers))
+
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            chunks = application(environ, start_response)
+            try:
+                body = b"".join(chunks)
+            finally:
+                getattr(chunks, "close", lambda: None)()
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+        return WsgiAnswer(started["status"], started["headers"], body)
+
+    return call

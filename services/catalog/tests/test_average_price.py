@@ -1,5 +1,6 @@
 import random
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import psycopg
 import pytest
@@ -16,15 +17,16 @@ BERRIES = ["All Products", "Produce", "Fruits", "Berries"]
 BREAD = ["All Products", "Bakery", "Bread"]
 
 
-def _average(api_client, slug, **params):
-    response = api_client.get(f"/categories/{slug}/average_price/", params)
-    assert response.status_code == 200, response.content
+def _average(wsgi, slug, **params):
+    """GET a category's average price through the served WSGI application (the fast path)."""
+    response = wsgi(f"/categories/{slug}/average_price/", urlencode(params))
+    assert response.status == 200, response.body
     return response.json()
 
 
-def test_the_spec_response_shape(upload, api_client):
+def test_the_spec_response_shape(upload, wsgi):
     upload(product(price="2.00", paths=[CITRUS]), product(price="3.15", paths=[BERRIES]))
-    assert _average(api_client, "fruits") == {
+    assert _average(wsgi, "fruits") == {
         "category": "fruits",
         "average_price": 2.58,
         "currency": "USD",
@@ -33,55 +35,55 @@ def test_the_spec_response_shape(upload, api_client):
     }
 
 
-def test_a_product_in_two_categories_of_the_subtree_counts_once(upload, api_client):
+def test_a_product_in_two_categories_of_the_subtree_counts_once(upload, wsgi):
     upload(product(price="10.00", paths=[CITRUS, BERRIES]), product(price="2.00", paths=[BREAD]))
-    fruits = _average(api_client, "fruits")
+    fruits = _average(wsgi, "fruits")
     assert (fruits["product_count"], fruits["average_price"]) == (1, 10.0)
-    root = _average(api_client, "all-products")
+    root = _average(wsgi, "all-products")
     assert (root["product_count"], root["average_price"]) == (2, 6.0)
 
 
-def test_only_the_requested_currency_counts(upload, api_client, settings):
+def test_only_the_requested_currency_counts(upload, wsgi, settings):
     upload(
         product(price="1.00", paths=[CITRUS]),
         product(price="100.00", currency="KES", paths=[CITRUS]),
         product(price="300.00", currency="KES", paths=[BERRIES]),
     )
-    assert _average(api_client, "fruits")["average_price"] == 1.0
-    kes = _average(api_client, "fruits", currency="KES")
+    assert _average(wsgi, "fruits")["average_price"] == 1.0
+    kes = _average(wsgi, "fruits", currency="KES")
     assert (kes["currency"], kes["product_count"], kes["average_price"]) == ("KES", 2, 200.0)
     settings.CATALOG_DEFAULT_CURRENCY = "KES"
-    assert _average(api_client, "fruits")["currency"] == "KES"
+    assert _average(wsgi, "fruits")["currency"] == "KES"
 
 
-def test_averages_round_half_up_to_cents(upload, api_client):
+def test_averages_round_half_up_to_cents(upload, wsgi):
     upload(*(product(price=price, paths=[CITRUS]) for price in ("0.01", "0.01", "0.02", "0.02")))
     # 0.06 / 4 = 0.015 exactly: half-up gives 0.02 (banker's rounding would give 0.02 too,
     # so add a case where they differ: 0.025 -> 0.03)
-    assert _average(api_client, "citrus")["average_price"] == 0.02
+    assert _average(wsgi, "citrus")["average_price"] == 0.02
     upload(product(price="0.04", paths=[BERRIES]), product(price="0.01", paths=[BERRIES]))
-    assert _average(api_client, "berries")["average_price"] == 0.03
+    assert _average(wsgi, "berries")["average_price"] == 0.03
 
 
-def test_an_empty_subtree_has_no_average(upload, api_client):
+def test_an_empty_subtree_has_no_average(upload, wsgi):
     upload(product(paths=[BREAD]))
     upload(product(paths=[CITRUS], currency="KES"))
-    empty = _average(api_client, "fruits")
+    empty = _average(wsgi, "fruits")
     assert (empty["product_count"], empty["average_price"]) == (0, None)
 
 
-def test_include_descendants_false_counts_the_category_alone(upload, api_client):
+def test_include_descendants_false_counts_the_category_alone(upload, wsgi):
     upload(
         product(price="4.00", paths=[["All Products", "Produce", "Fruits"]]),
         product(price="8.00", paths=[CITRUS]),
     )
-    alone = _average(api_client, "fruits", include_descendants="false")
+    alone = _average(wsgi, "fruits", include_descendants="false")
     assert (alone["product_count"], alone["average_price"], alone["include_descendants"]) == (
         1,
         4.0,
         False,
     )
-    assert _average(api_client, "fruits")["product_count"] == 2
+    assert _average(wsgi, "fruits")["product_count"] == 2
 
 
 @pytest.mark.parametrize(
@@ -92,15 +94,15 @@ def test_include_descendants_false_counts_the_category_alone(upload, api_client)
         ({"include_descendants": "maybe"}, "include_descendants"),
     ],
 )
-def test_bad_parameters_are_a_400_naming_them(upload, api_client, params, field):
+def test_bad_parameters_are_a_400_naming_them(upload, wsgi, params, field):
     upload(product(paths=[CITRUS]))
-    response = api_client.get("/categories/fruits/average_price/", params)
-    assert response.status_code == 400
+    response = wsgi("/categories/fruits/average_price/", urlencode(params))
+    assert response.status == 400
     assert list(response.json()["error"]["details"]) == [field]
 
 
 def test_aggregates_follow_price_changes_recategorisation_moves_and_deletes(
-    upload, api_client, admin_auth
+    upload, wsgi, admin_auth, api_client
 ):
     upload(
         product(sku="A", price="1.00", paths=[CITRUS]),
@@ -120,7 +122,7 @@ def test_aggregates_follow_price_changes_recategorisation_moves_and_deletes(
     for slug in ("all-products", "produce", "fruits", "citrus", "berries", "bakery", "bread"):
         for include in (True, False):
             count, average = naive_average(slug, include_descendants=include)
-            got = _average(api_client, slug, include_descendants=str(include).lower())
+            got = _average(wsgi, slug, include_descendants=str(include).lower())
             assert got["product_count"] == count, slug
             assert got["average_price"] == (float(average) if average is not None else None), slug
     assert catalog_check().ok
@@ -156,9 +158,9 @@ def test_random_writes_keep_every_aggregate_equal_to_a_recomputation(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_connection_dropped_by_the_server_is_replaced_without_an_error(upload, api_client):
+def test_a_connection_dropped_by_the_server_is_replaced_without_an_error(upload, wsgi):
     upload(product(price="2.00", paths=[CITRUS]))
-    assert _average(api_client, "fruits")["product_count"] == 1  # the connection is now kept
+    assert _average(wsgi, "fruits")["product_count"] == 1  # the connection is now kept
     backend = connection.connection.info.backend_pid
     database = connection.settings_dict
     with psycopg.connect(
@@ -169,16 +171,16 @@ def test_a_connection_dropped_by_the_server_is_replaced_without_an_error(upload,
         autocommit=True,
     ) as server:
         server.execute("SELECT pg_terminate_backend(%s)", [backend])
-    assert _average(api_client, "fruits")["product_count"] == 1
+    assert _average(wsgi, "fruits")["product_count"] == 1
     assert connection.connection.info.backend_pid != backend
 
 
-def test_unknown_slug_and_other_methods_answer_in_the_common_json_shape(api_client, admin_auth):
-    missing = api_client.get("/categories/nope/average_price/")
-    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
-    posted = api_client.post("/categories/nope/average_price/", {}, format="json", **admin_auth)
-    assert (posted.status_code, posted.json()["error"]["code"]) == (405, "method_not_allowed")
-    assert posted["Allow"] == "GET, HEAD"
+def test_unknown_slug_and_other_methods_answer_in_the_common_json_shape(wsgi):
+    missing = wsgi("/categories/nope/average_price/")
+    assert (missing.status, missing.json()["error"]["code"]) == (404, "not_found")
+    posted = wsgi("/categories/nope/average_price/", method="POST")
+    assert (posted.status, posted.json()["error"]["code"]) == (405, "method_not_allowed")
+    assert posted.headers["Allow"] == "GET, HEAD"
 
 
 def test_the_schema_describes_average_price(api_client):

@@ -1,9 +1,8 @@
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
@@ -16,9 +15,8 @@ from catalog.api import serializers as io
 from catalog.api.parsers import OrjsonParser
 from catalog.bulk import cyclic_gc_paused
 from catalog.models import Category, Product
-from catalog.validation import clean_currency, clean_path, validate_upload
+from catalog.validation import clean_path, validate_upload
 from ecomms_common.auth import IsAdmin
-from ecomms_common.errors import INVALID_MESSAGE, error_response
 
 LOOKUP_MAX_IDS = 200
 
@@ -78,51 +76,6 @@ class CategoryDetailView(_ReadPublicWriteAdmin):
                 raise ValidationError({"parent": [f"No category has the slug {parent_slug!r}."]})
         moved = services.category_move(category=category, parent=parent)
         return Response(io.CategoryDetailOutput(moved).data)
-
-
-def average_price(request: HttpRequest, slug: str) -> JsonResponse:
-    """Answer ``GET /categories/{slug}/average_price/``: the catalog's hottest read.
-
-    A plain Django view rather than a DRF one: DRF's request wrapping, negotiation and rendering
-    cost about a third of this read's CPU time, for a public GET with one answer shape. Errors
-    keep the common JSON shape; the OpenAPI description is in catalog.api.schema.
-    """
-    if request.method not in ("GET", "HEAD"):
-        response = error_response(
-            405, "method_not_allowed", f'Method "{request.method}" not allowed.'
-        )
-        response["Allow"] = "GET, HEAD"
-        return response
-    currency = request.GET.get("currency", settings.CATALOG_DEFAULT_CURRENCY)
-    include = request.GET.get("include_descendants")
-    errors = {}
-    try:
-        currency = clean_currency(currency)
-    except ValueError as exc:
-        errors["currency"] = [str(exc)]
-    if include is None or include in serializers.BooleanField.TRUE_VALUES:
-        include_descendants = True
-    elif include in serializers.BooleanField.FALSE_VALUES:
-        include_descendants = False
-    else:
-        errors["include_descendants"] = ["Must be a valid boolean."]
-    if errors:
-        return error_response(400, "invalid", INVALID_MESSAGE, **errors)
-    result = selectors.category_average_price(
-        slug=slug, currency=currency, include_descendants=include_descendants
-    )
-    if result is None:
-        return error_response(404, "not_found", f"No category has the slug {slug!r}.")
-    average = result.average_price
-    return JsonResponse(
-        {
-            "category": result.category,
-            "average_price": float(average) if average is not None else None,
-            "currency": result.currency,
-            "product_count": result.product_count,
-            "include_descendants": result.include_descendants,
-        }
-    )
 
 
 class ProductPagination(CursorPagination):

@@ -1,0 +1,171 @@
+"""The fast path (catalog.api.average_price.AveragePriceFastPath) against Django's own answers."""
+
+import uuid
+
+import pytest
+from django.db import connection
+from prometheus_client import REGISTRY
+
+from config.wsgi import django_application
+from tests.conftest import product
+
+pytestmark = pytest.mark.django_db
+
+CITRUS = ["All Products", "Produce", "Fruits", "Citrus"]
+REQUEST_ID = "0b2f8c3e-8d5a-4a51-9d0e-6f1c2b3a4d5e"
+
+
+def _answered() -> float:
+    """Return how many reads the fast path has answered itself."""
+    return REGISTRY.get_sample_value("catalog_average_price_fast_path_seconds_count") or 0.0
+
+
+@pytest.fixture
+def catalog(upload):
+    upload(
+        product(price="2.00", paths=[CITRUS]),
+        product(price="3.15", paths=[["All Products", "Produce", "Fruits"]]),
+        product(price="120.00", currency="KES", paths=[CITRUS]),
+    )
+
+
+def _both(wsgi, path, query="", method="GET", headers=None):
+    """Return the served application's answer and Django's own, and whether the first was fast."""
+    before = _answered()
+    served = wsgi(path, query, method, headers)
+    fast = _answered() - before
+    django = wsgi(path, query, method, headers, application=django_application)
+    assert _answered() - before == fast  # Django's answers are not counted as fast ones
+    return served, django, fast == 1
+
+
+@pytest.mark.parametrize(
+    ("slug", "query", "method"),
+    [
+        ("fruits", "", "GET"),
+        ("all-products", "", "GET"),
+        ("citrus", "currency=KES", "GET"),
+        ("fruits", "include_descendants=false", "GET"),
+        ("fruits", "include_descendants=0&currency=USD", "GET"),
+        ("fruits", "include_descendants=True", "GET"),
+        ("fruits", "currency=KES&currency=USD&unknown=1", "GET"),  # the last value counts
+        ("bakery-none", "", "GET"),
+        ("fruits", "", "HEAD"),
+    ],
+)
+def test_the_fast_path_answers_a_read_exactly_as_django_does(catalog, wsgi, slug, query, method):
+    if slug == "bakery-none":  # a category with no product in the currency
+        slug = "produce"
+        query = "currency=EUR"
+    path = f"/categories/{slug}/average_price/"
+
+    served, django, fast = _both(wsgi, path, query, method, {"X-Request-ID": REQUEST_ID})
+
+    assert fast
+    assert (served.status, served.headers) == (django.status, django.headers)
+    assert served.headers["X-Request-ID"] == REQUEST_ID
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    if method == "GET":
+        assert served.body == django.body
+    else:  # Django leaves dropping a HEAD's body to the server; the fast path sends none
+        assert served.body == b""
+        assert served.headers["Content-Length"] == str(len(django.body))
+
+
+@pytest.mark.parametrize(
+    ("case", "query", "headers", "status"),
+    [
+        ("unknown slug", "", {}, 404),
+        ("lower-case currency", "currency=usd", {}, 400),
+        ("not a boolean", "include_descendants=maybe", {}, 400),
+        ("host not allowed", "", {"Host": "evil.example"}, 400),
+        ("a long query", "currency=USD&" + "x=1&" * 60, {}, 200),
+        ("a non-ASCII query", "currency=%C3%A9&q=\u00e9", {}, 400),
+    ],
+)
+def test_what_the_fast_path_cannot_answer_django_answers(
+    catalog, wsgi, case, query, headers, status
+):
+    slug = "nope" if case == "unknown slug" else "fruits"
+    path = f"/categories/{slug}/average_price/"
+
+    served, django, fast = _both(wsgi, path, query, headers={"X-Request-ID": REQUEST_ID, **headers})
+
+    assert not fast
+    assert served.status == status
+    assert (served.status, served.headers, served.body) == (
+        django.status,
+        django.headers,
+        django.body,
+    )
+    if status != 200:
+        assert served.json()["error"]["code"] in {"not_found", "invalid", "bad_request"}
+
+
+def test_a_request_id_is_kept_when_valid_and_made_otherwise(catalog, wsgi):
+    path = "/categories/fruits/average_price/"
+    first, second = wsgi(path), wsgi(path)
+    made = {first.headers["X-Request-ID"], second.headers["X-Request-ID"]}
+    assert len(made) == 2
+    assert all(uuid.UUID(value).version == 4 for value in made)
+    assert first.headers["Access-Control-Expose-Headers"] == "X-Request-ID"
+
+    before = _answered()
+    replaced = wsgi(path, headers={"X-Request-ID": "not-a-uuid"})
+    assert _answered() == before  # django-guid refuses it, and logs why
+    assert replaced.status == 200
+    assert replaced.headers["X-Request-ID"] != "not-a-uuid"
+
+
+def test_settings_that_make_the_headers_vary_by_request_turn_the_fast_path_off(
+    catalog, wsgi, settings
+):
+    path = "/categories/fruits/average_price/"
+    assert wsgi(path).status == 200
+    for name, value, default in (
+        ("SECURE_SSL_REDIRECT", True, False),
+        ("SECURE_HSTS_SECONDS", 3600, 0),
+    ):
+        setattr(settings, name, value)
+        served, django, fast = _both(wsgi, path)
+        assert not fast
+        assert (served.status, served.body) == (django.status, django.body)
+        setattr(settings, name, default)
+    before = _answered()
+    settings.ALLOWED_HOSTS = ["catalog.internal"]  # the host the last reads used is now refused
+    assert wsgi(path).status == 400
+    assert wsgi(path, headers={"Host": "catalog.internal"}).status == 200
+    assert _answered() == before + 1
+
+
+def test_the_read_is_a_prepared_statement_of_the_connection(catalog, wsgi):
+    assert wsgi("/categories/fruits/average_price/").status == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    assert any("catalog_categorypricestat" in statement for statement in statements)
+
+
+def test_the_fast_path_is_measured_in_metrics(catalog, wsgi):
+    wsgi("/categories/fruits/average_price/")
+    metrics = wsgi("/metrics").body.decode()
+    assert "catalog_average_price_fast_path_seconds_count" in metrics
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_database_is_a_503_and_the_next_read_recovers(upload, wsgi, database_proxy):
+    from django.db import close_old_connections
+
+    upload(product(price="2.00", paths=[CITRUS]))
+    path = "/categories/fruits/average_price/"
+    assert wsgi(path).json()["product_count"] == 1
+    database_proxy.cut()
+
+    down = wsgi(path)
+
+    assert (down.status, down.json()["error"]["code"]) == (503, "database_unavailable")
+    database_proxy.restore()
+    close_old_connections()  # what the request signals do between two requests
+    before = _answered()
+    assert wsgi(path).json()["product_count"] == 1
+    assert _answered() == before + 1
