@@ -5,8 +5,6 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 from catalog.models import Category, Product
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 
 pytest_plugins = ["ecomms_common.testing.pytest_plugin"]
 
@@ -76,11 +74,11 @@ class WsgiAnswer:
 
 
 @pytest.fixture
-def wsgi():
+def wsgi(transactional_db):
     """Call a WSGI application as gunicorn would (by default config.wsgi's, the one it serves).
 
-    Like Django's test client, it keeps the request signals from closing the test's connection,
-    which holds the test's transaction.
+    The test's data is committed (``transactional_db``), as in production: the application
+    closes connections that are not in autocommit mode, like Django after each request.
     """
     from config.wsgi import application as served
 
@@ -94,17 +92,11 @@ def wsgi():
         def start_response(status, response_headers, exc_info=None):
             started.update(status=int(status.split()[0]), headers=dict(response_headers))
 
-        request_started.disconnect(close_old_connections)
-        request_finished.disconnect(close_old_connections)
+        chunks = application(environ, start_response)
         try:
-            chunks = application(environ, start_response)
-            try:
-                body = b"".join(chunks)
-            finally:
-                getattr(chunks, "close", lambda: None)()
+            body = b"".join(chunks)
         finally:
-            request_started.connect(close_old_connections)
-            request_finished.connect(close_old_connections)
+            getattr(chunks, "close", lambda: None)()
         return WsgiAnswer(started["status"], started["headers"], body)
 
     return call

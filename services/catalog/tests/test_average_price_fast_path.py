@@ -1,5 +1,6 @@
 """The fast path (catalog.api.average_price.AveragePriceFastPath) against Django's own answers."""
 
+import time
 import uuid
 
 import pytest
@@ -169,3 +170,16 @@ def test_an_unreachable_database_is_a_503_and_the_next_read_recovers(upload, wsg
     before = _answered()
     assert wsgi(path).json()["product_count"] == 1
     assert _answered() == before + 1
+
+
+def test_a_connection_past_its_max_age_is_replaced_as_django_would(catalog, wsgi):
+    path = "/categories/fruits/average_price/"
+    assert wsgi(path).status == 200
+    backend = connection.connection.info.backend_pid
+    assert wsgi(path).status == 200
+    assert connection.connection.info.backend_pid == backend  # kept between reads
+    connection.close_at = time.monotonic() - 1  # CONN_MAX_AGE has run out
+
+    assert wsgi(path).json()["product_count"] == 2
+
+    assert connection.connection.info.backend_pid != backend
