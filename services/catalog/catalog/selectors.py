@@ -4,12 +4,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import psycopg
-from django.db import OperationalError, connection
+from django.db import NotSupportedError, OperationalError, connection
 from django.db.models import Exists, OuterRef, QuerySet
 
 from catalog.models import Category, CategoryPriceStat, Product
 
 CENT = Decimal("0.01")
+FEATURE_NOT_SUPPORTED = "0A000"
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,22 @@ def _read_one(sql: str, params: list) -> tuple | None:
             with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
                 cursor.execute(sql, params, prepare=True)
                 return cursor.fetchone()
-        except OperationalError:
-            if attempt == 2 or connection.in_atomic_block:
+        except (OperationalError, NotSupportedError) as exc:
+            if attempt == 2 or connection.in_atomic_block or not _worth_a_new_connection(exc):
                 raise
             connection.close()
     raise AssertionError("unreachable")
+
+
+def _worth_a_new_connection(exc: Exception) -> bool:
+    """Return whether a read that failed this way succeeds again on a new connection.
+
+    Besides a broken connection, that is a prepared statement whose columns a migration changed
+    ("cached plan must not change result type"): a new connection prepares it again.
+    """
+    if isinstance(exc, OperationalError):
+        return True
+    return getattr(exc.__cause__, "sqlstate", None) == FEATURE_NOT_SUPPORTED
 
 
 def product_list(*, category: Category | None = None) -> QuerySet[Product]:

@@ -3,8 +3,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from wsgiref.util import setup_testing_defaults
 
+import psycopg
 import pytest
 from catalog.models import Category, Product
+from django.db import connection
 
 pytest_plugins = ["ecomms_common.testing.pytest_plugin"]
 
@@ -100,3 +102,15 @@ def wsgi(transactional_db):
         return WsgiAnswer(started["status"], started["headers"], body)
 
     return call
+
+
+def other_session() -> psycopg.Connection:
+    """Open a second connection to the test database, beside the one the application uses."""
+    database = connection.settings_dict
+    return psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"] or None,
+        user=database["USER"],
+        dbname=database["NAME"],
+        autocommit=True,
+    )

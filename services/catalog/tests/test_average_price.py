@@ -2,13 +2,12 @@ import random
 from decimal import Decimal
 from urllib.parse import urlencode
 
-import psycopg
 import pytest
 from catalog.integrity import catalog_check
 from catalog.models import Product
 from django.db import connection
 
-from tests.conftest import naive_average, product
+from tests.conftest import naive_average, other_session, product
 
 pytestmark = pytest.mark.django_db
 
@@ -162,14 +161,7 @@ def test_a_connection_dropped_by_the_server_is_replaced_without_an_error(upload,
     upload(product(price="2.00", paths=[CITRUS]))
     assert _average(wsgi, "fruits")["product_count"] == 1  # the connection is now kept
     backend = connection.connection.info.backend_pid
-    database = connection.settings_dict
-    with psycopg.connect(
-        host=database["HOST"],
-        port=database["PORT"] or None,
-        user=database["USER"],
-        dbname=database["NAME"],
-        autocommit=True,
-    ) as server:
+    with other_session() as server:
         server.execute("SELECT pg_terminate_backend(%s)", [backend])
     assert _average(wsgi, "fruits")["product_count"] == 1
     assert connection.connection.info.backend_pid != backend

@@ -8,7 +8,7 @@ from django.db import connection
 from prometheus_client import REGISTRY
 
 from config.wsgi import django_application
-from tests.conftest import product
+from tests.conftest import other_session, product
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +183,23 @@ def test_a_connection_past_its_max_age_is_replaced_as_django_would(catalog, wsgi
     assert wsgi(path).json()["product_count"] == 2
 
     assert connection.connection.info.backend_pid != backend
+
+
+def test_a_migration_that_changes_the_read_columns_costs_no_error(catalog, wsgi):
+    path = "/categories/fruits/average_price/"
+    assert wsgi(path).status == 200  # prepared on this connection
+    backend = connection.connection.info.backend_pid
+    alter = "ALTER TABLE catalog_categorypricestat ALTER COLUMN subtree_sum TYPE numeric({}, 2)"
+    with other_session() as other:
+        other.execute(alter.format(25))
+        try:
+            before = _answered()
+            answer = wsgi(path)
+            replaced_by = connection.connection.info.backend_pid
+        finally:
+            connection.close()
+            other.execute(alter.format(24))
+
+    assert (answer.status, answer.json()["product_count"]) == (200, 2)
+    assert _answered() == before + 1  # the fast path itself read again, on a new connection
+    assert replaced_by != backend
