@@ -50,11 +50,11 @@ def average_price_query(params: Mapping[str, str]) -> tuple[str, bool, dict[str,
         errors["currency"] = [str(exc)]
     include = params.get("include_descendants")
     include_descendants = True
-    if include is not None and include.lower() not in BooleanField.TRUE_VALUES:
-        # DRF's boolean spellings, in any case, as its BooleanField reads them
-        if include.lower() in BooleanField.FALSE_VALUES:
+    if include is not None:
+        include = include.lower()  # DRF's boolean spellings, in any case, as its BooleanField
+        if include in BooleanField.FALSE_VALUES:
             include_descendants = False
-        else:
+        elif include not in BooleanField.TRUE_VALUES:
             errors["include_descendants"] = ["Must be a valid boolean."]
     return currency, include_descendants, errors
 
