@@ -96,9 +96,18 @@ def stats_apply_memberships(
     ``parents`` is the tree as it is when the products hold these categories (read from the
     database when not given).
     """
-    assert sign in (1, -1)
     if parents is None:
         parents = category_parents()
+    stats_add(stats_deltas(memberships=memberships, sign=sign, parents=parents))
+
+
+def stats_deltas(
+    *, memberships: Iterable[Membership], sign: int, parents: Parents
+) -> list[tuple[int, str, int, int, int, int]]:
+    """Return what the products change, as (category, currency, subtree n, subtree cents, own n,
+    own cents) rows in (category, currency) order, without writing them.
+    """
+    assert sign in (1, -1)
     # Products with the same categories and currency move the same aggregates: add them up
     # first (most products are in one category, which needs no set). Sums are in whole cents.
     singles: dict[tuple[int, str], list[int]] = {}
@@ -145,13 +154,11 @@ def stats_apply_memberships(
                 delta[0] += n
                 delta[1] += cents
                 ancestor = parents[ancestor]
-    stats_add(
-        [
-            (category_id, currency, *delta)
-            for (category_id, currency), delta in sorted(deltas.items())
-            if any(delta)
-        ]
-    )
+    return [
+        (category_id, currency, *delta)
+        for (category_id, currency), delta in sorted(deltas.items())
+        if any(delta)
+    ]
 
 
 def stats_recompute() -> dict[tuple[int, str], tuple[int, Decimal, int, Decimal]]:

@@ -108,8 +108,11 @@ def products_insert(rows: Sequence[ProductRow], *, now: datetime) -> list[int]:
         return [obj.pk for obj in objects]
     table = Product._meta.db_table
     with connection.cursor() as cursor:
+        # The sequence is looked up once: called per row, pg_get_serial_sequence costs about
+        # five times as much as nextval itself
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) "
+            "SELECT nextval(s.seq) FROM s, generate_series(1, %s)",
             [table, len(rows)],
         )
         ids = [pk for (pk,) in cursor.fetchall()]
@@ -166,6 +169,25 @@ def links_replace(product_ids: Sequence[int], links: Iterable[tuple[int, int]]) 
             f"COPY {LINKS._meta.db_table} (product_id, category_id) FROM STDIN",
             (f"{product_id:d}\t{category_id:d}\n" for product_id, category_id in links),
         )
+
+
+@contextmanager
+def foreign_keys_checked_meanwhile() -> Iterator[None]:
+    """Have PostgreSQL check the transaction's pending foreign keys while the block computes.
+
+    Django declares foreign keys DEFERRABLE INITIALLY DEFERRED, so the server checks each new
+    link row at COMMIT, about a fifth of an upload's time, with this process waiting. Here
+    ``SET CONSTRAINTS ALL IMMEDIATE`` runs them at once, sent in pipeline mode so that the block
+    goes on meanwhile; its end waits for them (a violation raises IntegrityError there). The rest
+    of the transaction checks its constraints statement by statement.
+    """
+    if not _postgresql():
+        yield
+        return
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        with connection.connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        yield
 
 
 def stats_add(deltas: Sequence[tuple[int, str, int, int, int, int]]) -> None:

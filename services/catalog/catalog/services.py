@@ -13,13 +13,15 @@ from django.utils import timezone
 from django.utils.text import slugify
 from mptt.exceptions import InvalidMove
 
-from catalog.aggregates import products_in_subtree, stats_apply, stats_apply_memberships
+from catalog.aggregates import products_in_subtree, stats_apply, stats_deltas
 from catalog.bulk import (
     ProductRow,
+    foreign_keys_checked_meanwhile,
     links_replace,
     product_ids_by_sku,
     products_insert,
     products_update,
+    stats_add,
     tree_rebuild,
 )
 from catalog.models import Category, Product
@@ -220,14 +222,16 @@ def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
         )
         created = [pk for pk, row in zip(product_ids, rows, strict=True) if row.id is None]
         # the new state is known here: no need to read it back
-        stats_apply_memberships(
-            memberships=[
-                (product.currency, product.price_cents, categories)
-                for product, categories in zip(products, leaves, strict=True)
-            ],
-            sign=1,
-            parents=ensured.parents,
-        )
+        with foreign_keys_checked_meanwhile():
+            deltas = stats_deltas(
+                memberships=[
+                    (product.currency, product.price_cents, categories)
+                    for product, categories in zip(products, leaves, strict=True)
+                ],
+                sign=1,
+                parents=ensured.parents,
+            )
+        stats_add(deltas)
     return UploadResult(created, updated_ids, ensured.created)
 
 
