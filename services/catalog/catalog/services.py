@@ -2,13 +2,15 @@
 
 All of them run in one transaction behind :func:`catalog_lock`, a PostgreSQL advisory lock that
 serialises writers (django-mptt does no locking of its own, and the price aggregates must see a
-tree that does not move under them). Reads never take it.
+tree that does not move under them). An upload that only adds products under existing
+categories takes it shared, beside other such uploads; every other write takes it exclusively.
+Reads never take it.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from mptt.exceptions import InvalidMove
@@ -30,6 +32,7 @@ from ecomms_common.errors import ServiceError
 
 # An arbitrary constant, the same in every catalog process.
 CATALOG_LOCK_KEY = 0x636174616C6F67
+UNIQUE_VIOLATION = "23505"
 # Up to this many new non-root categories are inserted one by one; more are bulk-inserted and
 # their trees renumbered once. Each of mptt's inserts renumbers the nodes after it, about half
 # the tree, as one renumbering does: two nodes one by one already cost twice as much.
@@ -43,11 +46,21 @@ class CategoryMoveInvalid(ServiceError):
     default_detail = "A category cannot move under itself or one of its descendants."
 
 
-def catalog_lock() -> None:
-    """Wait for, then hold until commit, the lock every catalog writer takes."""
+def catalog_lock(*, shared: bool = False) -> None:
+    """Wait for, then hold until commit, the lock every catalog writer takes.
+
+    Shared only for uploads that add products and nothing else (see :func:`products_upload`):
+    the tree and the existing products cannot change under them, and what they add to the
+    aggregates commutes (PostgreSQL's row locks order their increments of the same rows).
+    """
     if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CATALOG_LOCK_KEY])
+            cursor.execute(f"SELECT {function}(%s)", [CATALOG_LOCK_KEY])
+
+
+class _ExclusiveLockNeeded(Exception):
+    """An upload holding the lock shared has found something it may not write so."""
 
 
 def _name_key(name: str) -> str:
@@ -95,11 +108,12 @@ class EnsuredPaths:
     parents: dict[int, int | None]  # the whole tree afterwards: category id -> parent id
 
 
-def category_paths_ensure(*, paths: Sequence[CategoryPath]) -> EnsuredPaths:
+def category_paths_ensure(*, paths: Sequence[CategoryPath], create: bool = True) -> EnsuredPaths:
     """Create the missing nodes of every path; return their leaves and the tree afterwards.
 
-    Call inside a transaction holding :func:`catalog_lock`. Names match case-insensitively among
-    siblings; a new node keeps the spelling it was first given.
+    Call inside a transaction holding :func:`catalog_lock` (exclusively, unless ``create`` is
+    False: a missing node then raises _ExclusiveLockNeeded). Names match case-insensitively
+    among siblings; a new node keeps the spelling it was first given.
     """
     tree = _Tree.load()
     resolved: dict[tuple, int] = {}  # path key (lower-cased names) -> category id
@@ -120,6 +134,8 @@ def category_paths_ensure(*, paths: Sequence[CategoryPath]) -> EnsuredPaths:
                 planned.setdefault(key, name)
         leaf_keys[path] = key
     if planned:
+        if not create:
+            raise _ExclusiveLockNeeded
         _create_categories(tree, planned, resolved)
     leaves = {path: resolved[key] for path, key in leaf_keys.items()}
     return EnsuredPaths(leaves, len(planned), tree.parents)
@@ -187,13 +203,36 @@ class UploadResult:
 
 
 def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
-    """Create or update (by sku) every product and link it to the leaf of each of its paths."""
+    """Create or update (by sku) every product and link it to the leaf of each of its paths.
+
+    The upload first holds the catalog lock shared, so that uploads of new products under
+    existing categories run side by side (on two cores, two clients uploading 10,000 products
+    a request got 13,000-18,700 products/s, by whether one worker process or two served them,
+    against 10,500 for one client). If it finds a
+    category to create or a sku that exists, it rolls back, before writing anything, and runs
+    again holding the lock exclusively; so it does when another shared upload has committed one
+    of its new skus meanwhile (a unique violation).
+    """
+    if connection.vendor == "postgresql":
+        try:
+            return _products_upload(products, shared=True)
+        except _ExclusiveLockNeeded:
+            pass
+        except IntegrityError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
+                raise
+    return _products_upload(products, shared=False)
+
+
+def _products_upload(products: Sequence[ProductInput], *, shared: bool) -> UploadResult:
     with transaction.atomic():
-        catalog_lock()
+        catalog_lock(shared=shared)
         paths = dict.fromkeys(path for product in products for path in product.category_paths)
-        ensured = category_paths_ensure(paths=list(paths))
+        ensured = category_paths_ensure(paths=list(paths), create=not shared)
         leaves = [{ensured.leaves[path] for path in p.category_paths} for p in products]
         existing = product_ids_by_sku([p.sku for p in products if p.sku is not None])
+        if existing and shared:
+            raise _ExclusiveLockNeeded  # an update subtracts what the product held: alone
         updated_ids = [existing[product.sku] for product in products if product.sku in existing]
         stats_apply(product_ids=updated_ids, sign=-1, parents=ensured.parents)
 
