@@ -208,10 +208,9 @@ def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
     The upload first holds the catalog lock shared, so that uploads of new products under
     existing categories run side by side (on two cores, two clients uploading 10,000 products
     a request got 13,000-18,700 products/s, by whether one worker process or two served them,
-    against 10,500 for one client). If it finds a
-    category to create or a sku that exists, it rolls back, before writing anything, and runs
-    again holding the lock exclusively; so it does when another shared upload has committed one
-    of its new skus meanwhile (a unique violation).
+    against 10,500 for one client). If it finds a category to create or a sku that exists, it
+    rolls back, before writing anything, and runs again holding the lock exclusively; so it does
+    when another shared upload has committed one of its new skus meanwhile (a unique violation).
     """
     if connection.vendor == "postgresql":
         try:
