@@ -8,6 +8,7 @@ from django.db import NotSupportedError, OperationalError, connection
 from django.db.models import Exists, OuterRef, QuerySet
 
 from catalog.models import Category, CategoryPriceStat, Product
+from ecomms_common.errors import sqlstate
 
 CENT = Decimal("0.01")
 FEATURE_NOT_SUPPORTED = "0A000"
@@ -82,7 +83,7 @@ def _worth_a_new_connection(exc: Exception) -> bool:
     """
     if isinstance(exc, OperationalError):
         return True
-    return getattr(exc.__cause__, "sqlstate", None) == FEATURE_NOT_SUPPORTED
+    return sqlstate(exc) == FEATURE_NOT_SUPPORTED
 
 
 def product_list(*, category: Category | None = None) -> QuerySet[Product]:

@@ -28,7 +28,7 @@ from catalog.bulk import (
 )
 from catalog.models import Category, Product
 from catalog.validation import CategoryPath, ProductInput
-from ecomms_common.errors import ServiceError
+from ecomms_common.errors import ServiceError, sqlstate
 
 # An arbitrary constant, the same in every catalog process.
 CATALOG_LOCK_KEY = 0x636174616C6F67
@@ -218,7 +218,7 @@ def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
         except _ExclusiveLockNeeded:
             pass
         except IntegrityError as exc:
-            if getattr(exc.__cause__, "sqlstate", None) != UNIQUE_VIOLATION:
+            if sqlstate(exc) != UNIQUE_VIOLATION:
                 raise
     return _products_upload(products, shared=False)
 

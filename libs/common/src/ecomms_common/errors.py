@@ -51,17 +51,24 @@ class DatabaseUnavailable(ServiceUnavailable):
 _CONNECTION_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
+def sqlstate(exc: BaseException) -> str | None:
+    """Return the SQLSTATE of the driver's error behind one of Django's database errors.
+
+    psycopg 3 has ``sqlstate``, psycopg2 ``pgcode``; both are None when no server answered
+    (refused, reset, closed unexpectedly, timed out).
+    """
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+
+
 def is_database_unavailable(exc: BaseException | None) -> bool:
     """Return whether ``exc`` is Django's error for a database connection that failed."""
     if isinstance(exc, InterfaceError):  # e.g. "connection already closed"
         return True
     if not isinstance(exc, OperationalError):
         return False
-    # The driver's error: psycopg 3 has ``sqlstate``, psycopg2 ``pgcode``; both are None when
-    # no server answered (refused, reset, closed unexpectedly, timed out).
-    cause = exc.__cause__
-    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-    return sqlstate is None or sqlstate.startswith(_CONNECTION_SQLSTATES)
+    state = sqlstate(exc)
+    return state is None or state.startswith(_CONNECTION_SQLSTATES)
 
 
 class PayloadTooLarge(ServiceError):
