@@ -15,9 +15,12 @@ from django.db import connection
 from tests.conftest import other_session, product
 
 
+def validated(items: list[dict]) -> list:
+    return validate_upload({"products": items}, max_products=100, default_currency="USD")
+
+
 def upload_items(items: list[dict]):
-    products = validate_upload({"products": items}, max_products=100, default_currency="USD")
-    return products_upload(products=products)
+    return products_upload(products=validated(items))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -27,8 +30,9 @@ def test_racing_uploads_on_overlapping_new_paths_create_each_category_once():
             ["All Products", "Produce", f"Aisle {i % 6}", f"Shelf {(i + offset) % 9}"]
             for i in range(60)
         ]
-        items = [product(name=f"P{offset}-{i}", paths=[path]) for i, path in enumerate(paths)]
-        return validate_upload({"products": items}, max_products=100, default_currency="USD")
+        return validated(
+            [product(name=f"P{offset}-{i}", paths=[path]) for i, path in enumerate(paths)]
+        )
 
     batches = [batch(offset) for offset in range(4)]
     start = threading.Barrier(len(batches))
@@ -59,7 +63,7 @@ def test_racing_uploads_on_overlapping_new_paths_create_each_category_once():
 
 def _upload_in_thread(items: list[dict]) -> tuple[threading.Thread, dict]:
     """Start products_upload of these items on a connection of its own; return it and its result."""
-    products = validate_upload({"products": items}, max_products=100, default_currency="USD")
+    products = validated(items)
     outcome: dict = {}
 
     def run():
