@@ -116,10 +116,25 @@ def category_paths_ensure(*, paths: Sequence[CategoryPath], create: bool = True)
     among siblings; a new node keeps the spelling it was first given.
     """
     tree = _Tree.load()
+    leaves: dict[CategoryPath, int] = {}
+    missing: list[CategoryPath] = []
+    for path in paths:
+        category_id = None
+        for name in path:
+            category_id = tree.ids.get((category_id, _name_key(name)))
+            if category_id is None:
+                missing.append(path)
+                break
+        else:
+            leaves[path] = category_id
+    if not missing:
+        return EnsuredPaths(leaves, 0, tree.parents)
+    if not create:
+        raise _ExclusiveLockNeeded
     resolved: dict[tuple, int] = {}  # path key (lower-cased names) -> category id
     planned: dict[tuple, str] = {}  # path key -> name, parents before children
     leaf_keys: dict[CategoryPath, tuple] = {}
-    for path in paths:
+    for path in missing:
         parent_id, known, key = None, True, ()
         for name in path:
             key = (*key, _name_key(name))
@@ -133,11 +148,8 @@ def category_paths_ensure(*, paths: Sequence[CategoryPath], create: bool = True)
                 known = False
                 planned.setdefault(key, name)
         leaf_keys[path] = key
-    if planned:
-        if not create:
-            raise _ExclusiveLockNeeded
-        _create_categories(tree, planned, resolved)
-    leaves = {path: resolved[key] for path, key in leaf_keys.items()}
+    _create_categories(tree, planned, resolved)
+    leaves.update((path, resolved[key]) for path, key in leaf_keys.items())
     return EnsuredPaths(leaves, len(planned), tree.parents)
 
 

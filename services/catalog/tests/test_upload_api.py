@@ -25,6 +25,23 @@ def test_a_product_in_several_paths_links_each_leaf(upload):
     assert sorted(c.name for c in item.categories.all()) == ["C", "D"]
 
 
+def test_existing_and_new_paths_in_one_upload_each_link_their_own_leaf(upload):
+    upload(product(paths=[["Produce", "Fruits", "Citrus"]]))
+    body = upload(
+        product(name="Lemon", paths=[["produce", "FRUITS", "citrus"]]),
+        product(name="Kale", paths=[["Produce", "Vegetables", "Greens"]]),
+        product(name="Lime", paths=[["Produce", "Fruits", "Citrus"], ["Produce", "Fruits"]]),
+    ).json()
+    assert body["categories_created"] == 2
+    linked = {
+        item.name: sorted(c.slug for c in item.categories.all())
+        for item in Product.objects.filter(pk__in=body["created"])
+    }
+    assert linked == {"Lemon": ["citrus"], "Kale": ["greens"], "Lime": ["citrus", "fruits"]}
+    assert Category.objects.get(slug="greens").parent.parent.name == "Produce"
+    assert Category.objects.filter(name__iexact="citrus").count() == 1
+
+
 def test_an_existing_sku_is_updated_not_duplicated(upload):
     first = upload(product(sku="BRD-1", price="3.99")).json()
     second = upload(
