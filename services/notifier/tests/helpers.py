@@ -5,12 +5,13 @@ import json
 import os
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from notifier.models import Delivery, InboxEvent
 from notifier.worker import NotifierWorker
 
 from ecomms_common.events import Envelope
@@ -84,3 +85,13 @@ def command_env(**extra: str) -> dict[str, str]:
 
 def new_event_id() -> str:
     return str(uuid.uuid4())
+
+
+def settled(count: int) -> Callable[[], bool]:
+    """Return a condition: ``count`` events in, none of their deliveries waiting or being sent."""
+    return lambda: (
+        InboxEvent.objects.count() == count
+        and not Delivery.objects.filter(
+            status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
+        ).exists()
+    )

@@ -25,7 +25,7 @@ from notifier.models import Delivery, InboxEvent
 
 from ecomms_common.relay import OutboxRelay
 from ecomms_common.testing.tcpproxy import TcpProxy
-from tests.helpers import SERVICE_DIR, command_env, place_order, wait_for
+from tests.helpers import SERVICE_DIR, command_env, place_order, settled, wait_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -73,15 +73,6 @@ def _relay_once() -> None:
         relay.disconnect()
 
 
-def _settled(count: int) -> Callable[[], bool]:
-    return lambda: (
-        InboxEvent.objects.count() == count
-        and not Delivery.objects.filter(
-            status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
-        ).exists()
-    )
-
-
 def test_consume_serves_the_probes_and_stops_cleanly_on_sigterm(sms_standin, smtp, settings):
     settings.OPS_HOST, settings.OPS_PORT = "127.0.0.1", _free_port()
     base = f"http://127.0.0.1:{settings.OPS_PORT}"
@@ -89,7 +80,7 @@ def test_consume_serves_the_probes_and_stops_cleanly_on_sigterm(sms_standin, smt
     _relay_once()
 
     def probe() -> None:
-        wait_for(_settled(1), what="the order's deliveries")
+        wait_for(settled(1), what="the order's deliveries")
         assert requests.get(f"{base}/healthz", timeout=5).json() == {"status": "ok"}
         ready = requests.get(f"{base}/readyz", timeout=5)
         assert ready.status_code == 200, ready.text
@@ -205,7 +196,7 @@ def test_a_consumer_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
         text=True,
     )
     try:
-        wait_for(_settled(10), timeout=60, what="every order's deliveries")
+        wait_for(settled(10), timeout=60, what="every order's deliveries")
         restarted.send_signal(signal.SIGTERM)
         assert restarted.wait(30) == 0
     finally:
@@ -239,7 +230,7 @@ def test_a_relay_killed_between_publish_and_mark_sent_still_sends_one_sms(
     assert queue_depth(settings.NOTIFIER_QUEUE) == 2
     with running_notifier():
         wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 0, what="both copies consumed")
-        wait_for(_settled(1), what="the deliveries")
+        wait_for(settled(1), what="the deliveries")
     assert [sms.to for sms in sms_standin.requests] == [envelope.data["customer"]["phone"]]
     assert len(smtp.messages) == 1
 
@@ -286,7 +277,7 @@ def test_a_database_outage_holds_messages_until_it_ends(sms_standin, smtp, setti
         time.sleep(2)  # the consumer holds the message and keeps trying
         assert not InboxEvent.objects.exists()
         proxy.restore()
-        wait_for(_settled(1), what="the deliveries after the outage")
+        wait_for(settled(1), what="the deliveries after the outage")
     assert [sms.to for sms in sms_standin.requests] == [envelope.data["customer"]["phone"]]
     assert len(smtp.messages) == 1
     assert queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 0
@@ -320,7 +311,7 @@ def test_a_database_outage_while_the_providers_accept_sends_each_message_once(
             time.sleep(0.5)
             proxy.restore()
             release.set()
-            wait_for(_settled(1), what="the deliveries after the outage")
+            wait_for(settled(1), what="the deliveries after the outage")
     finally:
         release.set()
 

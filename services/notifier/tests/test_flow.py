@@ -1,6 +1,7 @@
 """From a committed order to the customer's SMS and the admin's email, through real RabbitMQ."""
 
 import itertools
+import time
 
 import pika
 import pytest
@@ -11,20 +12,12 @@ from prometheus_client import REGISTRY
 from ecomms_common.testing.broker import broker_channel, drain, queue_depth
 from ecomms_common.testing.running import running_relay, wait_for
 from ecomms_common.testing.tcpproxy import TcpProxy
-from tests.helpers import order_placed, place_order, running_notifier
+from tests.helpers import order_placed, place_order, running_notifier, settled
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("event_topology", "fast_retries"),
 ]
-
-
-def _settled(count: int):
-    """Return a condition: ``count`` events in, none of their deliveries pending."""
-    return lambda: (
-        InboxEvent.objects.count() == count
-        and not Delivery.objects.filter(status=Delivery.Status.PENDING).exists()
-    )
 
 
 def _metric(name: str, **labels) -> float:
@@ -39,7 +32,7 @@ def test_an_order_placed_sends_one_sms_and_one_admin_email(sms_standin, smtp):
     latencies = _metric("notifier_delivery_latency_seconds_count", channel="email")
     with running_relay(), running_notifier():
         envelope = place_order(order_id=4242)
-        wait_for(_settled(1), what="both deliveries")
+        wait_for(settled(1), what="both deliveries")
 
     phone = envelope.data["customer"]["phone"]
     assert [(s.to, s.message) for s in sms_standin.requests] == [
@@ -67,7 +60,7 @@ def test_an_order_placed_sends_one_sms_and_one_admin_email(sms_standin, smtp):
 def test_an_order_without_a_phone_sends_only_the_email(sms_standin, smtp):
     with running_relay(), running_notifier():
         place_order(phone=None)
-        wait_for(_settled(1), what="the email")
+        wait_for(settled(1), what="the email")
     assert sms_standin.requests == []
     assert len(smtp.messages) == 1
     assert Delivery.objects.get(channel="sms").status == Delivery.Status.SKIPPED
@@ -75,10 +68,18 @@ def test_an_order_without_a_phone_sends_only_the_email(sms_standin, smtp):
 
 def test_smtp_451_then_250_sends_one_email_after_a_retry(sms_standin, smtp):
     answers = iter(["451 4.7.1 Greylisted, try again later"])
-    smtp.reply = lambda envelope: next(answers, "250 OK")
+
+    def slow_first_reply(envelope) -> str:
+        answer = next(answers, None)
+        if answer is None:
+            return "250 OK"
+        time.sleep(0.5)  # the email stays claimed (sending) meanwhile: not settled yet
+        return answer
+
+    smtp.reply = slow_first_reply
     with running_relay(), running_notifier():
         place_order()
-        wait_for(_settled(1), what="the retried email")
+        wait_for(settled(1), what="the retried email")
     email = Delivery.objects.get(channel="email")
     assert (email.status, email.attempts) == (Delivery.Status.SENT, 2)
     assert (smtp.attempts, len(smtp.messages)) == (2, 1)
@@ -91,7 +92,7 @@ def test_smtp_550_fails_the_email_without_retry_and_the_sms_still_goes(sms_stand
     with running_relay(), running_notifier():
         place_order()
         place_order()  # a later event is handled as usual
-        wait_for(_settled(2), what="both events")
+        wait_for(settled(2), what="both events")
     assert list(Delivery.objects.filter(channel="email").values_list("status", "attempts")) == [
         ("failed", 1),
         ("failed", 1),
@@ -129,7 +130,7 @@ def test_an_event_published_twice_sends_one_sms(sms_standin, smtp, settings):
                     settings.EVENTS_EXCHANGE, "order.placed.v1", envelope.to_json(), properties
                 )
         wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 0, what="both copies")
-        wait_for(_settled(1), what="the deliveries")
+        wait_for(settled(1), what="the deliveries")
     assert len(sms_standin.requests) == 1
     assert len(smtp.messages) == 1
 
@@ -142,13 +143,13 @@ def test_orders_keep_committing_while_rabbitmq_is_down_and_are_delivered_once_af
         url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/"
         with running_relay(amqp_url=url), running_notifier(amqp_url=url) as worker:
             place_order()
-            wait_for(_settled(1), what="the first order")
+            wait_for(settled(1), what="the first order")
             proxy.cut()
             wait_for(lambda: not worker.consumer.connected.is_set(), what="the outage")
             during = [place_order() for _ in range(5)]  # every order still commits
             assert InboxEvent.objects.count() == 1
             proxy.restore()
-            wait_for(_settled(6), what="the orders placed during the outage")
+            wait_for(settled(6), what="the orders placed during the outage")
     phones = sorted(s.to for s in sms_standin.requests)
     expected = sorted([*(e.data["customer"]["phone"] for e in during)])
     assert len(phones) == 6
@@ -165,7 +166,7 @@ def test_a_poison_message_is_dead_lettered_and_replay_brings_it_back(
         with broker_channel() as channel:
             channel.basic_publish(settings.EVENTS_EXCHANGE, "order.placed.v1", b"{not json", poison)
         place_order()
-        wait_for(_settled(1), what="the order after the poison")
+        wait_for(settled(1), what="the order after the poison")
         wait_for(lambda: queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 1, what="the DLQ")
     assert len(sms_standin.requests) == 1
 
@@ -186,7 +187,7 @@ def test_a_poison_message_is_dead_lettered_and_replay_brings_it_back(
 def test_two_consumers_side_by_side_send_each_message_once(sms_standin, smtp):
     with running_relay(), running_notifier(), running_notifier():
         orders = [place_order() for _ in range(20)]
-        wait_for(_settled(20), what="every order's deliveries")
+        wait_for(settled(20), what="every order's deliveries")
     phones = sorted(order.data["customer"]["phone"] for order in orders)
     assert sorted(sms.to for sms in sms_standin.requests) == phones
     assert len(smtp.messages) == 20
