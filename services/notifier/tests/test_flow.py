@@ -110,8 +110,11 @@ def test_a_slow_retry_does_not_hold_up_other_orders(sms_standin, smtp, settings)
         place_order()
         place_order()
         wait_for(
-            lambda: Delivery.objects.filter(status=Delivery.Status.SENT).count() == 3,
-            what="the other deliveries",
+            lambda: (
+                Delivery.objects.filter(status=Delivery.Status.SENT).count() == 3
+                and Delivery.objects.filter(status=Delivery.Status.PENDING).exists()
+            ),
+            what="the other deliveries, and the refused one back to waiting",
         )
     waiting = Delivery.objects.get(status=Delivery.Status.PENDING)
     assert (waiting.channel, waiting.attempts) == ("email", 1)
