@@ -1,6 +1,5 @@
 """Settings for testing the shared package inside a minimal Django project."""
 
-from pathlib import Path
 
 from ecomms_common.base_settings import *  # noqa: F403
 from ecomms_common.base_settings import (
@@ -10,11 +9,10 @@ from ecomms_common.base_settings import (
     logging_config,
 )
 
-BASE_DIR = Path(__file__).resolve().parent
 SERVICE_NAME = "common-tests"
 INSTALLED_APPS = [*INSTALLED_APPS, "ecomms_common.outbox", "tests"]
 ROOT_URLCONF = "tests.urls"
-DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
+DATABASES = {"default": database()}
 LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database", "broker"]
 REQUEST_BODY_MAX_BYTES = 1024

@@ -1,6 +1,5 @@
 """Settings of the auth-gateway service: shared defaults from ecomms_common, all from the env."""
 
-from pathlib import Path
 
 from ecomms_common.base_settings import *  # noqa: F403
 from ecomms_common.base_settings import (
@@ -13,7 +12,6 @@ from ecomms_common.base_settings import (
     logging_config,
 )
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 SERVICE_NAME = "auth-gateway"
 
 INSTALLED_APPS = [
@@ -36,7 +34,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     MIDDLEWARE[-1],
 ]
-DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
+DATABASES = {"default": database()}
 LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database"]
 AUTH_USER_MODEL = "gateway.User"

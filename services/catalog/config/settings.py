@@ -1,6 +1,5 @@
 """Settings of the catalog service: shared defaults from ecomms_common, all from the env."""
 
-from pathlib import Path
 
 from catalog.api.schema import APPEND_COMPONENTS, APPEND_PATHS
 
@@ -13,20 +12,18 @@ from ecomms_common.base_settings import (
     logging_config,
 )
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 SERVICE_NAME = "catalog"
 
 INSTALLED_APPS = [*INSTALLED_APPS, "mptt", "catalog"]
-DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
+DATABASES = {"default": database()}
 # average_price is one indexed lookup: Django's health check of a kept connection (a SELECT 1
 # before each request's first query) would double its database round trips. That read reconnects
 # once by itself instead (catalog.selectors); any other request on a connection the server has
 # dropped fails with 503, and Django then closes the connection, so the next one reconnects.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django turns psycopg's prepared statements off; the average_price read prepares its query
-    # (catalog.selectors). Django's own cursors bind parameters client-side and never prepare.
-    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
+# Django turns psycopg's prepared statements off; the average_price read prepares its query
+# (catalog.selectors). Django's own cursors bind parameters client-side and never prepare.
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database"]
 SPECTACULAR_SETTINGS = {
@@ -41,6 +38,3 @@ SPECTACULAR_SETTINGS = {
 REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=32 * 1024 * 1024)
 CATALOG_DEFAULT_CURRENCY = env.str("CATALOG_DEFAULT_CURRENCY", default="USD")
 CATALOG_MAX_UPLOAD_PRODUCTS = env.int("CATALOG_MAX_UPLOAD_PRODUCTS", default=10_000)
-# The case-insensitive sibling-name constraint treats root names alike (NULLS NOT DISTINCT), which
-# SQLite cannot express; local SQLite runs rely on the writers' own check under the catalog lock.
-SILENCED_SYSTEM_CHECKS = ["models.W047"]

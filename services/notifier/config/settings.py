@@ -1,6 +1,5 @@
 """Settings of the notifier service: shared defaults from ecomms_common, all from the env."""
 
-from pathlib import Path
 
 from ecomms_common.base_settings import *  # noqa: F403
 from ecomms_common.base_settings import (
@@ -11,11 +10,10 @@ from ecomms_common.base_settings import (
     logging_config,
 )
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 SERVICE_NAME = "notifier"
 
 INSTALLED_APPS = [*INSTALLED_APPS, "notifier"]
-DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
+DATABASES = {"default": database()}
 LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database", "broker"]
 SPECTACULAR_SETTINGS = {
@@ -69,11 +67,3 @@ EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ecomms <noreply@ecomms.local>")
 EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="ecomms.local")
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@example.com")
-
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Local runs: the consumer's threads share one SQLite file. Each transaction takes the write
-    # lock when it begins (IMMEDIATE) and waits for it, instead of failing to upgrade a read lock
-    # after a message was sent (which would send it again).
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-    )

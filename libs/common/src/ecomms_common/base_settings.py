@@ -7,14 +7,14 @@ A service's ``config/settings.py`` star-imports this module, then names itself a
 
     SERVICE_NAME = "catalog"
     INSTALLED_APPS = [*INSTALLED_APPS, "catalog"]
-    DATABASES = {"default": database(default_sqlite=BASE_DIR / "db.sqlite3")}
+    DATABASES = {"default": database()}
     LOGGING = logging_config(service=SERVICE_NAME)
 """
 
-from pathlib import Path
 from typing import Any
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
 
@@ -129,8 +129,7 @@ AMQP_HEARTBEAT_SECONDS = env.int("AMQP_HEARTBEAT_SECONDS", default=30)
 # Outbox relay (``python manage.py relay_outbox``).
 OUTBOX_NOTIFY_CHANNEL = env.str("OUTBOX_NOTIFY_CHANNEL", default="ecomms_outbox")
 OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=100)
-# Longest wait between two looks at the table: new rows wake the relay at once on PostgreSQL
-# (LISTEN/NOTIFY); other databases (SQLite in local runs) are polled every 0.2 s at most.
+# Longest wait between two looks at the table: new rows wake the relay at once (LISTEN/NOTIFY).
 OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=1.0)
 OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=30.0)
 # Set to serve the relay's Prometheus metrics (ecomms_outbox_*) on this port; unset: not served.
@@ -142,13 +141,31 @@ READINESS_CHECKS = ["database"]
 READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
 
 
-def database(*, default_sqlite: Path) -> dict[str, Any]:
-    """Return the ``default`` database from ``DATABASE_URL``, or the service's own SQLite file."""
-    config = env.db_url("DATABASE_URL", default=f"sqlite:///{default_sqlite}")
-    if config["ENGINE"] == "django.db.backends.postgresql":
-        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
-        config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-        config["CONN_HEALTH_CHECKS"] = True
+POSTGRESQL_ENGINE = "django.db.backends.postgresql"
+
+
+def database() -> dict[str, Any]:
+    """Return the ``default`` database: the PostgreSQL database ``DATABASE_URL`` names.
+
+    Every service runs on PostgreSQL only, locally too (``make up`` starts one and sets the
+    variable), so a missing or other URL stops the process at start with what to set.
+    """
+    url = env.str("DATABASE_URL", default="")
+    if not url:
+        raise ImproperlyConfigured(
+            "DATABASE_URL is not set: this service needs a PostgreSQL database, e.g. "
+            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/<database> "
+            "(`make up` starts a local PostgreSQL and sets it for every process)."
+        )
+    config = env.db_url_config(url)
+    if config.get("ENGINE") != POSTGRESQL_ENGINE:
+        scheme = url.split(":", 1)[0]
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must name a PostgreSQL database (postgres://...), not {scheme!r}."
+        )
+    config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+    config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    config["CONN_HEALTH_CHECKS"] = True
     return config
 
 

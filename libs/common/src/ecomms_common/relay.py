@@ -16,9 +16,8 @@ Order: rows go out by id (commit order, for rows committed one after the other) 
 row RabbitMQ refuses (nacked, or unroutable: no queue bound for its routing key) is postponed with
 a growing delay while the rows after it go on. With several relays, their batches interleave.
 
-On PostgreSQL, ``outbox_enqueue`` sends ``NOTIFY`` on commit and the relay ``LISTEN``s, so a new row
-is picked up at once; ``OUTBOX_POLL_SECONDS`` bounds the wait when a notification is missed. Other
-databases (SQLite in local runs) are polled every 0.2 s.
+``outbox_enqueue`` sends ``NOTIFY`` on commit and the relay ``LISTEN``s, so a new row is picked up
+at once; ``OUTBOX_POLL_SECONDS`` bounds the wait when a notification is missed.
 """
 
 import contextlib
@@ -72,16 +71,8 @@ class OutboxListener:
         self.channel = channel or settings.OUTBOX_NOTIFY_CHANNEL
         self.connection: psycopg.Connection | None = None
 
-    @property
-    def supported(self) -> bool:
-        return connections[self.using].vendor == "postgresql"
-
     def wait(self, timeout: float, stop: threading.Event) -> None:
         """Return when a row was committed, after ``timeout`` seconds, or soon after ``stop``."""
-        if not self.supported:
-            # No LISTEN/NOTIFY (SQLite in local runs): poll often enough to stay prompt.
-            stop.wait(min(timeout, 0.2))
-            return
         try:
             self.ensure_listening()
             deadline = time.monotonic() + timeout
@@ -109,7 +100,7 @@ class OutboxListener:
 
     def ensure_listening(self) -> None:
         """LISTEN before looking at the table, so that no commit falls between the two."""
-        if self.connection is not None or not self.supported:
+        if self.connection is not None:
             return
         params = connections[self.using].get_connection_params()
         params.pop("cursor_factory", None)

@@ -25,9 +25,7 @@ def outbox_enqueue(*, envelope: Envelope, using: str = DEFAULT_DB_ALIAS) -> Outb
         envelope=json.loads(envelope.to_json()),
         correlation_id=envelope.correlation_id,
     )
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        # Delivered when the transaction commits (never on rollback): wakes the relay at once.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [settings.OUTBOX_NOTIFY_CHANNEL])
+    # Delivered when the transaction commits (never on rollback): wakes the relay at once.
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, '')", [settings.OUTBOX_NOTIFY_CHANNEL])
     return message

@@ -1,8 +1,8 @@
 """Pytest fixtures for services: ``pytest_plugins = ["ecomms_common.testing.pytest_plugin"]``.
 
 Every test verifies tokens against a session-wide :class:`LocalJWKS`; ``bearer`` mints a header
-for any roles. The tests run against the real PostgreSQL only; ``database_proxy`` puts a cuttable
-TCP proxy between the test's own database connection and it.
+for any roles. The tests run against the PostgreSQL that ``DATABASE_URL`` names;
+``database_proxy`` puts a cuttable TCP proxy between the test's own database connection and it.
 """
 
 from collections.abc import Callable, Iterator
@@ -13,16 +13,6 @@ from rest_framework.test import APIClient
 
 from ecomms_common.testing.jwks import LocalJWKS
 from ecomms_common.testing.tcpproxy import TcpProxy
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _require_postgresql() -> None:
-    if connection.vendor != "postgresql":
-        pytest.exit(
-            "These tests run against PostgreSQL: set DATABASE_URL, e.g. "
-            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/<service> (make test does).",
-            returncode=2,
-        )
 
 
 @pytest.fixture(scope="session")
