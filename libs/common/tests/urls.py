@@ -21,5 +21,5 @@ urlpatterns = [
     path("raise/", views.RaisingView.as_view()),
     path("outbox-count/", views.OutboxCountView.as_view()),
     path("plain/outbox-count/", views.outbox_count),
-    path("slow-query/", views.SlowQueryView.as_view()),
+    path("failing-query/", views.FailingQueryView.as_view()),
 ]

@@ -108,13 +108,23 @@ def outbox_count(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"outbox": OutboxMessage.objects.count()})
 
 
-class SlowQueryView(APIView):
-    """Run a query longer than its statement timeout allows."""
+# Queries the server refuses for what they are, whatever the connection: a retry fails again.
+FAILING_QUERIES = {
+    "cancelled": ["SET LOCAL statement_timeout = 1", "SELECT pg_sleep(1)"],
+    "syntax": ["SELECT 1::bigint[[]"],
+    "undefined_table": ["SELECT * FROM no_such_table"],
+    "division_by_zero": ["SELECT 1 / 0"],
+    "out_of_range": ["SELECT 99999999999::integer"],
+}
+
+
+class FailingQueryView(APIView):
+    """Run the query that ?kind= names, which the database refuses."""
 
     permission_classes = [AllowAny]
 
     def get(self, request):
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL statement_timeout = 1")
-            cursor.execute("SELECT pg_sleep(1)")
-        return Response({"slept": True})
+            for statement in FAILING_QUERIES[request.query_params["kind"]]:
+                cursor.execute(statement)
+        return Response({"ran": True})

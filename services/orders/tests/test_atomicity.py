@@ -43,7 +43,7 @@ def test_a_failure_after_the_order_insert_leaves_neither_order_nor_event(
     response = api_client.post("/orders/", BREAD_AND_ORANGES, format="json", **customer())
 
     assert response.status_code == 500
-    assert response.json()["error"]["code"] == "server_error"
+    assert response.json()["error"]["code"] == "internal_error"
     assert len(catalog.requests) == 1  # it got as far as pricing and inserting
     assert not Order.objects.exists()
     assert not OrderItem.objects.exists()

@@ -6,7 +6,10 @@ failures through the ``handler*`` views below; oversized bodies are refused by
 
 A database that cannot be reached is a dependency that is down, not a bug: wherever the
 connection failure surfaces (a DRF view, a plain Django view, a middleware), the client gets
-503 ``database_unavailable``, never a 500.
+503 ``database_unavailable``, never a 500. Only such connection failures are 503: an error the
+server gives for the query itself (a programming or data error, a cancelled statement) would be
+given again to a retry, so it is a 500 ``internal_error`` carrying the request id, with the
+traceback in the log line Django writes for it.
 """
 
 import logging
@@ -18,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django_guid import get_guid
 from rest_framework import exceptions, status
 
 logger = logging.getLogger(__name__)
@@ -146,7 +150,13 @@ def server_error(request: HttpRequest) -> JsonResponse:
             DatabaseUnavailable.default_code,
             DatabaseUnavailable.default_detail,
         )
-    return error_response(500, "server_error", "The service failed to handle the request.")
+    # Django has logged the traceback (logger django.request) under this request id.
+    return error_response(
+        500,
+        "internal_error",
+        "The service failed to handle the request; quote the request id when reporting it.",
+        request_id=get_guid(),
+    )
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
