@@ -9,7 +9,7 @@ own, ``.venvs/catalog``)::
 It starts, on 127.0.0.1 ports chosen by the OS: the real catalog (gunicorn, its own
 ``gunicorn.conf.py``) on a throwaway PostgreSQL database it creates, fills with generated
 products through ``manage.py import_catalog`` and drops at the end, and the gateway (gunicorn,
-its own settings, a throwaway SQLite database and signing key; the catalog trusts its JWKS).
+its own settings, a throwaway PostgreSQL database and signing key; the catalog trusts its JWKS).
 Then, for each read (``--reads``: a page of 50 products, one product, a category's average
 price), with the same client load, it sends the read four ways: straight to catalog and through
 the gateway, each anonymously (a public read) and with a bearer token (which the gateway verifies
@@ -318,6 +318,7 @@ def main() -> None:
     servers: list[Server] = []
     load_before = os.getloadavg()
     database_recreate(DATABASE_SERVER, database)
+    database_recreate(DATABASE_SERVER, f"{database}_gateway")
     try:
         catalog_port, gateway_port = free_port(), free_port()
         gateway_url = f"http://127.0.0.1:{gateway_port}"
@@ -325,7 +326,7 @@ def main() -> None:
         gateway_env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": f"sqlite:///{scratch / 'gateway.sqlite3'}",
+            "DATABASE_URL": f"{DATABASE_SERVER}/{database}_gateway",
             "JWT_PRIVATE_KEY_FILE": str(key),
             "JWT_ISSUER": gateway_url,
             "CATALOG_URL": f"http://127.0.0.1:{catalog_port}",
@@ -408,6 +409,7 @@ def main() -> None:
         for server in servers:
             server.stop()
         database_drop(DATABASE_SERVER, database)
+        database_drop(DATABASE_SERVER, f"{database}_gateway")
     load_after = os.getloadavg()
 
     report(args, targets, measured, rss, load_before, load_after)

@@ -10,7 +10,7 @@ Orders use a fresh PostgreSQL database (``--database``, dropped and created at t
 Each scenario is a closed loop of ``--concurrency`` clients split over two load processes.
 
 With ``--through-gateway``, the run also starts the auth gateway (from .venvs/auth-gateway, its own
-SQLite database and a fresh signing key) in front of orders, issues the customers' tokens there,
+PostgreSQL database and a fresh signing key) in front of orders, issues the customers' tokens there,
 and sends both scenarios through it: ``POST /orders/`` and the hello-world, which the benchmark's
 routes also answer at ``GET /customers/bench-hello/`` (a path the gateway proxies to orders).
 
@@ -111,7 +111,7 @@ def start_gateway(port: int, catalog_url: str, orders_url: str, args, logs: Path
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"sqlite:///{logs / 'gateway.sqlite3'}",
+        "DATABASE_URL": gateway_database(args.database),
         "JWT_PRIVATE_KEY_FILE": str(logs / "jwt.pem"),
         "JWT_ACCESS_TTL_SECONDS": "3600",
         "CATALOG_URL": catalog_url,
@@ -123,6 +123,7 @@ def start_gateway(port: int, catalog_url: str, orders_url: str, args, logs: Path
         "WEB_CONCURRENCY": str(args.workers),
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    recreate_database(env["DATABASE_URL"])
     manage = [str(GATEWAY_PYTHON), "manage.py"]
     for command in (["migrate", "-v0"], ["generate_signing_key", str(logs / "jwt.pem")]):
         subprocess.run([*manage, *command], cwd=GATEWAY_DIR, env=env, check=True)
@@ -157,6 +158,11 @@ def wait_until_up(port: int, path: str) -> None:
             pass
         time.sleep(0.1)
     raise SystemExit(f"nothing answers on port {port}")
+
+
+def gateway_database(orders_database: str) -> str:
+    """Return the URL of the gateway's throwaway database, beside the orders one."""
+    return f"{orders_database}_gateway"
 
 
 def recreate_database(url: str) -> None:
@@ -416,6 +422,8 @@ def main() -> None:
         jwks.close()
         if not args.keep_database:
             drop_database(args.database)
+        if args.through_gateway:
+            drop_database(gateway_database(args.database))
 
     print(
         f"\nconcurrency {args.concurrency}, {args.rounds} rounds of {args.seconds:g} s per "

@@ -1,6 +1,5 @@
 """Settings for testing the shared package inside a minimal Django project."""
 
-
 from ecomms_common.base_settings import *  # noqa: F403
 from ecomms_common.base_settings import (
     INSTALLED_APPS,

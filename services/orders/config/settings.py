@@ -1,6 +1,5 @@
 """Settings of the orders service: shared defaults from ecomms_common, all from the env."""
 
-
 from ecomms_common.base_settings import *  # noqa: F403
 from ecomms_common.base_settings import (
     INSTALLED_APPS,
