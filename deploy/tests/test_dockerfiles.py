@@ -78,7 +78,6 @@ def test_dockerignore_keeps_tests_and_local_state_out():
         ".venvs/catalog",
         "var/mail",
         "services/catalog/tests/test_x.py",
-        "services/orders/db.sqlite3",
         "libs/common/src/ecomms_common.egg-info",
     ):
         assert ignored(path), path
