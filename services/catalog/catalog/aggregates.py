@@ -20,8 +20,6 @@ from django.db import connection
 from catalog.bulk import stats_add
 from catalog.models import Category, CategoryPriceStat, Product
 
-CHUNK = 2000
-
 # What a product contributes: its currency, its price in cents and the ids of its categories.
 Membership = tuple[str, int, Collection[int]]
 # Every category's parent (None for a root).
@@ -65,18 +63,12 @@ def _product_memberships(product_ids: Sequence[int]) -> dict[int, tuple[str, int
         "SELECT p.id, p.currency, (p.price * 100)::bigint, pc.category_id "  # noqa: S608 - table names only
         f"FROM {tables['product']} p JOIN {tables['links']} pc ON pc.product_id = p.id "
     )
-    # One array parameter on PostgreSQL; chunks of placeholders elsewhere.
-    chunk_size = len(product_ids) if connection.vendor == "postgresql" else CHUNK
     with connection.cursor() as cursor:
-        for start in range(0, len(product_ids), chunk_size):
-            chunk = list(product_ids[start : start + chunk_size])
-            if connection.vendor == "postgresql":
-                cursor.execute(select + "WHERE p.id = ANY(%s)", [chunk])
-            else:
-                cursor.execute(select + f"WHERE p.id IN ({', '.join(['%s'] * len(chunk))})", chunk)
-            for product_id, currency, cents, category_id in cursor.fetchall():
-                entry = memberships.setdefault(product_id, (currency, int(cents), set()))
-                entry[2].add(category_id)
+        # one array parameter, however many products
+        cursor.execute(select + "WHERE p.id = ANY(%s)", [list(product_ids)])
+        for product_id, currency, cents, category_id in cursor.fetchall():
+            entry = memberships.setdefault(product_id, (currency, int(cents), set()))
+            entry[2].add(category_id)
     return memberships
 
 

@@ -1,8 +1,7 @@
 """Bulk writes for uploads of thousands of products.
 
-On PostgreSQL they use COPY and single set-based statements; ``bulk_create``/``bulk_update`` build
-a model instance per row and, for updates, a CASE branch per row, which costs seconds per 10,000
-products. Elsewhere (the SQLite file of a local run) they fall back to the ORM.
+They use COPY and single set-based statements; ``bulk_create``/``bulk_update`` build a model
+instance per row and, for updates, a CASE branch per row, which costs seconds per 10,000 products.
 """
 
 import gc
@@ -45,18 +44,8 @@ class ProductRow(NamedTuple):
     sku: str | None
 
 
-def _postgresql() -> bool:
-    return connection.vendor == "postgresql"
-
-
 def product_ids_by_sku(skus: Sequence[str]) -> dict[str, int]:
     """Return {sku: product id} for the skus that exist."""
-    if not _postgresql():
-        found: dict[str, int] = {}
-        for start in range(0, len(skus), 5000):
-            chunk = skus[start : start + 5000]
-            found.update(Product.objects.filter(sku__in=chunk).values_list("sku", "id"))
-        return found
     with connection.cursor() as cursor:
         # One text parameter: psycopg adapts a list element by element, in Python. A sku never
         # holds a comma (catalog.validation.SKU_PATTERN).
@@ -103,12 +92,6 @@ def products_insert(rows: Sequence[ProductRow], *, now: datetime) -> list[int]:
     """Insert new products; return their ids in the order given."""
     if not rows:
         return []
-    if not _postgresql():
-        objects = [
-            Product(**{**row._asdict(), "id": None}, created_at=now, updated_at=now) for row in rows
-        ]
-        Product.objects.bulk_create(objects, batch_size=5000)
-        return [obj.pk for obj in objects]
     table = Product._meta.db_table
     with connection.cursor() as cursor:
         # The sequence is looked up once: called per row, pg_get_serial_sequence costs about
@@ -137,11 +120,6 @@ def products_update(rows: Sequence[ProductRow], *, now: datetime) -> None:
     """Write name, description, price and currency of existing products."""
     if not rows:
         return
-    if not _postgresql():
-        objects = [Product(**row._asdict(), updated_at=now) for row in rows]
-        fields = ["name", "description", "price", "currency", "updated_at"]
-        Product.objects.bulk_update(objects, fields, batch_size=1000)
-        return
     columns = list(
         zip(*[(r.id, r.name, r.description, r.price, r.currency) for r in rows], strict=True)
     )
@@ -160,12 +138,6 @@ def links_replace(product_ids: Sequence[int], links: Iterable[tuple[int, int]]) 
     """Drop the category links of these products, then insert (product id, category id) pairs."""
     for start in range(0, len(product_ids), 5000):
         LINKS.objects.filter(product_id__in=product_ids[start : start + 5000]).delete()
-    links = list(links)
-    if not _postgresql():
-        LINKS.objects.bulk_create(
-            [LINKS(product_id=p, category_id=c) for p, c in links], batch_size=5000
-        )
-        return
     with connection.cursor() as cursor:
         _copy_text(
             cursor,
@@ -184,9 +156,6 @@ def foreign_keys_checked_meanwhile() -> Iterator[None]:
     goes on meanwhile; its end waits for them (a violation raises IntegrityError there). The rest
     of the transaction checks its constraints statement by statement.
     """
-    if not _postgresql():
-        yield
-        return
     with connection.wrap_database_errors, connection.connection.pipeline():
         with connection.connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -203,20 +172,6 @@ def stats_add(deltas: Sequence[tuple[int, str, int, int, int, int]]) -> None:
     )
     upsert = f"ON CONFLICT (category_id, currency) DO UPDATE SET {updates}"
     with connection.cursor() as cursor:
-        if not _postgresql():
-            for start in range(0, len(deltas), 500):
-                rows = [
-                    (category_id, currency, n, _dollars(cents), own_n, _dollars(own_cents))
-                    for category_id, currency, n, cents, own_n, own_cents in deltas[
-                        start : start + 500
-                    ]
-                ]
-                values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
-                cursor.execute(
-                    f"INSERT INTO {stat} ({columns}) VALUES {values} {upsert}",  # noqa: S608
-                    [value for row in rows for value in row],
-                )
-            return
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS catalog_stat_delta (category_id bigint, "
             "currency varchar(3), subtree_count bigint, subtree_cents bigint, own_count bigint, "
@@ -237,10 +192,6 @@ def stats_add(deltas: Sequence[tuple[int, str, int, int, int, int]]) -> None:
         )
 
 
-def _dollars(cents: int) -> Decimal:
-    return Decimal(cents).scaleb(-2)
-
-
 def tree_rebuild(*, tree_ids: Iterable[int]) -> None:
     """Recompute lft/rght/level of whole trees from the parent links, siblings kept in order.
 
@@ -250,10 +201,6 @@ def tree_rebuild(*, tree_ids: Iterable[int]) -> None:
     nodes whose numbers changed.
     """
     tree_ids = sorted(set(tree_ids))
-    if not _postgresql():
-        for tree_id in tree_ids:
-            Category.objects.partial_rebuild(tree_id)
-        return
     rows = Category.objects.filter(tree_id__in=tree_ids).order_by("tree_id", "lft", "id")
     children: dict[int | None, list[int]] = {}
     added: dict[int | None, list[int]] = {}  # not placed yet (lft 0): after their siblings

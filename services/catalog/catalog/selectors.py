@@ -50,7 +50,7 @@ def category_average_price(
 def _read_one(sql: str, params: list) -> tuple | None:
     """Run a read-only query and return its first row, reconnecting once if the connection broke.
 
-    On PostgreSQL the query is a prepared statement of the connection (planned once, not on
+    The query is a prepared statement of the connection (planned once, not on
     every call: that halves the database's time for the average_price read).
 
     The catalog runs without Django's per-request connection health check (a round trip of its
@@ -59,10 +59,6 @@ def _read_one(sql: str, params: list) -> tuple | None:
     """
     for attempt in (1, 2):
         try:
-            if connection.vendor != "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute(sql, params)
-                    return cursor.fetchone()
             connection.ensure_connection()
             # Django's cursors bind parameters client-side, and those cannot be prepared
             with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:

@@ -53,10 +53,9 @@ def catalog_lock(*, shared: bool = False) -> None:
     the tree and the existing products cannot change under them, and what they add to the
     aggregates commutes (PostgreSQL's row locks order their increments of the same rows).
     """
-    if connection.vendor == "postgresql":
-        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {function}(%s)", [CATALOG_LOCK_KEY])
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s)", [CATALOG_LOCK_KEY])
 
 
 class _ExclusiveLockNeeded(Exception):
@@ -224,14 +223,13 @@ def products_upload(*, products: Sequence[ProductInput]) -> UploadResult:
     rolls back, before writing anything, and runs again holding the lock exclusively; so it does
     when another shared upload has committed one of its new skus meanwhile (a unique violation).
     """
-    if connection.vendor == "postgresql":
-        try:
-            return _products_upload(products, shared=True)
-        except _ExclusiveLockNeeded:
-            pass
-        except IntegrityError as exc:
-            if sqlstate(exc) != UNIQUE_VIOLATION:
-                raise
+    try:
+        return _products_upload(products, shared=True)
+    except _ExclusiveLockNeeded:
+        pass
+    except IntegrityError as exc:
+        if sqlstate(exc) != UNIQUE_VIOLATION:
+            raise
     return _products_upload(products, shared=False)
 
 

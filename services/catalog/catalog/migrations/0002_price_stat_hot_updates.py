@@ -7,15 +7,13 @@ STAT_FILLFACTOR = 50
 
 
 def set_fillfactor(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        table = apps.get_model("catalog", "CategoryPriceStat")._meta.db_table
-        schema_editor.execute(f"ALTER TABLE {table} SET (fillfactor = {STAT_FILLFACTOR})")
+    table = apps.get_model("catalog", "CategoryPriceStat")._meta.db_table
+    schema_editor.execute(f"ALTER TABLE {table} SET (fillfactor = {STAT_FILLFACTOR})")
 
 
 def reset_fillfactor(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        table = apps.get_model("catalog", "CategoryPriceStat")._meta.db_table
-        schema_editor.execute(f"ALTER TABLE {table} RESET (fillfactor)")
+    table = apps.get_model("catalog", "CategoryPriceStat")._meta.db_table
+    schema_editor.execute(f"ALTER TABLE {table} RESET (fillfactor)")
 
 
 class Migration(migrations.Migration):
