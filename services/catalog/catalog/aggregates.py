@@ -4,51 +4,26 @@ A product contributes (+1, +price) to every category whose subtree holds at leas
 categories, once, however many of them it is in. Writers call :func:`stats_apply` with ``sign=-1``
 for the products they are about to change (while the database still shows the old state) and with
 ``sign=+1`` once the change is written: the difference is exact, whatever changed (price, currency,
-categories, or the tree above them). All writers hold the catalog lock (catalog.services), so the
+categories, or the tree above them). All writers hold the catalog lock (catalog.locks), so the
 tree cannot change under them.
 
-Maintenance walks parent links in memory (a few thousand categories); :func:`stats_recompute`
-uses the nested-set ranges in SQL instead, so check_catalog compares two independent computations.
+This module computes; the SQL that reads and writes the aggregates is in catalog.storage.stats.
+Maintenance walks parent links in memory (a few thousand categories);
+:func:`catalog.storage.stats.stats_recompute` uses the nested-set ranges in SQL instead, so
+check_catalog compares two independent computations.
 """
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
 
-from django.db import connection
-
-from catalog.bulk import stats_add
 from catalog.models import Category, CategoryPriceStat, Product
+from catalog.storage.stats import product_memberships, stats_add
 
 # What a product contributes: its currency, its price in cents and the ids of its categories.
 Membership = tuple[str, int, Collection[int]]
 # Every category's parent (None for a root).
 Parents = Mapping[int, int | None]
-
-_SUBTREE_SOURCE = """
-    SELECT DISTINCT a.id AS category_id, p.id AS product_id, p.currency AS currency,
-                    p.price AS price
-    FROM {product} p
-    JOIN {links} pc ON pc.product_id = p.id
-    JOIN {category} c ON c.id = pc.category_id
-    JOIN {category} a ON a.tree_id = c.tree_id AND a.lft <= c.lft AND a.rght >= c.rght
-"""
-
-_OWN_SOURCE = """
-    SELECT pc.category_id AS category_id, p.id AS product_id, p.currency AS currency,
-           p.price AS price
-    FROM {product} p
-    JOIN {links} pc ON pc.product_id = p.id
-"""
-
-
-def _tables() -> dict[str, str]:
-    return {
-        "product": Product._meta.db_table,
-        "links": Product.categories.through._meta.db_table,
-        "category": Category._meta.db_table,
-        "stat": CategoryPriceStat._meta.db_table,
-    }
 
 
 def category_parents() -> dict[int, int | None]:
@@ -56,27 +31,11 @@ def category_parents() -> dict[int, int | None]:
     return dict(Category.objects.order_by().values_list("id", "parent_id"))
 
 
-def _product_memberships(product_ids: Sequence[int]) -> dict[int, tuple[str, int, set[int]]]:
-    tables = _tables()
-    memberships: dict[int, tuple[str, int, set[int]]] = {}
-    select = (
-        "SELECT p.id, p.currency, (p.price * 100)::bigint, pc.category_id "  # noqa: S608 - table names only
-        f"FROM {tables['product']} p JOIN {tables['links']} pc ON pc.product_id = p.id "
-    )
-    with connection.cursor() as cursor:
-        # one array parameter, however many products
-        cursor.execute(select + "WHERE p.id = ANY(%s)", [list(product_ids)])
-        for product_id, currency, cents, category_id in cursor.fetchall():
-            entry = memberships.setdefault(product_id, (currency, int(cents), set()))
-            entry[2].add(category_id)
-    return memberships
-
-
 def stats_apply(*, product_ids: Sequence[int], sign: int, parents: Parents | None = None) -> None:
     """Add (sign=+1) or remove (sign=-1) the products' stored contribution to every aggregate."""
     if product_ids:
         stats_apply_memberships(
-            memberships=_product_memberships(product_ids).values(), sign=sign, parents=parents
+            memberships=product_memberships(product_ids).values(), sign=sign, parents=parents
         )
 
 
@@ -179,26 +138,6 @@ def _depth(category_id: int, parents: Parents, depths: dict[int, int]) -> int:
         depth += 1
         depths[node] = depth
     return depths[category_id]
-
-
-def stats_recompute() -> dict[tuple[int, str], tuple[int, Decimal, int, Decimal]]:
-    """Return all aggregates computed from scratch.
-
-    ``{(category id, currency): (subtree count, subtree sum, own count, own sum)}``
-    """
-    tables = _tables()
-    result: dict[tuple[int, str], list] = {}
-    with connection.cursor() as cursor:
-        for source, offset in ((_SUBTREE_SOURCE, 0), (_OWN_SOURCE, 2)):
-            source_sql = source.format(**tables)
-            cursor.execute(
-                "SELECT t.category_id, t.currency, COUNT(*), SUM(t.price) "  # noqa: S608 - table names only
-                f"FROM ({source_sql}) t GROUP BY t.category_id, t.currency"
-            )
-            for category_id, currency, count, total in cursor.fetchall():
-                row = result.setdefault((category_id, currency), [0, Decimal(0), 0, Decimal(0)])
-                row[offset], row[offset + 1] = count, Decimal(total)
-    return {key: tuple(value) for key, value in result.items()}
 
 
 def stats_stored() -> dict[tuple[int, str], tuple[int, Decimal, int, Decimal]]:

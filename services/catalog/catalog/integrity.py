@@ -4,9 +4,10 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from catalog.aggregates import stats_recompute, stats_replace, stats_stored
+from catalog.aggregates import stats_replace, stats_stored
 from catalog.models import Category
 from catalog.services import catalog_lock
+from catalog.storage.stats import stats_recompute
 
 
 @dataclass

@@ -16,17 +16,17 @@ from django.utils.text import slugify
 from mptt.exceptions import InvalidMove
 
 from catalog.aggregates import products_in_subtree, stats_apply, stats_deltas
-from catalog.bulk import (
+from catalog.models import Category, Product
+from catalog.storage.constraints import foreign_keys_checked_meanwhile
+from catalog.storage.products import (
     ProductRow,
-    foreign_keys_checked_meanwhile,
     links_replace,
     product_ids_by_sku,
     products_insert,
     products_update,
-    stats_add,
-    tree_rebuild,
 )
-from catalog.models import Category, Product
+from catalog.storage.stats import stats_add
+from catalog.storage.tree import tree_rebuild
 from catalog.validation import CategoryPath, ProductInput
 from ecomms_common.errors import ServiceError, sqlstate
 

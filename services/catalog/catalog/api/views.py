@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 from catalog import selectors, services
 from catalog.api import serializers as io
 from catalog.api.parsers import OrjsonParser
-from catalog.bulk import cyclic_gc_paused
 from catalog.models import Category, Product
+from catalog.storage.memory import cyclic_gc_paused
 from catalog.validation import clean_path, validate_upload
 from ecomms_common.auth import IsAdmin
 

@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import ValidationError
 from tqdm import tqdm
 
-from catalog.bulk import cyclic_gc_paused
 from catalog.services import products_upload
+from catalog.storage.memory import cyclic_gc_paused
 from catalog.validation import validate_upload
 
 CSV_COLUMNS = ("name", "description", "price", "currency", "sku", "categories")

@@ -1,8 +1,8 @@
 from decimal import Decimal
 
 import pytest
-from catalog.bulk import foreign_keys_checked_meanwhile
 from catalog.models import Category, Product, ProductCategory
+from catalog.storage.constraints import foreign_keys_checked_meanwhile
 from django.db import IntegrityError, connection, transaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
