@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from catalog.aggregates import stats_replace, stats_stored
+from catalog.locks import catalog_lock
 from catalog.models import Category
-from catalog.services import catalog_lock
 from catalog.storage.stats import stats_recompute
 
 

@@ -7,8 +7,9 @@ from decimal import Decimal
 import psycopg
 import pytest
 from catalog.integrity import catalog_check
+from catalog.locks import CATALOG_LOCK_KEY
 from catalog.models import Category, Product
-from catalog.services import CATALOG_LOCK_KEY, products_upload
+from catalog.services import products_upload
 from catalog.validation import validate_upload
 from django.db import connection
 
