@@ -1,12 +1,15 @@
 """The fast path (catalog.api.average_price.AveragePriceFastPath) against Django's own answers."""
 
+import logging
 import time
 import uuid
 
 import pytest
+from catalog.api.average_price import VERIFIED_MIDDLEWARE, AveragePriceFastPath
 from django.db import connection
 from prometheus_client import REGISTRY
 
+from config.wsgi import application as served_application
 from config.wsgi import django_application
 from tests.conftest import other_session, product
 
@@ -203,3 +206,85 @@ def test_a_migration_that_changes_the_read_columns_costs_no_error(catalog, wsgi)
     assert (answer.status, answer.json()["product_count"]) == (200, 2)
     assert _answered() == before + 1  # the fast path itself read again, on a new connection
     assert replaced_by != backend
+
+
+def test_the_middleware_is_the_list_the_fast_path_was_verified_against(settings):
+    assert list(settings.MIDDLEWARE) == list(VERIFIED_MIDDLEWARE), (
+        "MIDDLEWARE changed (in libs/common's base_settings.py or the catalog's config/settings.py)"
+        ", so the average_price fast path now steps aside and Django answers every read. "
+        "Re-verify AveragePriceFastPath against the new list (what does each middleware change "
+        "in a successful read's answer?), then set VERIFIED_MIDDLEWARE in "
+        "catalog/api/average_price.py to it."
+    )
+    assert served_application.enabled
+
+
+def _fast_path_log(caplog) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.name == "catalog.api.average_price"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["the setting is off", "a middleware is added", "a middleware is removed", "the order differs"],
+)
+def test_the_fast_path_steps_aside_when_switched_off_or_the_middleware_is_not_the_verified_one(
+    catalog, wsgi, settings, caplog, change
+):
+    path = "/categories/fruits/average_price/"
+    expected = wsgi(path, application=django_application).json()
+    caplog.set_level(logging.INFO, logger="catalog.api.average_price")
+    middleware = list(settings.MIDDLEWARE)
+    if change == "the setting is off":
+        settings.CATALOG_AVERAGE_PRICE_FAST_PATH = False
+    elif change == "a middleware is added":
+        settings.MIDDLEWARE = [*middleware, "django.middleware.gzip.GZipMiddleware"]
+    elif change == "a middleware is removed":
+        settings.MIDDLEWARE = [name for name in middleware if "SecurityMiddleware" not in name]
+    else:
+        settings.MIDDLEWARE = [middleware[1], middleware[0], *middleware[2:]]
+    before = _answered()
+
+    answers = [wsgi(path) for _ in range(3)]
+
+    assert _answered() == before  # Django answered every one
+    assert all(answer.status == 200 for answer in answers)
+    assert all(answer.json() == expected for answer in answers)
+    assert expected["product_count"] == 2
+    (record,) = _fast_path_log(caplog)  # once, not once a read
+    if change == "the setting is off":
+        assert record.levelno == logging.INFO
+        assert "CATALOG_AVERAGE_PRICE_FAST_PATH" in record.getMessage()
+    else:
+        assert record.levelno == logging.WARNING
+        assert "VERIFIED_MIDDLEWARE" in record.getMessage()
+
+
+def test_the_fast_path_answers_again_once_the_verified_middleware_is_back(catalog, wsgi, settings):
+    path = "/categories/fruits/average_price/"
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.gzip.GZipMiddleware"]
+    before = _answered()
+    assert wsgi(path).status == 200
+    assert _answered() == before
+
+    settings.MIDDLEWARE = list(VERIFIED_MIDDLEWARE)
+
+    assert wsgi(path).status == 200
+    assert _answered() == before + 1
+
+
+def test_a_fast_path_started_with_other_middleware_warns_once_and_passes_every_read_on(
+    catalog, wsgi, settings, caplog
+):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.gzip.GZipMiddleware"]
+    caplog.clear()  # what the served application said about the change
+
+    started = AveragePriceFastPath(django_application)
+
+    (warning,) = _fast_path_log(caplog)
+    assert warning.levelno == logging.WARNING
+    before = _answered()
+    for query in ("", "currency=KES", "include_descendants=false"):
+        answer = wsgi("/categories/fruits/average_price/", query, application=started)
+        assert answer.status == 200
+    assert _answered() == before
+    assert len(_fast_path_log(caplog)) == 1

@@ -4,6 +4,10 @@ The read is one indexed lookup of the maintained aggregates (catalog.selectors).
 middleware, URL resolver and response classes it costs about twice the lookup, so
 :class:`AveragePriceFastPath` answers the plain successful read ahead of them, at the WSGI layer.
 Everything else goes to :func:`average_price`, the Django view, which also owns every error.
+
+The fast path fails closed: it answers nothing, and Django answers every read, when
+``CATALOG_AVERAGE_PRICE_FAST_PATH`` is off or when ``MIDDLEWARE`` is not exactly
+:data:`VERIFIED_MIDDLEWARE`, the list it was checked against.
 """
 
 import json
@@ -32,6 +36,21 @@ from ecomms_common.errors import INVALID_MESSAGE, error_response
 logger = logging.getLogger(__name__)
 
 PATH_PREFIX, PATH_SUFFIX = "/categories/", "/average_price/"
+# The middleware the fast path was checked against, in order: for a successful read it answers as
+# this list would (SecurityMiddleware's headers, django-guid's request id; WhiteNoise serves no
+# such path, CommonMiddleware's slash redirect never applies), counted in its own histogram instead
+# of django_prometheus's. With any other list every read goes to Django: check what each change
+# does to a successful read, make the fast path do the same or pass the read on, then update this
+# list (tests/test_average_price_fast_path.py pins it to the settings).
+VERIFIED_MIDDLEWARE = (
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django_guid.middleware.guid_middleware",
+    "ecomms_common.errors.RequestBodyLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+)
 ANSWERED = Histogram(
     "catalog_average_price_fast_path_seconds",
     "Time to answer the average_price reads answered ahead of Django (the others, errors "
@@ -107,6 +126,9 @@ class AveragePriceFastPath:
     unchanged: other paths and methods, an unknown slug, a parameter the view would refuse, a
     host not in ``ALLOWED_HOSTS``, an invalid request id, a database error. The read is then
     made again by the view, which owns every error answer, its log line and its metrics.
+
+    It passes every request on, having said why once, when ``CATALOG_AVERAGE_PRICE_FAST_PATH`` is
+    off or ``MIDDLEWARE`` differs from :data:`VERIFIED_MIDDLEWARE`.
     """
 
     def __init__(self, application: Callable) -> None:
@@ -114,13 +136,15 @@ class AveragePriceFastPath:
         self.request_id_key = "HTTP_" + guid_settings.guid_header_name.upper().replace("-", "_")
         self.allowed_hosts: set[tuple] = set()
         self.headers: list[tuple[str, str]] | None = None
-        signals.setting_changed.connect(self._forget_settings, weak=False)
+        self.enabled = self._enabled()
+        signals.setting_changed.connect(self._settings_changed)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD")
         if (
-            path.startswith(PATH_PREFIX)
+            self.enabled
+            and path.startswith(PATH_PREFIX)
             and path.endswith(PATH_SUFFIX)
             and method in ("GET", "HEAD")
         ):
@@ -232,6 +256,25 @@ class AveragePriceFastPath:
             self.allowed_hosts.add(key)
         return True
 
-    def _forget_settings(self, **kwargs: Any) -> None:
+    def _enabled(self) -> bool:
+        """Return whether to answer reads here at all; if not, log why, once."""
+        if not settings.CATALOG_AVERAGE_PRICE_FAST_PATH:
+            logger.info(
+                "The average_price fast path is off (CATALOG_AVERAGE_PRICE_FAST_PATH); "
+                "Django answers every read."
+            )
+            return False
+        if list(settings.MIDDLEWARE) != list(VERIFIED_MIDDLEWARE):
+            logger.warning(
+                "The average_price fast path is off: MIDDLEWARE is not the list it was verified "
+                "against (catalog.api.average_price.VERIFIED_MIDDLEWARE); Django answers every "
+                "read. Re-verify the fast path against the new list, then update that constant."
+            )
+            return False
+        return True
+
+    def _settings_changed(self, *, setting: str, **kwargs: Any) -> None:
         self.allowed_hosts.clear()
         self.headers = None
+        if setting in ("CATALOG_AVERAGE_PRICE_FAST_PATH", "MIDDLEWARE"):
+            self.enabled = self._enabled()
