@@ -1,7 +1,7 @@
 # Thin targets: each calls a script under scripts/ that also works on its own.
 .PHONY: up test lint smoke clean check demo bench drills
 
-up:     ## install everything into .venv, migrate, run every process (Ctrl-C stops all)
+up:     ## install everything into .venv, start PostgreSQL, migrate, run every process (Ctrl-C stops all)
 	scripts/up
 
 demo:   ## against a running `make up`: log in, upload a catalog, average prices, an order, its SMS and email
@@ -25,5 +25,6 @@ bench:  ## every benchmark at full size into docs/benchmarks.md (long; wants a q
 smoke:  ## start the local stack, check every probe answers, stop it
 	scripts/smoke
 
-clean:  ## remove virtual environments, local databases and run state
-	rm -rf .venv .venvs var services/*/db.sqlite3
+clean:  ## stop the local PostgreSQL servers, then remove virtual environments, databases (var/) and run state
+	scripts/local-postgres stop --all
+	rm -rf .venv .venvs var
