@@ -87,7 +87,9 @@ def wsgi(transactional_db):
     def call(path, query="", method="GET", headers=None, application=served) -> WsgiAnswer:
         environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query}
         for name, value in (headers or {}).items():
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
+            key = name.upper().replace("-", "_")
+            # as a server passes them (PEP 3333): these two without the HTTP_ prefix
+            environ[key if key in ("CONTENT_LENGTH", "CONTENT_TYPE") else "HTTP_" + key] = value
         setup_testing_defaults(environ)
         started = {}
 

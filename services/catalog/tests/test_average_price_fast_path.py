@@ -1,6 +1,7 @@
 """The fast path (catalog.api.average_price.AveragePriceFastPath) against Django's own answers."""
 
 import logging
+import re
 import time
 import uuid
 
@@ -85,11 +86,16 @@ def test_the_fast_path_answers_a_read_exactly_as_django_does(catalog, wsgi, slug
         ("host not allowed", "", {"Host": "evil.example"}, 400),
         ("a long query", "currency=USD&" + "x=1&" * 60, {}, 200),
         ("a non-ASCII query", "currency=%C3%A9&q=\u00e9", {}, 400),
+        ("a body over the limit", "", {"Content-Length": str(64 * 1024 * 1024)}, 413),
+        ("a Content-Length that is no number", "", {"Content-Length": "many"}, 400),
+        ("a refused user agent", "", {"User-Agent": "BadBot/1.0"}, 403),
     ],
 )
 def test_what_the_fast_path_cannot_answer_django_answers(
-    catalog, wsgi, case, query, headers, status
+    catalog, wsgi, settings, case, query, headers, status
 ):
+    if case == "a refused user agent":
+        settings.DISALLOWED_USER_AGENTS = [re.compile(r"badbot", re.IGNORECASE)]
     slug = "nope" if case == "unknown slug" else "fruits"
     path = f"/categories/{slug}/average_price/"
 
@@ -103,7 +109,13 @@ def test_what_the_fast_path_cannot_answer_django_answers(
         django.body,
     )
     if status != 200:
-        assert served.json()["error"]["code"] in {"not_found", "invalid", "bad_request"}
+        assert served.json()["error"]["code"] in {
+            "not_found",
+            "invalid",
+            "bad_request",
+            "payload_too_large",
+            "permission_denied",
+        }
 
 
 def test_a_request_id_is_kept_when_valid_and_made_otherwise(catalog, wsgi):
@@ -129,6 +141,7 @@ def test_settings_that_make_the_headers_vary_by_request_turn_the_fast_path_off(
     for name, value, default in (
         ("SECURE_SSL_REDIRECT", True, False),
         ("SECURE_HSTS_SECONDS", 3600, 0),
+        ("PREPEND_WWW", True, False),
     ):
         setattr(settings, name, value)
         served, django, fast = _both(wsgi, path)

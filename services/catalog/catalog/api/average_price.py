@@ -38,10 +38,11 @@ logger = logging.getLogger(__name__)
 PATH_PREFIX, PATH_SUFFIX = "/categories/", "/average_price/"
 # The middleware the fast path was checked against, in order: for a successful read it answers as
 # this list would (SecurityMiddleware's headers, django-guid's request id; WhiteNoise serves no
-# such path, CommonMiddleware's slash redirect never applies), counted in its own histogram instead
-# of django_prometheus's. With any other list every read goes to Django: check what each change
-# does to a successful read, make the fast path do the same or pass the read on, then update this
-# list (tests/test_average_price_fast_path.py pins it to the settings).
+# such path, CommonMiddleware's slash redirect never applies; a read with a body, PREPEND_WWW and
+# DISALLOWED_USER_AGENTS go to Django), counted in its own histogram instead of
+# django_prometheus's. With any other list every read goes to Django: check what each change does
+# to a successful read, make the fast path do the same or pass the read on, then update this list
+# (tests/test_average_price_fast_path.py pins it to the settings).
 VERIFIED_MIDDLEWARE = (
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_guid.middleware.guid_middleware",
@@ -163,6 +164,8 @@ class AveragePriceFastPath:
         headers = self._headers()
         if (
             headers is None
+            # a body, whatever its size, is RequestBodyLimitMiddleware's to judge
+            or environ.get("CONTENT_LENGTH") not in (None, "", "0")
             or not slug.isascii()
             or "/" in slug
             or not (query.isascii() and len(query) <= 200)
@@ -214,12 +217,15 @@ class AveragePriceFastPath:
 
         They are taken from the middleware itself, once: HSTS and the HTTPS redirect depend on
         the request, so with either enabled every read goes to Django; so it does when
-        django-guid has integrations to run or URLs to ignore.
+        django-guid has integrations to run or URLs to ignore, or when CommonMiddleware may
+        redirect (PREPEND_WWW) or refuse (DISALLOWED_USER_AGENTS) a read.
         """
         if self.headers is None:
             if (
                 settings.SECURE_SSL_REDIRECT
                 or settings.SECURE_HSTS_SECONDS
+                or settings.PREPEND_WWW
+                or settings.DISALLOWED_USER_AGENTS
                 or guid_settings.integrations
                 or guid_settings.ignore_urls
             ):
