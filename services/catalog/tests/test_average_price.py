@@ -64,6 +64,32 @@ def test_averages_round_half_up_to_cents(upload, wsgi):
     assert _average(wsgi, "berries")["average_price"] == 0.03
 
 
+@pytest.mark.parametrize(
+    ("prices", "average", "text"),
+    [
+        (("1499.00", "1099.99"), 1299.5, "1299.5"),  # 1299.495
+        (("10.00", "10.00", "10.01", "10.01"), 10.01, "10.01"),  # 10.005: half-even gives 10.00
+        (("0.01", "0.02", "0.02"), 0.02, "0.02"),  # 0.01666...
+        (("0.01", "0.01", "0.02"), 0.01, "0.01"),  # 0.01333...
+        (("99999999.99", "99999999.98"), 99999999.99, "99999999.99"),  # 99999999.985
+        (("0.10", "0.20", "0.20", "0.05"), 0.14, "0.14"),  # 0.1375
+    ],
+)
+def test_averages_are_exact_to_the_cent_rounded_half_up_whichever_answers(
+    upload, wsgi, api_client, prices, average, text
+):
+    # a mean of three prices never ends in half a cent (it ends in thirds): four prices do
+    upload(*(product(price=price, paths=[CITRUS]) for price in prices))
+    path = "/categories/citrus/average_price/"
+    fast = wsgi(path)
+    django = api_client.get(path)
+
+    assert fast.json()["average_price"] == django.json()["average_price"] == average
+    assert f'"average_price": {text},'.encode() in fast.body
+    assert f'"average_price": {text},'.encode() in django.content
+    assert fast.json()["product_count"] == len(prices)
+
+
 def test_an_empty_subtree_has_no_average(upload, wsgi):
     upload(product(paths=[BREAD]))
     upload(product(paths=[CITRUS], currency="KES"))
