@@ -1,8 +1,8 @@
-"""This is where Django ends: every step the catalog takes around Django's ORM, for speed.
+"""This is where Django ends: every step the catalog takes around Django's ORM.
 
 Code outside this package writes and reads through the ORM, or calls a function here. Inside,
-each module holds one kind of trick, measured on the way (services/catalog/README.md, section
-"Performance", gives the figures):
+each module holds one kind of trick, nearly all of them for speed and measured on the way
+(services/catalog/README.md, section "Performance", gives the figures):
 
 - :mod:`catalog.storage.copy`: rows sent with ``COPY`` in PostgreSQL's text format, in batches.
 - :mod:`catalog.storage.products`: product ids from the sequence in one statement, products and
@@ -19,6 +19,6 @@ each module holds one kind of trick, measured on the way (services/catalog/READM
   psycopg's statement preparation on for it).
 - :mod:`catalog.storage.memory`: Python's cycle collector held off while an upload runs.
 
-Two statements the ORM does not build live elsewhere, as correctness rather than speed: the
-advisory lock (:mod:`catalog.locks`) and the fillfactor set by migration 0002.
+Outside this package only the advisory lock (:mod:`catalog.locks`, a rule of correctness rather
+than speed) and the migrations send SQL of their own.
 """
