@@ -1,6 +1,5 @@
 """Settings of the catalog service: shared defaults from ecomms_common, all from the env."""
 
-
 from catalog.api.schema import APPEND_COMPONENTS, APPEND_PATHS
 
 from ecomms_common.base_settings import *  # noqa: F403
