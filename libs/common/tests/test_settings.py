@@ -27,7 +27,9 @@ def test_database_refuses_to_start_without_a_url(monkeypatch):
         database()
 
 
-@pytest.mark.parametrize("url", ["sqlite:///db.sqlite3", "mysql://root@127.0.0.1/catalog"])
+@pytest.mark.parametrize(
+    "url", ["mysql://root@127.0.0.1/catalog", "oracle://shop@db.internal:1521/catalog"]
+)
 def test_database_refuses_other_engines(monkeypatch, url):
     monkeypatch.setenv("DATABASE_URL", url)
 
