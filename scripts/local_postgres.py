@@ -293,9 +293,12 @@ def stop(data: Path, *, delete: bool = False) -> None:
 def start_if_down(server: str, data: Path) -> None:
     """Start a throwaway server at ``server``'s address on ``data`` unless something answers."""
     host, port = address(server)
-    if running_postmaster(data.resolve()) is not None:  # ours, left by a run that was killed
+    leftover = running_postmaster(data.resolve())  # ours, from a run that was killed
+    if leftover is not None and leftover.port == port:
         start(data, port, throwaway=True)
         return
+    if leftover is not None:
+        stop(data, delete=True)
     if answers(host, port):
         return
     if host not in LOCAL_HOSTS:
