@@ -42,7 +42,7 @@ MIDDLEWARE = [
     "ecomms_common.errors.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "ecomms_common.middleware.CommonMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 

@@ -38,7 +38,8 @@ logger = logging.getLogger(__name__)
 PATH_PREFIX, PATH_SUFFIX = "/categories/", "/average_price/"
 # The middleware the fast path was checked against, in order: for a successful read it answers as
 # this list would (SecurityMiddleware's headers, django-guid's request id; WhiteNoise serves no
-# such path, CommonMiddleware's slash redirect never applies; a read with a body, PREPEND_WWW and
+# such path, ecomms_common's CommonMiddleware only differs from Django's in its slash redirect
+# (308), which never applies to a path ending in a slash; a read with a body, PREPEND_WWW and
 # DISALLOWED_USER_AGENTS go to Django), counted in its own histogram instead of
 # django_prometheus's. With any other list every read goes to Django: check what each change does
 # to a successful read, make the fast path do the same or pass the read on, then update this list
@@ -49,7 +50,7 @@ VERIFIED_MIDDLEWARE = (
     "ecomms_common.errors.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "ecomms_common.middleware.CommonMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 )
 ANSWERED = Histogram(
