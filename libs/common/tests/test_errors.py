@@ -49,8 +49,9 @@ def test_oversized_body_is_a_413_before_it_is_read(api_client, settings):
     assert error["details"]["max_bytes"] == settings.REQUEST_BODY_MAX_BYTES
 
 
-def test_garbage_content_length_is_a_400(api_client):
-    response = api_client.generic("POST", "/echo/", data=b"{}", CONTENT_LENGTH="lots")
+@pytest.mark.parametrize("length", ["lots", "-1", "1e3", "+2", " 2", "²"])
+def test_garbage_content_length_is_a_400(api_client, length):
+    response = api_client.generic("POST", "/echo/", data=b"{}", CONTENT_LENGTH=length)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_request"
 

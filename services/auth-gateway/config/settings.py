@@ -130,8 +130,11 @@ UPSTREAM_POOL_SIZE = env.int("UPSTREAM_POOL_SIZE", default=32)
 # --- Rate limiting (django-ratelimit over Django's cache) -------------------------------------
 # Requests per client (the token's subject, else the client address) per window, e.g. 300/m.
 RATE_LIMIT = env.str("RATE_LIMIT", default="300/m")
-# Product uploads of 10,000 items pass through here: the catalog's own limit applies behind it.
-REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=32 * 1024 * 1024)
+# Largest body of a proxied call, in bytes; larger ones get 413 here. At least the largest body
+# a service behind accepts (the catalog's REQUEST_BODY_MAX_BYTES, 32 MiB: a 10,000-product
+# upload), so every call it would take passes through. The gateway's own views keep the shared
+# REQUEST_BODY_MAX_BYTES (2.5 MB).
+PROXY_BODY_MAX_BYTES = env.int("PROXY_BODY_MAX_BYTES", default=32 * 1024 * 1024)
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 # The address a client is known by: REMOTE_ADDR, or e.g. HTTP_X_REAL_IP behind a trusted proxy.
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")

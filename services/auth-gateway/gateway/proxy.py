@@ -154,10 +154,9 @@ def _stream(upstream: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
 
 
 def _send(
-    request: HttpRequest, upstream: Upstream, headers: dict[str, str]
+    request: HttpRequest, upstream: Upstream, headers: dict[str, str], body: bytes | None
 ) -> urllib3.BaseHTTPResponse:
     method = request.method or "GET"
-    body = request.body or None
     timeout = urllib3.Timeout(
         connect=settings.UPSTREAM_CONNECT_TIMEOUT_SECONDS,
         read=settings.UPSTREAM_READ_TIMEOUT_SECONDS,
@@ -201,8 +200,24 @@ def proxy(request: HttpRequest, upstream: Upstream) -> HttpResponse:
         # The WSGI server hands Django no length for a chunked body, so it would arrive empty.
         return error_response(411, "length_required", "Send the body with a Content-Length.")
 
+    # Read from the stream, not request.body: that would apply DATA_UPLOAD_MAX_MEMORY_SIZE (the
+    # gateway's own views' limit) as a bare 400. ProxyMiddleware has applied
+    # PROXY_BODY_MAX_BYTES to the Content-Length already.
+    body = request.read()
+    declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    if len(body) != declared:
+        return error_response(
+            400,
+            "bad_request",
+            "The body is shorter than its Content-Length.",
+            content_length=declared,
+            received_bytes=len(body),
+        )
+
     try:
-        answer = _send(request, upstream, _forwarded_headers(request, request.correlation_id))
+        answer = _send(
+            request, upstream, _forwarded_headers(request, request.correlation_id), body or None
+        )
     except upstream_errors.NewConnectionError as exc:  # before TimeoutError: it is one
         logger.warning("%s is unreachable: %r", upstream.name, exc)
         return error_response(
@@ -232,13 +247,16 @@ class ProxyMiddleware:
     """Answer every proxied path here, first; pass the gateway's own paths down the stack.
 
     Does, in order, what the stack would have done for a proxied call: take or make the request
-    id (django-guid's rules, so logs carry it), the per-client rate limit, the body limit, and
-    Prometheus metrics of its own (``gateway_proxied_*``).
+    id (django-guid's rules, so logs carry it), the per-client rate limit, the body limit of
+    proxied calls (``PROXY_BODY_MAX_BYTES``), and Prometheus metrics of its own
+    (``gateway_proxied_*``).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
-        self.body_limit = RequestBodyLimitMiddleware(lambda request: None)
+        self.body_limit = RequestBodyLimitMiddleware(
+            lambda request: None, limit_setting="PROXY_BODY_MAX_BYTES"
+        )
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         upstream = route(request.path_info)

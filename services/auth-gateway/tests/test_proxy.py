@@ -381,7 +381,7 @@ def test_what_the_proxy_logs_carries_the_request_id(client, settings) -> None:
 
 
 def test_body_over_the_limit_is_refused_with_413(client, settings, orders, token_pair) -> None:
-    settings.REQUEST_BODY_MAX_BYTES = 1024
+    settings.PROXY_BODY_MAX_BYTES = 1024
     response = client.post(
         "/orders/",
         data=b"x" * 2048,

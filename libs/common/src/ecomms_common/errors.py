@@ -167,19 +167,26 @@ class RequestBodyLimitMiddleware:
     """Refuse a body larger than ``REQUEST_BODY_MAX_BYTES`` with 413, by its Content-Length.
 
     DRF's parsers read the request stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
-    alone never stops a large JSON body.
+    alone never stops a large JSON body. ``limit_setting`` names another setting to apply
+    instead (the gateway's proxy applies ``PROXY_BODY_MAX_BYTES``). A Content-Length that is not
+    a plain decimal number (RFC 9110 section 8.6) is a 400.
     """
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+    def __init__(
+        self,
+        get_response: Callable[[HttpRequest], HttpResponse],
+        *,
+        limit_setting: str = "REQUEST_BODY_MAX_BYTES",
+    ):
         self.get_response = get_response
+        self.limit_setting = limit_setting
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         raw_length = request.META.get("CONTENT_LENGTH") or "0"
-        try:
-            length = int(raw_length)
-        except ValueError:
+        if not (raw_length.isascii() and raw_length.isdigit()):
             return error_response(400, "bad_request", "Content-Length is not a number.")
-        limit = settings.REQUEST_BODY_MAX_BYTES
+        length = int(raw_length)
+        limit = getattr(settings, self.limit_setting)
         if length > limit:
             logger.warning("refused a %d-byte body (limit %d)", length, limit)
             return error_response(
