@@ -1,14 +1,10 @@
 import base64
-import hashlib
-import hmac
 import json
 import time
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 
-from ecomms_common.testing import LocalJWKS, SigningKey
+from ecomms_common.testing import BAD_ACCESS_TOKENS, LocalJWKS, SigningKey
 
 
 def _unsigned(header: dict, payload: dict) -> str:
@@ -22,9 +18,13 @@ def _get(api_client, path, token):
     return api_client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
 
 
+ANY_INVALID = ("invalid_token", "token_expired")
+
+
 def _refused(response, code="invalid_token"):
     assert response.status_code == 401, response.content
-    assert response.json()["error"]["code"] == code
+    codes = code if isinstance(code, tuple) else (code,)
+    assert response.json()["error"]["code"] in codes
     assert response["WWW-Authenticate"] == 'Bearer realm="ecomms"'
 
 
@@ -59,16 +59,11 @@ def test_malformed_authorization_is_a_401(api_client, header):
     _refused(api_client.get("/whoami/", HTTP_AUTHORIZATION=header))
 
 
-def test_a_forged_signature_is_refused(api_client, local_jwks):
-    impostor = SigningKey(kid=local_jwks.current.kid, private_key=SigningKey.generate().private_key)
-    _refused(_get(api_client, "/whoami/", local_jwks.mint(key=impostor)))
-
-
-def test_a_tampered_payload_is_refused(api_client, local_jwks):
-    header, _, signature = local_jwks.mint(roles=["customer"]).split(".")
-    claims = jwt.decode(local_jwks.mint(roles=["admin"]), options={"verify_signature": False})
-    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    _refused(_get(api_client, "/admin-only/", f"{header}.{forged_payload}.{signature}"))
+@pytest.mark.parametrize(
+    "build", [build for _, build in BAD_ACCESS_TOKENS], ids=[name for name, _ in BAD_ACCESS_TOKENS]
+)
+def test_every_bad_token_of_the_shared_table_is_a_401(api_client, local_jwks, build):
+    _refused(_get(api_client, "/whoami/", build(local_jwks.minter)), code=ANY_INVALID)
 
 
 def test_an_expired_token_is_refused(api_client, local_jwks, settings):
@@ -79,55 +74,6 @@ def test_an_expired_token_is_refused(api_client, local_jwks, settings):
 def test_a_token_expired_within_the_leeway_is_accepted(api_client, local_jwks, settings):
     token = local_jwks.mint(exp=int(time.time()) - settings.AUTH_LEEWAY_SECONDS // 2)
     assert _get(api_client, "/whoami/", token).status_code == 200
-
-
-def test_a_token_for_another_audience_is_refused(api_client, local_jwks):
-    _refused(_get(api_client, "/whoami/", local_jwks.mint(aud="some-other-api")))
-
-
-def test_a_token_from_another_issuer_is_refused(api_client, local_jwks):
-    _refused(_get(api_client, "/whoami/", local_jwks.mint(iss="https://attacker.example")))
-
-
-def test_alg_none_is_refused(api_client, local_jwks):
-    claims = jwt.decode(local_jwks.mint(roles=["admin"]), options={"verify_signature": False})
-    token = _unsigned({"alg": "none", "typ": "JWT", "kid": local_jwks.current.kid}, claims)
-    _refused(_get(api_client, "/whoami/", token))
-
-
-def test_hs256_signed_with_the_public_key_is_refused(api_client, local_jwks):
-    public_pem = local_jwks.current.private_key.public_key().public_bytes(
-        encoding=serialization.Encoding.PEM,
-        format=serialization.PublicFormat.SubjectPublicKeyInfo,
-    )
-    claims = jwt.decode(local_jwks.mint(), options={"verify_signature": False})
-    header = {"alg": "HS256", "kid": local_jwks.current.kid}
-    signing_input = _unsigned(header, claims).rstrip(".")
-    digest = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
-    signature = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-    _refused(_get(api_client, "/whoami/", f"{signing_input}.{signature}"))
-
-
-def test_a_refresh_token_does_not_open_the_api(api_client, local_jwks):
-    _refused(_get(api_client, "/whoami/", local_jwks.mint(token_type="refresh")))
-
-
-@pytest.mark.parametrize("claim", ["sub", "exp", "iat"])
-def test_a_token_missing_a_required_claim_is_refused(api_client, local_jwks, claim):
-    _refused(_get(api_client, "/whoami/", local_jwks.mint(**{claim: None})))
-
-
-def test_a_token_without_kid_is_refused(api_client, local_jwks):
-    token = jwt.encode(
-        jwt.decode(local_jwks.mint(), options={"verify_signature": False}),
-        local_jwks.current.private_key,
-        algorithm="RS256",
-    )
-    _refused(_get(api_client, "/whoami/", token))
-
-
-def test_roles_must_be_a_list_of_strings(api_client, local_jwks):
-    _refused(_get(api_client, "/whoami/", local_jwks.mint(roles="admin")))
 
 
 def test_admin_permission(api_client, local_jwks):

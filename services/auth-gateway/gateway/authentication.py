@@ -1,7 +1,8 @@
 """DRF authentication for the gateway's own API views, with its in-process keys.
 
-Services verify tokens against the gateway's JWKS (``ecomms_common.auth``); the gateway itself
-must not fetch its own JWKS over HTTP, so it checks the same rules with :mod:`gateway.tokens`.
+Services verify tokens with ``ecomms_common.auth.token_verify`` and the gateway's JWKS; the
+gateway must not fetch its own JWKS over HTTP, so it calls the same function with its key ring
+as the key source (:func:`gateway.tokens.access_token_verify`).
 """
 
 from typing import Any

@@ -1,9 +1,10 @@
 """The gateway's JWTs: simplejwt token classes signed by our key ring, with ``kid`` and claims.
 
 simplejwt signs without a ``kid`` and verifies with a single key; :class:`KeyRingTokenBackend`
-adds the ``kid`` header and picks the verifying key by it, so tokens signed with the previous
-key stay valid through a rotation. :func:`access_token_verify` applies the same rules as
-``ecomms_common.auth.verify_access_token`` with the in-process public keys.
+adds the ``kid`` header and verifies with the key the ``kid`` names, so tokens signed with the
+previous key stay valid through a rotation. Every check of a token is
+``ecomms_common.auth.token_verify``'s, with :class:`KeyRingKeys` (the in-process public keys) as
+its key source: the gateway has no verification rules of its own.
 """
 
 import threading
@@ -18,23 +19,47 @@ from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendExpiredToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from ecomms_common.auth import REQUIRED_CLAIMS, InvalidToken
-from gateway.keys import ALGORITHM, key_ring
+from ecomms_common.auth import InvalidToken, UnknownSigningKey, token_verify
+from gateway.keys import ALGORITHM, KeyRing, key_ring
 from gateway.models import User
 
-ACCESS_REQUIRED_CLAIMS = [*REQUIRED_CLAIMS, "jti", "token_type"]
+
+class KeyRingKeys:
+    """The key source of ``token_verify`` in the gateway: the public keys of our key ring."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
+
+    def key_for(self, kid: str) -> Any:
+        public_key = self.ring.public_key(kid)
+        if public_key is None:
+            raise UnknownSigningKey()
+        return public_key
+
+
+def gateway_token_verify(token: str, *, token_type: str) -> dict[str, Any]:
+    """Return the claims of a valid token of ours of ``token_type``; raise ``InvalidToken``."""
+    return token_verify(
+        token,
+        keys=KeyRingKeys(key_ring()),
+        issuer=settings.JWT_ISSUER,
+        audience=settings.JWT_AUDIENCE,
+        leeway=settings.JWT_LEEWAY_SECONDS,
+        token_type=token_type,
+    )
 
 
 class KeyRingTokenBackend(TokenBackend):
-    """Sign with the current key (``kid`` in the header); verify with the key the ``kid`` names."""
+    """Sign with the current key (``kid`` in the header); verify with ``token_verify``."""
 
-    def __init__(self) -> None:
+    def __init__(self, token_type: str) -> None:
         super().__init__(
             ALGORITHM,
             audience=settings.JWT_AUDIENCE,
             issuer=settings.JWT_ISSUER,
             leeway=settings.JWT_LEEWAY_SECONDS,
         )
+        self.token_type = token_type
 
     def encode(self, payload: dict[str, Any]) -> str:
         ring = key_ring()
@@ -45,37 +70,19 @@ class KeyRingTokenBackend(TokenBackend):
 
     def decode(self, token: Any, verify: bool = True) -> dict[str, Any]:
         try:
-            return decode_signed(str(token), leeway=self.get_leeway().total_seconds())
-        except jwt.ExpiredSignatureError as exc:
-            raise TokenBackendExpiredToken("Token is expired") from exc
-        except jwt.InvalidTokenError as exc:
-            raise TokenBackendError(f"Token is invalid: {exc}") from exc
-
-
-def decode_signed(token: str, *, leeway: float) -> dict[str, Any]:
-    """Return the claims of a token signed by one of our keys; raise ``jwt.InvalidTokenError``."""
-    header = jwt.get_unverified_header(token)
-    if header.get("alg") != ALGORITHM:
-        raise jwt.InvalidAlgorithmError(f"Tokens must be signed with {ALGORITHM}.")
-    kid = header.get("kid")
-    public_key = key_ring().public_key(kid) if isinstance(kid, str) else None
-    if public_key is None:
-        raise jwt.InvalidTokenError("The token is signed with an unknown key.")
-    return jwt.decode(
-        token,
-        public_key,
-        algorithms=[ALGORITHM],
-        audience=settings.JWT_AUDIENCE,
-        issuer=settings.JWT_ISSUER,
-        leeway=leeway,
-        options={"require": REQUIRED_CLAIMS},
-    )
+            return gateway_token_verify(str(token), token_type=self.token_type)
+        except InvalidToken as exc:
+            if exc.get_codes() == "token_expired":
+                raise TokenBackendExpiredToken("Token is expired") from exc
+            raise TokenBackendError(f"Token is invalid: {exc.detail}") from exc
 
 
 class GatewayTokenMixin:
+    token_type: str
+
     @property
     def token_backend(self) -> TokenBackend:
-        return KeyRingTokenBackend()
+        return KeyRingTokenBackend(self.token_type)
 
 
 class GatewayAccessToken(GatewayTokenMixin, AccessToken):
@@ -153,27 +160,6 @@ def access_token_verify(token: str) -> dict[str, Any]:
     key = (token, id(key_ring()), settings.JWT_ISSUER, settings.JWT_AUDIENCE, leeway)
     claims = verified_tokens.get(key, now=time.time(), leeway=leeway)
     if claims is None:
-        claims = _access_token_check(token, leeway=leeway)
+        claims = gateway_token_verify(token, token_type="access")  # noqa: S106
         verified_tokens.put(key, claims)
-    return claims
-
-
-def _access_token_check(token: str, *, leeway: float) -> dict[str, Any]:
-    try:
-        claims = decode_signed(token, leeway=leeway)
-    except jwt.ExpiredSignatureError as exc:
-        raise InvalidToken("The token has expired.", code="token_expired") from exc
-    except jwt.InvalidTokenError as exc:
-        raise InvalidToken(f"Invalid token: {exc}") from exc
-    missing = [claim for claim in ACCESS_REQUIRED_CLAIMS if claim not in claims]
-    if missing:
-        raise InvalidToken(f"Invalid token: missing {', '.join(missing)}.")
-    # Refresh tokens are signed with the same key; only access tokens open the API.
-    if claims["token_type"] != "access":  # noqa: S105
-        raise InvalidToken("Only access tokens are accepted here.")
-    roles = claims.get("roles", [])
-    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
-        raise InvalidToken("The roles claim must be a list of strings.")
-    if not isinstance(claims["exp"], int | float):
-        raise InvalidToken("Invalid token: exp must be a number.")
     return claims

@@ -3,11 +3,14 @@
 Services never call the gateway per request: public keys are cached (``AUTH_JWKS_CACHE_SECONDS``)
 and refetched once when a token names an unknown ``kid`` (at most once per
 ``AUTH_JWKS_REFETCH_COOLDOWN_SECONDS``, so a flood of made-up kids cannot hammer the gateway).
+
+:func:`token_verify` holds every rule a token must pass; callers hand it a :class:`KeySource`
+(here :class:`JWKSKeys`; the gateway passes its own key ring) and never check tokens themselves.
 """
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from django.conf import settings
@@ -20,7 +23,9 @@ from rest_framework.request import Request
 from ecomms_common.errors import ServiceUnavailable
 
 ALGORITHM = "RS256"
-REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+# Every access token the gateway issues carries these; a token without one of them is refused.
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti", "token_type"]
+TIME_CLAIMS = ("exp", "iat", "nbf")
 ROLE_ADMIN = "admin"
 ROLE_CUSTOMER = "customer"
 
@@ -32,6 +37,21 @@ class AuthKeysUnavailable(ServiceUnavailable):
 
 class InvalidToken(exceptions.AuthenticationFailed):
     default_code = "invalid_token"
+
+
+class UnknownSigningKey(InvalidToken):
+    default_detail = "The token is signed with an unknown key."
+
+
+class KeySource(Protocol):
+    """Where the verifier finds the public key a token's ``kid`` names."""
+
+    def key_for(self, kid: str) -> Any:
+        """Return the public key named ``kid``.
+
+        Raise ``UnknownSigningKey`` when no key has that name, ``AuthKeysUnavailable`` when the
+        keys cannot be had right now.
+        """
 
 
 @dataclass(frozen=True)
@@ -94,8 +114,33 @@ def reset_jwks_cache() -> None:
     _jwks_client.cache_clear()
 
 
-def verify_access_token(token: str) -> dict[str, Any]:
-    """Return the claims of a valid access token; raise ``InvalidToken`` otherwise."""
+class JWKSKeys:
+    """The gateway's public keys, fetched from ``AUTH_JWKS_URL`` and cached."""
+
+    def key_for(self, kid: str) -> Any:
+        try:
+            return jwks_client().get_signing_key(kid).key
+        except jwt.PyJWKClientConnectionError as exc:
+            raise AuthKeysUnavailable() from exc
+        except jwt.PyJWKClientError as exc:
+            raise UnknownSigningKey() from exc
+
+
+def token_verify(
+    token: str,
+    *,
+    keys: KeySource,
+    issuer: str,
+    audience: str,
+    leeway: float,
+    token_type: str = "access",  # noqa: S107 - a claim value, not a secret
+) -> dict[str, Any]:
+    """Return the claims of a valid gateway token of ``token_type``; raise ``InvalidToken``.
+
+    The one place the rules live: RS256 only, a ``kid`` the key source knows, our issuer and
+    audience, every required claim, numeric time claims within ``leeway``, the expected
+    ``token_type``, a non-empty string ``sub`` and, when present, ``roles`` as a list of strings.
+    """
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:
@@ -105,33 +150,46 @@ def verify_access_token(token: str) -> dict[str, Any]:
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise InvalidToken("The token names no signing key (kid).")
-    try:
-        signing_key = jwks_client().get_signing_key(kid)
-    except jwt.PyJWKClientConnectionError as exc:
-        raise AuthKeysUnavailable() from exc
-    except jwt.PyJWKClientError as exc:
-        raise InvalidToken("The token is signed with an unknown key.") from exc
+    public_key = keys.key_for(kid)
     try:
         claims = jwt.decode(
             token,
-            signing_key.key,
+            public_key,
             algorithms=[ALGORITHM],
-            audience=settings.AUTH_AUDIENCE,
-            issuer=settings.AUTH_ISSUER,
-            leeway=settings.AUTH_LEEWAY_SECONDS,
+            audience=audience,
+            issuer=issuer,
+            leeway=leeway,
             options={"require": REQUIRED_CLAIMS},
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("The token has expired.", code="token_expired") from exc
     except jwt.InvalidTokenError as exc:
         raise InvalidToken(f"Invalid token: {exc}") from exc
+    # PyJWT reads times with int(), so "1999999999" would pass for a number: we do not.
+    for name in TIME_CLAIMS:
+        value = claims.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidToken(f"Invalid token: {name} must be a number.")
     # Refresh tokens are signed with the same key; only access tokens open the API.
-    if claims.get("token_type", "access") != "access":
-        raise InvalidToken("Only access tokens are accepted here.")
+    if claims["token_type"] != token_type:
+        raise InvalidToken(f"Only {token_type} tokens are accepted here.")
+    if not isinstance(claims["sub"], str) or not claims["sub"]:
+        raise InvalidToken("Invalid token: sub must be a non-empty string.")
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise InvalidToken("The roles claim must be a list of strings.")
     return claims
+
+
+def verify_access_token(token: str) -> dict[str, Any]:
+    """Return the claims of a valid access token, checked against the gateway's JWKS."""
+    return token_verify(
+        token,
+        keys=JWKSKeys(),
+        issuer=settings.AUTH_ISSUER,
+        audience=settings.AUTH_AUDIENCE,
+        leeway=settings.AUTH_LEEWAY_SECONDS,
+    )
 
 
 class JWTAuthentication(BaseAuthentication):

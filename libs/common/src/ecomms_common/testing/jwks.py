@@ -66,6 +66,42 @@ class LocalJWKS:
     def jwks(self) -> dict[str, Any]:
         return {"keys": [key.public_jwk() for key in self.published]}
 
+    @property
+    def minter(self) -> "TokenMinter":
+        """Return a minter of tokens signed with the current key."""
+        return TokenMinter(issuer=self.issuer, audience=self.audience, key=self.current)
+
+    def mint(self, **kwargs: Any) -> str:
+        """Return a signed access token shaped like the gateway's (see ``TokenMinter.mint``)."""
+        return self.minter.mint(**kwargs)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        jwks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                jwks.fetch_count += 1
+                body = json.dumps(jwks.jwks()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep test output quiet
+
+        return Handler
+
+
+@dataclass(frozen=True)
+class TokenMinter:
+    """Mint RS256 access tokens shaped like the gateway's, signed with ``key``."""
+
+    issuer: str
+    audience: str
+    key: SigningKey
+
     def mint(
         self,
         *,
@@ -97,28 +133,10 @@ class LocalJWKS:
             **claims,
         }
         payload = {field: value for field, value in payload.items() if value is not None}
-        signer = key or self.current
+        signer = key or self.key
         return jwt.encode(
             payload,
             signer.private_key,
             algorithm="RS256",
             headers={"kid": signer.kid, **(headers or {})},
         )
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        jwks = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                jwks.fetch_count += 1
-                body = json.dumps(jwks.jwks()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep test output quiet
-
-        return Handler
