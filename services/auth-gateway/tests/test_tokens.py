@@ -287,3 +287,21 @@ def test_the_verified_token_cache_forgets_the_least_recently_used_first() -> Non
     assert cache.get(("c",), now=time.time(), leeway=0) is far
     assert cache.get(("a",), now=far["exp"] + 1, leeway=0) is None  # expired: dropped
     assert cache.get(("a",), now=time.time(), leeway=0) is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"exp": "9999999999"}, {"sub": ""}, {"token_type": "access"}],
+    ids=["exp_as_string", "empty_sub", "access_token_type"],
+)
+def test_refresh_applies_the_shared_token_rules(client, token_pair, change) -> None:
+    ring = key_ring()
+    claims = {**claims_of(token_pair().refresh), **change}
+    forged = jwt.encode(
+        claims, ring.signing_key, algorithm="RS256", headers={"kid": ring.signing_kid}
+    )
+    response = client.post(
+        "/auth/token/refresh/", {"refresh": forged}, content_type="application/json"
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_token"
