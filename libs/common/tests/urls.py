@@ -22,4 +22,5 @@ urlpatterns = [
     path("outbox-count/", views.OutboxCountView.as_view()),
     path("plain/outbox-count/", views.outbox_count),
     path("failing-query/", views.FailingQueryView.as_view()),
+    path("origin/", views.origin),
 ]

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from ecomms_common.auth import IsAdmin, IsCustomer
 from ecomms_common.errors import ServiceUnavailable
+from ecomms_common.forwarding import FORWARDING_META_KEYS
 from ecomms_common.http import OutboundSession
 from ecomms_common.outbox.models import OutboxMessage
 
@@ -128,3 +129,15 @@ class FailingQueryView(APIView):
             for statement in FAILING_QUERIES[request.query_params["kind"]]:
                 cursor.execute(statement)
         return Response({"ran": True})
+
+
+def origin(request: HttpRequest) -> JsonResponse:
+    """Answer with the absolute URL Django builds for this request and the forwarding it kept."""
+    return JsonResponse(
+        {
+            "url": request.build_absolute_uri(),
+            "forwarded": {
+                key: request.META[key] for key in FORWARDING_META_KEYS if key in request.META
+            },
+        }
+    )

@@ -23,9 +23,11 @@ INSTALLED_APPS = [
 # Rate limiting runs right after the request id is set, before anything else does work.
 _after_guid = MIDDLEWARE.index("django_guid.middleware.guid_middleware") + 1
 MIDDLEWARE = [
+    # Only what a trusted proxy (the Ingress) wrote about the client reaches anything below.
+    MIDDLEWARE[0],
     # Proxied paths are answered here, before the rest of the stack (see gateway.proxy).
     "gateway.proxy.ProxyMiddleware",
-    *MIDDLEWARE[:_after_guid],
+    *MIDDLEWARE[1:_after_guid],
     "gateway.ratelimit.RateLimitMiddleware",
     *MIDDLEWARE[_after_guid:-1],
     "django.contrib.sessions.middleware.SessionMiddleware",

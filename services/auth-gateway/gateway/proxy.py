@@ -120,19 +120,26 @@ def _unauthorized(code: str, message: str) -> HttpResponse:
 
 
 def _forwarded_headers(request: HttpRequest, request_id: str) -> dict[str, str]:
+    from gateway.forwarding import FORWARDING_HEADERS, forwarded_headers
+
     connection_tokens = {
         token.strip().lower() for token in request.headers.get("Connection", "").split(",")
     }
     headers = {
         name: value
         for name, value in request.headers.items()
-        if name.lower() not in NOT_FORWARDED and name.lower() not in connection_tokens
+        if name.lower() not in NOT_FORWARDED | FORWARDING_HEADERS
+        and name.lower() not in connection_tokens
     }
-    client = request.META.get("REMOTE_ADDR", "")
-    prior = request.headers.get("X-Forwarded-For")
-    headers["X-Forwarded-For"] = f"{prior}, {client}" if prior else client
-    headers["X-Forwarded-Proto"] = request.scheme
-    headers["X-Forwarded-Host"] = request.get_host()
+    # What is left of a proxy's own forwarding headers came from a trusted one (the Ingress).
+    headers.update(
+        forwarded_headers(
+            client=request.META.get("REMOTE_ADDR", ""),
+            scheme=request.scheme,
+            host=request.get_host(),
+            prior_for=request.headers.get("X-Forwarded-For"),
+        )
+    )
     headers[REQUEST_ID_HEADER] = request_id
     return headers
 

@@ -164,8 +164,9 @@ def test_everything_but_catalog_reads_needs_a_token(client, catalog, orders, met
 
 
 def test_call_reaches_the_service_with_its_token_and_forwarding_headers(
-    client, orders, token_pair
+    client, orders, token_pair, settings
 ) -> None:
+    settings.TRUSTED_PROXY_NETWORKS = ["127.0.0.1/32"]  # the test client stands for an Ingress
     access = token_pair().access
     request_id = str(uuid.uuid4())
     client.cookies["sessionid"] = "the-gateway-session"
@@ -195,6 +196,9 @@ def test_call_reaches_the_service_with_its_token_and_forwarding_headers(
     assert seen.headers["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
     assert seen.headers["x-forwarded-proto"] == "http"
     assert seen.headers["x-forwarded-host"] == "testserver"
+    assert seen.headers["forwarded"] == (
+        "for=203.0.113.9, for=127.0.0.1;host=testserver;proto=http"
+    )
     for dropped in ("x-drop-me", "keep-alive", "te", "proxy-authorization", "cookie"):
         assert dropped not in seen.headers, dropped
     assert seen.headers["host"] == urlsplit(orders.url).netloc
@@ -413,3 +417,46 @@ def test_schema_names_a_service_that_cannot_be_reached(client, settings, catalog
     response = client.get("/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     assert "not shown: orders" in response.json()["info"]["description"]
+
+
+def test_forwarding_headers_from_an_untrusted_client_are_replaced_not_passed_on(
+    client, catalog, settings
+) -> None:
+    settings.TRUSTED_PROXY_NETWORKS = ["10.0.0.0/8"]
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "evil.example"]
+    response = client.get(
+        "/products/",
+        REMOTE_ADDR="192.0.2.50",
+        HTTP_X_FORWARDED_FOR="203.0.113.9",
+        HTTP_X_FORWARDED_HOST="evil.example",
+        HTTP_X_FORWARDED_PROTO="https",
+        HTTP_X_FORWARDED_PORT="443",
+        HTTP_FORWARDED="for=203.0.113.9;host=evil.example;proto=https",
+    )
+    assert response.status_code == 200
+    seen = catalog.received[0].headers
+    assert seen["x-forwarded-for"] == "192.0.2.50"
+    assert seen["x-forwarded-host"] == "testserver"
+    assert seen["x-forwarded-proto"] == "http"
+    assert seen["forwarded"] == "for=192.0.2.50;host=testserver;proto=http"
+    assert "x-forwarded-port" not in seen
+
+
+def test_a_trusted_ingress_s_public_origin_is_passed_on(client, catalog, settings) -> None:
+    settings.TRUSTED_PROXY_NETWORKS = ["10.0.0.0/8"]
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "shop.example.com"]
+    response = client.get(
+        "/products/",
+        REMOTE_ADDR="10.244.0.3",
+        HTTP_X_FORWARDED_FOR="2001:db8::9",
+        HTTP_X_FORWARDED_HOST="shop.example.com",
+        HTTP_X_FORWARDED_PROTO="https",
+    )
+    assert response.status_code == 200
+    seen = catalog.received[0].headers
+    assert seen["x-forwarded-for"] == "2001:db8::9, 10.244.0.3"
+    assert seen["x-forwarded-host"] == "shop.example.com"
+    assert seen["x-forwarded-proto"] == "https"
+    assert seen["forwarded"] == (
+        'for="[2001:db8::9]", for=10.244.0.3;host=shop.example.com;proto=https'
+    )

@@ -84,8 +84,15 @@ def wsgi(transactional_db):
     """
     from config.wsgi import application as served
 
-    def call(path, query="", method="GET", headers=None, application=served) -> WsgiAnswer:
-        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query}
+    def call(
+        path, query="", method="GET", headers=None, application=served, peer="127.0.0.1"
+    ) -> WsgiAnswer:
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "REMOTE_ADDR": peer,
+        }
         for name, value in (headers or {}).items():
             key = name.upper().replace("-", "_")
             # as a server passes them (PEP 3333): these two without the HTTP_ prefix

@@ -34,12 +34,12 @@ def catalog(upload):
     )
 
 
-def _both(wsgi, path, query="", method="GET", headers=None):
+def _both(wsgi, path, query="", method="GET", headers=None, peer="127.0.0.1"):
     """Return the served application's answer and Django's own, and whether the first was fast."""
     before = _answered()
-    served = wsgi(path, query, method, headers)
+    served = wsgi(path, query, method, headers, peer=peer)
     fast = _answered() - before
-    django = wsgi(path, query, method, headers, application=django_application)
+    django = wsgi(path, query, method, headers, application=django_application, peer=peer)
     assert _answered() - before == fast  # Django's answers are not counted as fast ones
     return served, django, fast == 1
 
@@ -116,6 +116,63 @@ def test_what_the_fast_path_cannot_answer_django_answers(
             "payload_too_large",
             "permission_denied",
         }
+
+
+@pytest.mark.parametrize(
+    ("case", "peer", "headers", "status", "fast"),
+    [
+        # The gateway on loopback (TRUSTED_PROXY_NETWORKS) names the public origin: answered here.
+        (
+            "a trusted proxy",
+            "127.0.0.1",
+            {"X-Forwarded-Host": "localhost:8000", "X-Forwarded-Proto": "https"},
+            200,
+            True,
+        ),
+        (
+            "a trusted proxy's host not allowed",
+            "::1",
+            {"X-Forwarded-Host": "evil.example"},
+            400,
+            False,
+        ),
+        # From anyone else the forwarded host is removed before Django reads it, so Django judges
+        # the Host header: an allowed forwarded host must not let a refused Host through here.
+        (
+            "an untrusted peer's allowed host",
+            "203.0.113.7",
+            {"Host": "evil.example", "X-Forwarded-Host": "localhost"},
+            400,
+            False,
+        ),
+        (
+            "an untrusted peer's refused host",
+            "203.0.113.7",
+            {"X-Forwarded-Host": "evil.example", "Forwarded": "host=evil.example"},
+            200,
+            False,
+        ),
+        ("no peer address", "", {"X-Forwarded-Proto": "https"}, 200, False),
+        ("an untrusted peer without forwarding", "203.0.113.7", {}, 200, True),
+    ],
+)
+def test_forwarding_headers_are_trusted_only_from_trusted_proxies(
+    catalog, wsgi, case, peer, headers, status, fast
+):
+    served, django, was_fast = _both(
+        wsgi,
+        "/categories/fruits/average_price/",
+        headers={"X-Request-ID": REQUEST_ID, **headers},
+        peer=peer,
+    )
+
+    assert was_fast is fast
+    assert served.status == status
+    assert (served.status, served.headers, served.body) == (
+        django.status,
+        django.headers,
+        django.body,
+    )
 
 
 def test_a_request_id_is_kept_when_valid_and_made_otherwise(catalog, wsgi):

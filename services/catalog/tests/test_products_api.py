@@ -26,6 +26,32 @@ def test_the_product_list_pages_with_a_cursor(upload, api_client):
     assert [item["name"] for item in second["results"]] == ["P2", "P3"]
 
 
+THROUGH_THE_GATEWAY = {
+    "HTTP_X_FORWARDED_HOST": "localhost:8000",
+    "HTTP_X_FORWARDED_PROTO": "https",
+    "HTTP_X_FORWARDED_FOR": "203.0.113.7",
+}
+
+
+def test_pages_asked_through_a_trusted_proxy_link_to_its_public_origin(upload, api_client):
+    upload(*(product(name=f"P{i}", sku=f"P{i}") for i in range(5)))
+    first = api_client.get(
+        "/products/", {"page_size": 2}, REMOTE_ADDR="127.0.0.1", **THROUGH_THE_GATEWAY
+    ).json()
+    assert first["next"].startswith("https://localhost:8000/products/?")
+    second = api_client.get(first["next"], REMOTE_ADDR="::1", **THROUGH_THE_GATEWAY).json()
+    assert [item["name"] for item in second["results"]] == ["P2", "P3"]
+    assert second["previous"].startswith("https://localhost:8000/products/?")
+
+
+def test_pages_asked_by_an_untrusted_peer_link_to_the_service_itself(upload, api_client):
+    upload(*(product(name=f"P{i}", sku=f"P{i}") for i in range(5)))
+    first = api_client.get(
+        "/products/", {"page_size": 2}, REMOTE_ADDR="203.0.113.7", **THROUGH_THE_GATEWAY
+    ).json()
+    assert first["next"].startswith("http://testserver/products/?")
+
+
 def test_an_unknown_category_filter_is_a_400(api_client):
     response = api_client.get("/products/", {"category": "nope"})
     assert response.status_code == 400

@@ -41,6 +41,31 @@ def test_the_list_is_paginated(api_client, place, customer) -> None:
     assert page_two["next"] is None
 
 
+@pytest.mark.parametrize(
+    ("peer", "origin"),
+    [
+        ("127.0.0.1", "https://localhost:8000"),  # the gateway, a trusted proxy
+        ("203.0.113.7", "http://testserver"),  # anyone else: its forwarding headers are dropped
+    ],
+)
+def test_page_links_are_on_the_origin_a_trusted_proxy_names(
+    api_client, place, customer, peer, origin
+) -> None:
+    for _ in range(3):
+        place(customer())
+    forwarding = {
+        "REMOTE_ADDR": peer,
+        "HTTP_X_FORWARDED_HOST": "localhost:8000",
+        "HTTP_X_FORWARDED_PROTO": "https",
+    }
+
+    page_one = api_client.get("/orders/?page_size=2", **forwarding, **customer()).json()
+    page_two = api_client.get(page_one["next"], **forwarding, **customer()).json()
+
+    assert page_one["next"] == f"{origin}/orders/?page=2&page_size=2"
+    assert page_two["previous"] == f"{origin}/orders/?page_size=2"
+
+
 def test_a_customer_without_orders_gets_an_empty_list(api_client, customer) -> None:
     response = api_client.get("/orders/", **customer("newcomer"))
 

@@ -22,7 +22,19 @@ SECRET_KEY = env.str("SECRET_KEY", default="insecure-local-development-key-chang
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+# Proxies whose X-Forwarded-*/Forwarded headers are believed (ecomms_common.forwarding): the
+# gateway in front of the services, the Ingress in front of the gateway. From any other peer
+# those headers are removed before Django reads them, so these two are safe: absolute URLs
+# (pagination links, Location) name the origin the client used.
+TRUSTED_PROXY_NETWORKS = env.list("TRUSTED_PROXY_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Who may read /metrics and /readyz's details (ecomms_common.health): peers in these networks
+# that did not come through a proxy, e.g. Prometheus and the kubelet inside a cluster.
+OPS_ALLOWED_NETWORKS = env.list(
+    "OPS_ALLOWED_NETWORKS",
+    default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -37,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: nothing may read a forwarded header before untrusted ones are gone.
+    "ecomms_common.forwarding.ForwardedHeadersMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_guid.middleware.guid_middleware",
     "ecomms_common.errors.RequestBodyLimitMiddleware",

@@ -1,7 +1,12 @@
-"""Liveness and readiness probes.
+"""Liveness and readiness probes, and who may read the operational endpoints.
 
 ``/healthz`` says the process answers. ``/readyz`` runs the checks named in ``READINESS_CHECKS``
 (each bounded by ``READINESS_TIMEOUT_SECONDS``) and answers 503 naming every failing dependency.
+
+Those names, and ``/metrics``, describe the inside of the system, so only an operations caller
+sees them: a peer in ``OPS_ALLOWED_NETWORKS`` (Prometheus, the kubelet) whose request did not
+come through a proxy. A request a trusted proxy forwarded is an outside client's, wherever the
+proxy stands: it gets ``/readyz`` as a bare status and a 404 for ``/metrics``.
 """
 
 import logging
@@ -9,6 +14,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connections
+from django.http import HttpRequest, HttpResponse
+from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -16,7 +23,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecomms_common.errors import error_body
+from ecomms_common.errors import error_body, page_not_found
+from ecomms_common.forwarding import address_in, came_through_proxy
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +67,20 @@ def run_checks(names: list[str]) -> dict[str, str]:
     return results
 
 
+def is_ops_caller(request: HttpRequest) -> bool:
+    """Return whether the caller may see metrics and dependency names (see the module doc)."""
+    return not came_through_proxy(request) and address_in(
+        request.META.get("REMOTE_ADDR"), settings.OPS_ALLOWED_NETWORKS
+    )
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Serve the Prometheus metrics to an operations caller; to anyone else, no such path."""
+    if not is_ops_caller(request):
+        return page_not_found(request, None)
+    return ExportToDjangoView(request)
+
+
 _status = inline_serializer("ProbeStatus", {"status": serializers.CharField()})
 
 
@@ -83,6 +105,10 @@ class ReadinessView(APIView):
     def get(self, request: Request) -> Response:
         checks = run_checks(settings.READINESS_CHECKS)
         failing = sorted(name for name, result in checks.items() if result != "ok")
+        if not is_ops_caller(request):
+            if failing:
+                return Response({"status": "unavailable"}, status=503)
+            return Response({"status": "ok"})
         if failing:
             body = error_body(
                 "not_ready", f"Unreachable: {', '.join(failing)}.", {"checks": checks}

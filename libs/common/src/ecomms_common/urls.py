@@ -6,15 +6,14 @@ A service's ``config/urls.py`` includes these and sets the JSON error handlers::
 """
 
 from django.urls import path
-from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ecomms_common.health import LivenessView, ReadinessView
+from ecomms_common.health import LivenessView, ReadinessView, metrics
 
 ops_urlpatterns = [
     path("healthz", LivenessView.as_view(), name="healthz"),
     path("readyz", ReadinessView.as_view(), name="readyz"),
-    path("metrics", ExportToDjangoView, name="metrics"),
+    path("metrics", metrics, name="metrics"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

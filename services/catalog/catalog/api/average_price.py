@@ -32,6 +32,7 @@ from rest_framework.fields import BooleanField
 from catalog import selectors
 from catalog.validation import clean_currency
 from ecomms_common.errors import INVALID_MESSAGE, error_response
+from ecomms_common.forwarding import carries_forwarding, peer_is_trusted_proxy
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,11 @@ PATH_PREFIX, PATH_SUFFIX = "/categories/", "/average_price/"
 # DISALLOWED_USER_AGENTS go to Django), counted in its own histogram instead of
 # django_prometheus's. With any other list every read goes to Django: check what each change does
 # to a successful read, make the fast path do the same or pass the read on, then update this list
-# (tests/test_average_price_fast_path.py pins it to the settings).
+# (tests/test_average_price_fast_path.py pins it to the settings). ForwardedHeadersMiddleware
+# removes forwarding headers an untrusted peer sent; such a read goes to Django, which does, so
+# the host check here only ever sees headers a trusted proxy wrote.
 VERIFIED_MIDDLEWARE = (
+    "ecomms_common.forwarding.ForwardedHeadersMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_guid.middleware.guid_middleware",
     "ecomms_common.errors.RequestBodyLimitMiddleware",
@@ -126,7 +130,8 @@ class AveragePriceFastPath:
     security headers, the request id (kept from ``X-Request-ID`` when valid, else a new one) and
     ``Content-Length``. Anything else is passed to the wrapped application,
     unchanged: other paths and methods, an unknown slug, a parameter the view would refuse, a
-    host not in ``ALLOWED_HOSTS``, an invalid request id, a database error. The read is then
+    host not in ``ALLOWED_HOSTS``, forwarding headers from a peer that is no trusted proxy, an
+    invalid request id, a database error. The read is then
     made again by the view, which owns every error answer, its log line and its metrics.
 
     It passes every request on, having said why once, when ``CATALOG_AVERAGE_PRICE_FAST_PATH`` is
@@ -167,6 +172,8 @@ class AveragePriceFastPath:
             headers is None
             # a body, whatever its size, is RequestBodyLimitMiddleware's to judge
             or environ.get("CONTENT_LENGTH") not in (None, "", "0")
+            # ForwardedHeadersMiddleware's to strip: Django must not see them here first
+            or (carries_forwarding(environ) and not peer_is_trusted_proxy(environ))
             or not slug.isascii()
             or "/" in slug
             or not (query.isascii() and len(query) <= 200)
