@@ -129,20 +129,27 @@ UPSTREAM_CONNECT_TIMEOUT_SECONDS = env.float("UPSTREAM_CONNECT_TIMEOUT_SECONDS",
 UPSTREAM_READ_TIMEOUT_SECONDS = env.float("UPSTREAM_READ_TIMEOUT_SECONDS", default=15.0)
 UPSTREAM_POOL_SIZE = env.int("UPSTREAM_POOL_SIZE", default=32)
 
-# --- Rate limiting (django-ratelimit over Django's cache) -------------------------------------
-# Requests per client (the token's subject, else the client address) per window, e.g. 300/m.
+# --- Rate limiting (limits over Redis; see gateway.ratelimit) ----------------------------------
+# Requests per client (the token's subject, else the client address) per window: N/s, N/m, N/h,
+# N/d (or N/10s). The login and token paths also have a stricter limit per client address.
 RATE_LIMIT = env.str("RATE_LIMIT", default="300/m")
+AUTH_RATE_LIMIT = env.str("AUTH_RATE_LIMIT", default="30/m")
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+# The counters live in Redis, shared by every worker and replica. Unreachable, calls pass
+# unchecked (logged, counted in gateway_rate_limit_store_errors_total) and the store rests for
+# RATE_LIMIT_STORE_RETRY_SECONDS.
+RATE_LIMIT_STORE_URL = env.str("RATE_LIMIT_STORE_URL", default="redis://127.0.0.1:6379/0")
+RATE_LIMIT_KEY_PREFIX = env.str("RATE_LIMIT_KEY_PREFIX", default="ecomms-gateway-ratelimit")
+RATE_LIMIT_STORE_TIMEOUT_SECONDS = env.float("RATE_LIMIT_STORE_TIMEOUT_SECONDS", default=0.05)
+RATE_LIMIT_STORE_RETRY_SECONDS = env.float("RATE_LIMIT_STORE_RETRY_SECONDS", default=1.0)
+# Proxies (CIDRs, comma-separated) whose X-Forwarded-For / Forwarded / X-Real-IP are believed
+# about the client's address; empty: the TCP peer is the client (see gateway.clients).
+TRUSTED_PROXY_NETWORKS = env.list("TRUSTED_PROXY_NETWORKS", default=[])
 # Largest body of a proxied call, in bytes; larger ones get 413 here. At least the largest body
 # a service behind accepts (the catalog's REQUEST_BODY_MAX_BYTES, 32 MiB: a 10,000-product
 # upload), so every call it would take passes through. The gateway's own views keep the shared
 # REQUEST_BODY_MAX_BYTES (2.5 MB).
 PROXY_BODY_MAX_BYTES = env.int("PROXY_BODY_MAX_BYTES", default=32 * 1024 * 1024)
-RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
-# The address a client is known by: REMOTE_ADDR, or e.g. HTTP_X_REAL_IP behind a trusted proxy.
-RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
-# A cache shared by every worker (e.g. redis://...) makes the limit global; the local default
-# counts per process.
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://gateway")}
 
 SPECTACULAR_SETTINGS = {
     **SPECTACULAR_SETTINGS,

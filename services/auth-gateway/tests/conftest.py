@@ -1,4 +1,5 @@
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -9,7 +10,6 @@ import requests
 import werkzeug.serving
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django.core.cache import cache
 from django.test import Client
 from gateway.oidc import forget_discovery
 from gateway.tokens import verified_tokens
@@ -41,12 +41,13 @@ def _gateway_settings(settings, signing_pem: str) -> Iterator[None]:
     settings.JWT_PRIVATE_KEY_FILE = ""
     settings.JWT_PREVIOUS_KEY = ""
     settings.JWT_PREVIOUS_KEY_FILE = ""
-    settings.RATE_LIMIT = "100000/m"
+    settings.RATE_LIMIT = settings.AUTH_RATE_LIMIT = "100000/m"
+    # Counters in the local Redis, under a prefix no other test (or run) shares.
+    settings.RATE_LIMIT_KEY_PREFIX = f"gateway-tests-{uuid.uuid4().hex}"
     # Never the shared local ports: a test that needs a service starts its own stand-in.
     settings.CATALOG_URL = settings.ORDERS_URL = "http://127.0.0.1:1"
     settings.OIDC_RP_CLIENT_ID = CLIENT_ID
     settings.OIDC_RP_CLIENT_SECRET = "tests-secret"
-    cache.clear()
     verified_tokens.clear()
     forget_discovery()
     yield
