@@ -208,6 +208,17 @@ def test_databases_and_broker_are_reachable_from_their_users_only():
     assert not allowed(postgres, *INGRESS_CONTROLLER)
 
 
+def test_the_rate_limit_store_is_reachable_from_the_gateway_only():
+    redis = objects("Deployment")["redis"]["spec"]["template"]["metadata"]["labels"]
+    assert allowed(redis, pod_labels("auth-gateway"), "ecomms")
+    for name in ("catalog", "orders", "notifier", "relay"):
+        assert not allowed(redis, pod_labels(name), "ecomms"), name
+    assert not allowed(redis, *INGRESS_CONTROLLER)
+    assert objects("ConfigMap")["auth-gateway"]["data"]["RATE_LIMIT_STORE_URL"] == (
+        "redis://redis:6379/0"
+    )
+
+
 def pod_spec_labels_of_job(name: str) -> dict:
     return objects("Job")[name]["spec"]["template"]["metadata"]["labels"]
 
