@@ -313,6 +313,20 @@ def test_compose_allowed_hosts_admit_the_healthcheck_and_the_callers():
     assert "localhost" in resolved()["services"]["auth-gateway"]["environment"]["ALLOWED_HOSTS"]
 
 
+def test_services_behind_the_gateway_trust_it_and_admit_its_public_host():
+    # The gateway forwards its public host as X-Forwarded-Host; a service that believes it must
+    # also allow it, or every proxied call is a 400.
+    public_host = urlparse(resolved()["services"]["auth-gateway"]["environment"]["JWT_ISSUER"])
+    for service in ("catalog", "orders"):
+        environment = resolved()["services"][service]["environment"]
+        assert public_host.hostname in environment["ALLOWED_HOSTS"].split(","), service
+        assert environment["TRUSTED_PROXY_NETWORKS"], service
+        for container in (c for _, c in k8s_containers(service)):
+            values = k8s_variables(service, container)
+            assert values["ALLOWED_HOSTS"] == "*" or "ecomms.local" in values["ALLOWED_HOSTS"]
+            assert values["TRUSTED_PROXY_NETWORKS"], service
+
+
 # --- Secrets ---------------------------------------------------------------------------------
 
 
