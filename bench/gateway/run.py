@@ -272,6 +272,199 @@ def read_paths(catalog_port: int) -> dict[str, list[str]]:
     }
 
 
+# --slow-clients: how many slow connections, and the gateway's deadlines (seconds), by --smoke.
+SLOW = {
+    False: {"headers": 200, "bodies": 50, "header_deadline": 10.0, "body_deadline": 30.0},
+    True: {"headers": 20, "bodies": 5, "header_deadline": 1.0, "body_deadline": 2.0},
+}
+SLOW_SOURCE = "127.0.0.2"  # not the measuring clients' address: a per-address cap spares them
+SLOW_P99_TARGET_MS = 100.0
+
+
+class SlowConnections:
+    """Connections from ``SLOW_SOURCE`` that send a byte a second and never finish.
+
+    ``headers`` of them never finish their headers; ``bodies`` send whole headers of a POST with
+    a bearer token and a 1 MB Content-Length, then never finish the body. Records, per
+    connection, when the server closed it and the status line it answered before.
+    """
+
+    def __init__(self, port: int, *, headers: int, bodies: int, bearer: dict[str, str]):
+        self.opened_at = time.monotonic()
+        self.sockets: list[socket.socket] = []
+        self.kinds: list[str] = []
+        self.closed_after: dict[int, float] = {}
+        self.answers: dict[int, bytes] = {}
+        for number in range(headers + bodies):
+            connection = socket.create_connection(
+                ("127.0.0.1", port), timeout=10, source_address=(SLOW_SOURCE, 0)
+            )
+            if number < headers:
+                connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                self.kinds.append("headers")
+            else:
+                connection.sendall(
+                    b"POST /products/upload/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    + f"Authorization: {bearer['Authorization']}\r\n".encode()
+                    + b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"
+                )
+                self.kinds.append("body")
+            connection.setblocking(False)
+            self.sockets.append(connection)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._trickle, daemon=True)
+        self._thread.start()
+
+    def _trickle(self) -> None:
+        while not self._stop.is_set() and len(self.closed_after) < len(self.sockets):
+            for number, connection in enumerate(self.sockets):
+                if number in self.closed_after:
+                    continue
+                try:
+                    while chunk := connection.recv(65536):
+                        self.answers[number] = self.answers.get(number, b"") + chunk
+                    self.closed_after[number] = time.monotonic() - self.opened_at  # EOF
+                    continue
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.closed_after[number] = time.monotonic() - self.opened_at
+                    continue
+                trickle = b"X-Slow: 1\r\n" if self.kinds[number] == "headers" else b" "
+                try:
+                    connection.send(trickle)
+                except OSError:
+                    self.closed_after[number] = time.monotonic() - self.opened_at
+            self._stop.wait(1.0)
+
+    def open_count(self) -> int:
+        return len(self.sockets) - len(self.closed_after)
+
+    def wait_closed(self, seconds: float) -> None:
+        self._thread.join(seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for connection in self.sockets:
+            connection.close()
+
+    def summary(self, kind: str) -> dict[str, Any]:
+        numbers = [n for n, k in enumerate(self.kinds) if k == kind]
+        statuses = [self.answers.get(n, b"").split(b"\r\n", 1)[0].decode() for n in numbers]
+        closed = [self.closed_after[n] for n in numbers if n in self.closed_after]
+        return {
+            "count": len(numbers),
+            "closed": len(closed),
+            "answered_408": sum(" 408 " in status for status in statuses),
+            "closed_after_s": (min(closed), max(closed)) if closed else None,
+        }
+
+
+def slow_clients(
+    args: argparse.Namespace,
+    gateway_port: int,
+    paths: dict[str, list[str]],
+    bearer: dict[str, str],
+    servers: list[Server],
+    load_before: tuple[float, float, float],
+) -> None:
+    """Measure /healthz and average_price through the gateway while slow clients hold it."""
+    plan = SLOW[args.smoke]
+    reads = {"healthz": ["/healthz"], "average_price": paths["average_price"]}
+    gateway = Target("gateway", gateway_port, {})
+    quiet = {read: Measured() for read in reads}
+    for read, read_paths_ in reads.items():
+        load(gateway, read_paths_, seconds=args.warmup, clients=args.clients)
+        quiet[read].add(load(gateway, read_paths_, seconds=args.seconds / 4, clients=args.clients))
+
+    slow = SlowConnections(
+        gateway_port, headers=plan["headers"], bodies=plan["bodies"], bearer=bearer
+    )
+    held = {read: Measured() for read in reads}
+    # While every slow connection is still open: until shortly before the header deadline.
+    window_ends = slow.opened_at + plan["header_deadline"] * 0.8
+    open_during = []
+    while time.monotonic() < window_ends:
+        for read, read_paths_ in reads.items():
+            open_during.append(slow.open_count())
+            held[read].add(load(gateway, read_paths_, seconds=0.25, clients=args.clients))
+    slow.wait_closed(plan["body_deadline"] + 10)
+    slow.stop()
+
+    print(
+        f"\n{plan['headers']} slow-header and {plan['bodies']} slow-body connections from "
+        f"{SLOW_SOURCE}; deadlines {plan['header_deadline']:g} s (headers), "
+        f"{plan['body_deadline']:g} s (body); {args.clients} measuring clients from 127.0.0.1; "
+        f"slow connections open while measuring: {min(open_during)}-{max(open_during)}\n"
+    )
+    figures = []
+    print(f"{'read':14} {'phase':22} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
+    for read in reads:
+        for phase, seen in (("no slow clients", quiet[read]), ("slow clients held", held[read])):
+            if not seen.latencies:
+                raise SystemExit(f"bench: no successful {read} through the gateway ({phase})")
+            p50, p99 = seen.percentile_ms(0.5), seen.percentile_ms(0.99)
+            print(f"{read:14} {phase:22} {seen.rps:7.0f} {p50:7.2f} {p99:7.2f} {seen.failures:6d}")
+        base, seen = quiet[read], held[read]
+        p99 = seen.percentile_ms(0.99)
+        figures += [
+            shared_report.figure(
+                f"{read} p99 through the gateway, slow clients held",
+                p99,
+                "ms",
+                baseline=base.percentile_ms(0.99),
+                baseline_label=f"{read} p99, no slow clients",
+                target=f"< {SLOW_P99_TARGET_MS:g} ms",
+                met=p99 < SLOW_P99_TARGET_MS and seen.failures == 0,
+            ),
+            shared_report.figure(
+                f"{read} p50 through the gateway, slow clients held",
+                seen.percentile_ms(0.5),
+                "ms",
+                baseline=base.percentile_ms(0.5),
+                baseline_label=f"{read} p50, no slow clients",
+            ),
+        ]
+    for kind, deadline in (("headers", "header_deadline"), ("body", "body_deadline")):
+        summary = slow.summary(kind)
+        window = summary["closed_after_s"]
+        print(
+            f"slow {kind}: {summary['closed']} of {summary['count']} closed by the gateway, "
+            f"{summary['answered_408']} with a 408; closed after "
+            + (f"{window[0]:.1f}-{window[1]:.1f} s" if window else "-")
+            + f" (deadline {plan[deadline]:g} s)"
+        )
+        met = summary["closed"] == summary["answered_408"] == summary["count"]
+        figures.append(
+            shared_report.figure(
+                f"slow-{kind} connections closed with a 408",
+                summary["answered_408"],
+                "connections",
+                baseline=summary["count"],
+                baseline_label="slow connections opened",
+                target="all, by the deadline",
+                met=met and window is not None and window[1] < plan[deadline] + 5,
+            )
+        )
+    if args.json:
+        shared_report.write(
+            args.json,
+            shared_report.result(
+                "gateway-slow-clients",
+                config={"clients": args.clients, "workers": args.workers, **plan},
+                figures=figures,
+                rss_mb={},
+                samples_ms={
+                    f"{read}, {phase}": [sample * 1000 for sample in seen.latencies]
+                    for read in reads
+                    for phase, seen in (("quiet", quiet[read]), ("held", held[read]))
+                },
+            ),
+        )
+        print(f"written: {args.json}")
+
+
 ISSUE_ACCESS_SCRIPT = """
 from gateway.services import token_pair_issue, user_link_from_claims
 user = user_link_from_claims(claims={"sub": "bench", "email": "bench@example.com"})
@@ -294,6 +487,12 @@ def arguments() -> argparse.Namespace:
         "--catalog-python",
         default=str(ROOT / ".venvs" / "catalog" / "bin" / "python"),
         help="the catalog's interpreter (scripts/ensure-venv .venvs/catalog ...)",
+    )
+    parser.add_argument(
+        "--slow-clients",
+        action="store_true",
+        help="instead: hold slow-header and slow-body connections open (from 127.0.0.2) and "
+        "measure /healthz and average_price through the gateway meanwhile",
     )
     parser.add_argument("--json", type=Path, help="also write the figures and samples here")
     parser.add_argument(
@@ -333,13 +532,21 @@ def main() -> None:
             "RATE_LIMIT": "100000000/m",  # counted on every call, never reached
             "LOG_LEVEL": "WARNING",
         }
+        if args.slow_clients:
+            gateway_env.update(
+                EDGE_HEADER_TIMEOUT_SECONDS=str(SLOW[args.smoke]["header_deadline"]),
+                EDGE_BODY_TIMEOUT_SECONDS=str(SLOW[args.smoke]["body_deadline"]),
+                # Every slow connection is held (none refused by the per-address cap), so that
+                # what is measured is the server holding them.
+                EDGE_MAX_CONNECTIONS_PER_CLIENT="0",
+            )
         manage = [sys.executable, "manage.py"]
         for command in (["migrate", "-v0"], ["generate_signing_key", str(key)]):
             subprocess.run(manage + command, cwd=GATEWAY, env=gateway_env, check=True)
         servers.append(
             Server(
                 "gateway",
-                gunicorn(sys.executable, "config.wsgi:application", gateway_port, args.workers),
+                gunicorn(sys.executable, "config.asgi:application", gateway_port, args.workers),
                 cwd=GATEWAY,
                 env=gateway_env,
                 log=scratch / "gateway.log",
@@ -400,6 +607,9 @@ def main() -> None:
             Target("catalog, bearer token", catalog_port, bearer),
             Target("gateway, bearer token", gateway_port, bearer, baseline="catalog, bearer token"),
         ]
+        if args.slow_clients:
+            slow_clients(args, gateway_port, paths, bearer, servers, load_before)
+            return
         check_same_answers(targets, paths)
         measured = measure(args, targets, paths, servers)
         rss = {}
@@ -419,10 +629,29 @@ def check_same_answers(targets: list[Target], paths: dict[str, list[str]]) -> No
     """Refuse to measure unless every target gives the same answer to each read."""
     for read_paths_ in paths.values():
         for path in read_paths_[:3]:
-            answers = {get(target.port, path, target.headers) for target in targets}
+            # Absolute links (a page's next/previous) name the catalog or, once it believes the
+            # gateway's X-Forwarded-Host, the gateway.
+            answers = {
+                (status, _any_origin(body, targets))
+                for target in targets
+                for status, body in [get(target.port, path, target.headers)]
+            }
             if len(answers) != 1 or next(iter(answers))[0] != 200:
                 statuses = sorted(status for status, _ in answers)
-                raise SystemExit(f"bench: targets differ on {path}: statuses {statuses}")
+                first, second = sorted(body for _, body in answers)[:2]
+                at = next(
+                    (i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), 0
+                )
+                raise SystemExit(
+                    f"bench: targets differ on {path}: statuses {statuses}, bodies from byte "
+                    f"{at}: {first[at : at + 60]!r} / {second[at : at + 60]!r}"
+                )
+
+
+def _any_origin(body: bytes, targets: list[Target]) -> bytes:
+    for port in {target.port for target in targets}:
+        body = body.replace(f"127.0.0.1:{port}".encode(), b"<origin>")
+    return body
 
 
 def measure(

@@ -136,7 +136,7 @@ def start_gateway(port: int, catalog_url: str, orders_url: str, args, logs: Path
         text=True,
     ).stdout.split()
     process = subprocess.Popen(
-        [str(GATEWAY_PYTHON), "-m", "gunicorn", "config.wsgi:application"],
+        [str(GATEWAY_PYTHON), "-m", "gunicorn", "config.asgi:application"],
         cwd=GATEWAY_DIR,
         env=env,
         stdout=(logs / "gateway.log").open("w"),

@@ -20,13 +20,12 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "gateway",
 ]
+# Proxied paths never reach Django: config.asgi sends them to the edge (gateway.edge).
 # Rate limiting runs right after the request id is set, before anything else does work.
 _after_guid = MIDDLEWARE.index("django_guid.middleware.guid_middleware") + 1
 MIDDLEWARE = [
     # Only what a trusted proxy (the Ingress) wrote about the client reaches anything below.
     MIDDLEWARE[0],
-    # Proxied paths are answered here, before the rest of the stack (see gateway.proxy).
-    "gateway.proxy.ProxyMiddleware",
     *MIDDLEWARE[1:_after_guid],
     "gateway.ratelimit.RateLimitMiddleware",
     *MIDDLEWARE[_after_guid:-1],
@@ -128,6 +127,12 @@ ORDERS_URL = env.str("ORDERS_URL", default="http://127.0.0.1:8002")
 UPSTREAM_CONNECT_TIMEOUT_SECONDS = env.float("UPSTREAM_CONNECT_TIMEOUT_SECONDS", default=2.0)
 UPSTREAM_READ_TIMEOUT_SECONDS = env.float("UPSTREAM_READ_TIMEOUT_SECONDS", default=15.0)
 UPSTREAM_POOL_SIZE = env.int("UPSTREAM_POOL_SIZE", default=32)
+# Slow clients (gateway.edge.protocol): a request's headers, then its body, must arrive within
+# these many seconds or the client gets a 408 and the connection is closed; at most this many
+# open connections per client address and worker (0: no cap; trusted proxies are not capped).
+EDGE_HEADER_TIMEOUT_SECONDS = env.float("EDGE_HEADER_TIMEOUT_SECONDS", default=10.0)
+EDGE_BODY_TIMEOUT_SECONDS = env.float("EDGE_BODY_TIMEOUT_SECONDS", default=30.0)
+EDGE_MAX_CONNECTIONS_PER_CLIENT = env.int("EDGE_MAX_CONNECTIONS_PER_CLIENT", default=64)
 
 # --- Rate limiting (limits over Redis; see gateway.ratelimit) ----------------------------------
 # Requests per client (the token's subject, else the client address) per window: N/s, N/m, N/h,

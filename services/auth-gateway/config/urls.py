@@ -20,5 +20,5 @@ urlpatterns = [
     path("auth/login-failed/", views.login_failed, name="login-failed"),
     path(".well-known/jwks.json", views.JWKSView.as_view(), name="jwks"),
     # /products/..., /categories/..., /orders/..., /customers/... never get here: they are
-    # proxied by gateway.proxy.ProxyMiddleware.
+    # served by the edge (gateway.edge, see config.asgi).
 ]

@@ -16,7 +16,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gateway.proxy import CATALOG, ORDERS, Upstream
+from gateway.edge.routes import CATALOG, ORDERS, Upstream
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from django.test import Client
 from gateway.oidc import forget_discovery
 from gateway.tokens import verified_tokens
 
+from tests.edge import EdgeClient, EdgeServer
 from tests.servers import HTTPStandIn, ScriptedProvider
 
 pytest_plugins = ["ecomms_common.testing.pytest_plugin"]
@@ -135,6 +136,20 @@ def login(provider: LocalProvider):
         return finish_login(client, provider.approve(start_login(client), sub=sub))
 
     return log_in
+
+
+@pytest.fixture(scope="session")
+def edge_server() -> Iterator[EdgeServer]:
+    """The gateway's real server (config.asgi under uvicorn, the edge's protocol)."""
+    server = EdgeServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gateway(client: Client, edge_server: EdgeServer) -> EdgeClient:
+    """A test client: proxied paths through the edge server, the gateway's own through Django."""
+    return EdgeClient(edge_server, client)
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
 def gateway_command() -> list[str]:
     """Return how a gateway server is started: the one place to change it.
 
-    The WSGI application on gunicorn's sync workers, with no config file (``/dev/null``
-    instead of the folder's ``gunicorn.conf.py``), so what is measured is the limit alone.
+    The gateway's application on its own worker class (the edge), with no other settings of the
+    folder's ``gunicorn.conf.py`` (``/dev/null`` instead), so what is measured is the limit alone.
     """
     return [
         sys.executable,
@@ -27,7 +27,9 @@ def gateway_command() -> list[str]:
         "gunicorn",
         "--config",
         "/dev/null",
-        "config.wsgi:application",
+        "config.asgi:application",
+        "--worker-class",
+        "gateway.edge.worker.EdgeWorker",
         "--workers",
         "2",
         "--bind",

@@ -31,8 +31,8 @@ def _refused(response) -> None:
 
 
 @BAD
-def test_the_proxy_refuses_every_bad_token_before_proxying(client, orders, minter, build) -> None:
-    response = client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {build(minter)}")
+def test_the_proxy_refuses_every_bad_token_before_proxying(gateway, orders, minter, build) -> None:
+    response = gateway.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {build(minter)}")
     _refused(response)
     assert response["X-Content-Type-Options"] == "nosniff"
     assert orders.received == []
@@ -43,8 +43,8 @@ def test_the_gateways_own_views_refuse_every_bad_token(client, minter, build) ->
     _refused(client.get("/schema/", HTTP_AUTHORIZATION=f"Bearer {build(minter)}"))
 
 
-def test_good_tokens_pass_both_checks(client, orders, minter, token_pair) -> None:
+def test_good_tokens_pass_both_checks(gateway, orders, minter, token_pair) -> None:
     for token in (minter.mint(), token_pair().access):
-        assert client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
-        assert client.get("/schema/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+        assert gateway.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+        assert gateway.get("/schema/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
     assert [call.path for call in orders.received].count("/orders/") == 2

@@ -8,13 +8,14 @@ import pytest
 from gateway.models import User
 
 from ecomms_common.auth import InvalidToken, reset_jwks_cache, verify_access_token
+from tests.edge import EdgeClient
 from tests.servers import Received, Reply
 
 pytestmark = pytest.mark.django_db
 
 
 def test_login_then_token_then_a_proxied_call_that_the_service_accepts(
-    client, login, orders, live_server, settings
+    client, gateway, login, orders, live_server, settings
 ) -> None:
     settings.AUTH_JWKS_URL = f"{live_server.url}/.well-known/jwks.json"
     settings.AUTH_ISSUER = settings.JWT_ISSUER
@@ -42,7 +43,7 @@ def test_login_then_token_then_a_proxied_call_that_the_service_accepts(
     pair = client.get("/auth/token/", HTTP_ACCEPT="application/json").json()
 
     # API client: the access token opens the orders service, through the gateway.
-    api = client.__class__()
+    api = EdgeClient(gateway.server)
     response = api.get("/customers/me/", HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
     assert response.status_code == 200
     body = b"".join(response.streaming_content).decode()

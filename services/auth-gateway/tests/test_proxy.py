@@ -13,9 +13,16 @@ from django_guid.log_filters import CorrelationId
 from gateway.keys import key_ring
 
 from tests.conftest import CLIENT_ID, private_pem, start_login
+from tests.edge import EdgeClient
 from tests.servers import Reply
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client(gateway):
+    """Proxied paths through the real edge server; the gateway's own paths through Django."""
+    return gateway
 
 
 def b64(data: bytes) -> str:
@@ -246,7 +253,7 @@ def test_a_cookie_set_by_a_service_never_reaches_another_client(client, catalog)
     first = client.get("/products/")
     b"".join(first.streaming_content)
     catalog.reply = Reply()
-    b"".join(client.__class__().get("/products/").streaming_content)
+    b"".join(EdgeClient(client.server).get("/products/").streaming_content)
     assert "cookie" not in catalog.received[1].headers
 
 
@@ -308,7 +315,7 @@ def test_what_the_proxy_logs_carries_the_request_id(client, settings) -> None:
     handler = logging.Handler()
     handler.emit = records.append
     handler.addFilter(CorrelationId(correlation_id_field="request_id"))
-    logger = logging.getLogger("gateway.proxy")
+    logger = logging.getLogger("gateway.edge.proxy")
     logger.addHandler(handler)
     request_id = str(uuid.uuid4())
     try:
@@ -333,15 +340,34 @@ def test_body_over_the_limit_is_refused_with_413(client, settings, orders, token
     assert orders.received == []
 
 
-def test_chunked_body_is_refused_rather_than_forwarded_empty(client, orders, token_pair) -> None:
+def test_chunked_body_is_read_whole_and_sent_with_its_length(client, orders, token_pair) -> None:
     response = client.post(
         "/orders/",
-        data=b"",
+        data=b'{"items": [{"product_id": 1, "quantity": 2}]}',
         content_type="application/json",
         HTTP_TRANSFER_ENCODING="chunked",
         HTTP_AUTHORIZATION=f"Bearer {token_pair().access}",
     )
-    assert response.status_code == 411
+    assert response.status_code == 200
+    seen = orders.received[0]
+    assert seen.body == b'{"items": [{"product_id": 1, "quantity": 2}]}'
+    assert seen.headers["content-length"] == str(len(seen.body))
+    assert "transfer-encoding" not in seen.headers
+
+
+def test_chunked_body_over_the_limit_is_refused_with_413(
+    client, settings, orders, token_pair
+) -> None:
+    settings.PROXY_BODY_MAX_BYTES = 1024
+    response = client.post(
+        "/orders/",
+        data=b"x" * 2048,
+        content_type="application/octet-stream",
+        HTTP_TRANSFER_ENCODING="chunked",
+        HTTP_AUTHORIZATION=f"Bearer {token_pair().access}",
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["details"]["max_bytes"] == 1024
     assert orders.received == []
 
 
@@ -426,7 +452,7 @@ def test_forwarding_headers_from_an_untrusted_client_are_replaced_not_passed_on(
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "evil.example"]
     response = client.get(
         "/products/",
-        REMOTE_ADDR="192.0.2.50",
+        REMOTE_ADDR="127.0.0.50",
         HTTP_X_FORWARDED_FOR="203.0.113.9",
         HTTP_X_FORWARDED_HOST="evil.example",
         HTTP_X_FORWARDED_PROTO="https",
@@ -435,28 +461,28 @@ def test_forwarding_headers_from_an_untrusted_client_are_replaced_not_passed_on(
     )
     assert response.status_code == 200
     seen = catalog.received[0].headers
-    assert seen["x-forwarded-for"] == "192.0.2.50"
+    assert seen["x-forwarded-for"] == "127.0.0.50"
     assert seen["x-forwarded-host"] == "testserver"
     assert seen["x-forwarded-proto"] == "http"
-    assert seen["forwarded"] == "for=192.0.2.50;host=testserver;proto=http"
+    assert seen["forwarded"] == "for=127.0.0.50;host=testserver;proto=http"
     assert "x-forwarded-port" not in seen
 
 
 def test_a_trusted_ingress_s_public_origin_is_passed_on(client, catalog, settings) -> None:
-    settings.TRUSTED_PROXY_NETWORKS = ["10.0.0.0/8"]
+    settings.TRUSTED_PROXY_NETWORKS = ["127.0.0.3/32"]  # the Ingress
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "shop.example.com"]
     response = client.get(
         "/products/",
-        REMOTE_ADDR="10.244.0.3",
+        REMOTE_ADDR="127.0.0.3",
         HTTP_X_FORWARDED_FOR="2001:db8::9",
         HTTP_X_FORWARDED_HOST="shop.example.com",
         HTTP_X_FORWARDED_PROTO="https",
     )
     assert response.status_code == 200
     seen = catalog.received[0].headers
-    assert seen["x-forwarded-for"] == "2001:db8::9, 10.244.0.3"
+    assert seen["x-forwarded-for"] == "2001:db8::9, 127.0.0.3"
     assert seen["x-forwarded-host"] == "shop.example.com"
     assert seen["x-forwarded-proto"] == "https"
     assert seen["forwarded"] == (
-        'for="[2001:db8::9]", for=10.244.0.3;host=shop.example.com;proto=https'
+        'for="[2001:db8::9]", for=127.0.0.3;host=shop.example.com;proto=https'
     )

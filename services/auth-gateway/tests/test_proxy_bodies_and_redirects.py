@@ -13,6 +13,13 @@ from tests.servers import Received, Reply
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def client(gateway):
+    """Proxied paths through the real edge server; the gateway's own paths through Django."""
+    return gateway
+
+
 # A 10,000-product upload is about 3.8 MB of JSON: over Django's 2.5 MB default, under 32 MiB.
 UPLOAD = b'{"products": [' + b",".join([b'{"name": "tea", "price": "2.00"}'] * 120_000) + b"]}"
 
@@ -85,8 +92,8 @@ def test_a_garbage_content_length_is_a_json_400(client, catalog, length) -> None
     assert catalog.received == []
 
 
-def test_a_body_shorter_than_its_content_length_is_a_json_400(live_server, catalog) -> None:
-    host, port = live_server.url.removeprefix("http://").split(":")
+def test_a_body_shorter_than_its_content_length_is_a_json_400(edge_server, catalog) -> None:
+    host, port = edge_server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as connection:
         connection.sendall(
             b"POST /products/upload/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -105,7 +112,7 @@ def test_a_body_shorter_than_its_content_length_is_a_json_400(live_server, catal
 
 
 def test_a_services_308_passes_through_and_a_client_following_it_still_posts(
-    live_server, orders
+    edge_server, orders
 ) -> None:
     def orders_service(received: Received) -> Reply:
         if received.path.startswith("/orders?"):
@@ -117,7 +124,7 @@ def test_a_services_308_passes_through_and_a_client_following_it_still_posts(
     order = b'{"items": [{"product_id": 1, "quantity": 2}]}'
 
     redirect = requests.post(
-        f"{live_server.url}/orders?dry=1",
+        f"{edge_server.url}/orders?dry=1",
         data=order,
         headers=headers,
         allow_redirects=False,
@@ -127,7 +134,7 @@ def test_a_services_308_passes_through_and_a_client_following_it_still_posts(
     assert redirect.headers["Location"] == "/orders/?dry=1"
 
     placed = requests.post(
-        f"{live_server.url}/orders?dry=1", data=order, headers=headers, timeout=10
+        f"{edge_server.url}/orders?dry=1", data=order, headers=headers, timeout=10
     )
     assert placed.status_code == 201
     assert placed.json() == {"placed": True}

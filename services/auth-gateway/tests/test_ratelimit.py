@@ -113,7 +113,7 @@ def test_the_stricter_limit_counts_every_login_path_together(client, settings) -
 
 
 def test_a_store_that_does_not_answer_lets_calls_through_without_a_hang(
-    client, settings, catalog
+    gateway, settings, catalog
 ) -> None:
     # Accepts connections (the kernel's backlog) but never answers a command.
     silent = socket.create_server(("127.0.0.1", 0))
@@ -122,7 +122,7 @@ def test_a_store_that_does_not_answer_lets_calls_through_without_a_hang(
     before = REGISTRY.get_sample_value("gateway_rate_limit_store_errors_total") or 0
     try:
         started = time.monotonic()
-        statuses = [client.get("/products/").status_code for _ in range(20)]
+        statuses = [gateway.get("/products/").status_code for _ in range(20)]
         elapsed = time.monotonic() - started
     finally:
         silent.close()
@@ -133,10 +133,10 @@ def test_a_store_that_does_not_answer_lets_calls_through_without_a_hang(
     assert after - before == 20
 
 
-def test_a_refused_store_connection_lets_calls_through(client, settings, catalog) -> None:
+def test_a_refused_store_connection_lets_calls_through(gateway, settings, catalog) -> None:
     settings.RATE_LIMIT_STORE_URL = "redis://127.0.0.1:1/0"
     settings.RATE_LIMIT = "1/m"
-    assert [client.get("/products/").status_code for _ in range(3)] == [200, 200, 200]
+    assert [gateway.get("/products/").status_code for _ in range(3)] == [200, 200, 200]
 
 
 def test_the_async_check_shares_the_budget_and_returns_a_refusal(client, settings) -> None:

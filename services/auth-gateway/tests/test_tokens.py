@@ -168,8 +168,9 @@ def test_jwks_publishes_the_current_and_previous_keys(client, settings, signing_
 
 
 def test_tokens_signed_before_a_rotation_stay_valid(
-    client, settings, signing_pem, token_pair, catalog
+    gateway, settings, signing_pem, token_pair, catalog
 ) -> None:
+    client = gateway
     before = token_pair()
     settings.JWT_PRIVATE_KEY = private_pem()
     settings.JWT_PREVIOUS_KEY = signing_pem

@@ -236,7 +236,12 @@ class Stack:
         gunicorn = str(VENV_BIN / "gunicorn")
         port = self.ports
 
-        def web(name: str, folder: str, extra: dict[str, str] | None = None) -> Process:
+        def web(
+            name: str,
+            folder: str,
+            extra: dict[str, str] | None = None,
+            app: str = "config.wsgi:application",
+        ) -> Process:
             env = {
                 **base,
                 "DATABASE_URL": self.database_url(folder),
@@ -246,7 +251,7 @@ class Stack:
             }
             return Process(
                 name,
-                [gunicorn, "config.wsgi:application"],
+                [gunicorn, app],
                 SERVICES / folder,
                 env,
                 _answers(f"http://127.0.0.1:{port[name]}/healthz"),
@@ -301,7 +306,12 @@ class Stack:
                 _listens(port["smtp"]),
                 self.logs / "smtp.log",
             ),
-            web("gateway", "auth-gateway", {"JWT_PRIVATE_KEY_FILE": str(key)}),
+            web(
+                "gateway",
+                "auth-gateway",
+                {"JWT_PRIVATE_KEY_FILE": str(key)},
+                app="config.asgi:application",  # the edge (gunicorn.conf.py's uvicorn worker)
+            ),
             web("catalog", "catalog"),
             web("orders", "orders"),
             Process(
