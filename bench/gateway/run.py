@@ -479,6 +479,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per target, unmeasured")
     parser.add_argument("--clients", type=int, default=4, help="concurrent keep-alive clients")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
+    parser.add_argument(
+        "--gateway-workers", type=int, help="gunicorn workers of the gateway (default: --workers)"
+    )
     parser.add_argument("--products", type=int, default=20_000, help="products in the catalog")
     parser.add_argument(
         "--reads", default=",".join(READS), help=f"comma-separated, of: {', '.join(READS)}"
@@ -546,7 +549,12 @@ def main() -> None:
         servers.append(
             Server(
                 "gateway",
-                gunicorn(sys.executable, "config.asgi:application", gateway_port, args.workers),
+                gunicorn(
+                    sys.executable,
+                    "config.asgi:application",
+                    gateway_port,
+                    args.gateway_workers or args.workers,
+                ),
                 cwd=GATEWAY,
                 env=gateway_env,
                 log=scratch / "gateway.log",

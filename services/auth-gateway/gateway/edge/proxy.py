@@ -86,6 +86,17 @@ PROXY_LATENCY = Histogram(
 )
 
 
+# The labelled children, looked up once (``labels()`` costs more than the count itself).
+@lru_cache(maxsize=512)
+def _counter(upstream: str, method: str, status: int) -> Any:
+    return PROXIED.labels(upstream, method, str(status))
+
+
+@lru_cache(maxsize=16)
+def _latency(upstream: str) -> Any:
+    return PROXY_LATENCY.labels(upstream)
+
+
 class BodyTooLarge(Exception):
     def __init__(self, received: int) -> None:
         self.received = received
@@ -135,9 +146,9 @@ async def proxy_app(scope: dict[str, Any], receive: Receive, send: Send) -> None
         )
     finally:
         method = scope["method"] if scope["method"] in METHODS else "other"
-        PROXIED.labels(service.name, method, str(call.status)).inc()
+        _counter(service.name, method, call.status).inc()
         answered_at = call.answered_at or time.perf_counter()
-        PROXY_LATENCY.labels(service.name).observe(answered_at - started)
+        _latency(service.name).observe(answered_at - started)
 
 
 async def _answer(call: Call, service: Upstream, receive: Receive, send: Send) -> None:
@@ -436,14 +447,20 @@ def _networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
 
 def _client_address(call: Call, peer: str, via_proxy: bool) -> str:
     """Return the client's address (gateway.clients: forwarded headers from trusted proxies)."""
-    said = {}
-    if via_proxy:
-        said = {
-            name.decode(): value.decode("latin-1")
-            for name in CLIENT_ADDRESS_HEADERS
-            if (value := call.headers.get(name)) is not None
-        }
-    return client_address(peer, said, _networks(tuple(settings.TRUSTED_PROXY_NETWORKS)))
+    networks = tuple(settings.TRUSTED_PROXY_NETWORKS)
+    if not via_proxy:
+        return _peer_address(peer, networks)
+    said = {
+        name.decode(): value.decode("latin-1")
+        for name in CLIENT_ADDRESS_HEADERS
+        if (value := call.headers.get(name)) is not None
+    }
+    return client_address(peer, said, _networks(networks))
+
+
+@lru_cache(maxsize=4096)
+def _peer_address(peer: str, networks: tuple[str, ...]) -> str:
+    return client_address(peer, {}, _networks(networks))
 
 
 def _request_headers(
