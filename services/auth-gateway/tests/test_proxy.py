@@ -486,3 +486,12 @@ def test_a_trusted_ingress_s_public_origin_is_passed_on(client, catalog, setting
     assert seen["forwarded"] == (
         'for="[2001:db8::9]", for=127.0.0.3;host=shop.example.com;proto=https'
     )
+
+
+def test_an_answer_cut_short_before_it_is_passed_on_is_a_json_502(client, catalog) -> None:
+    catalog.reply = Reply(
+        raw=b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    response = client.get("/products/")
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "bad_gateway"

@@ -295,7 +295,13 @@ async def _exchange(
         returned.append((b"x-request-id", call.request_id.encode()))
         length = answer.content_length
         if length is not None and length <= WHOLE_ANSWER_BYTES:
-            content = await answer.read()
+            try:
+                content = await answer.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:  # nothing sent yet: say so
+                call.answered_at = None
+                answer.close()
+                await _upstream_failed(call, service, send, exc)
+                return
             await send(
                 {"type": "http.response.start", "status": answer.status, "headers": returned}
             )
