@@ -21,8 +21,14 @@ SLUG_BASE_MAX_LENGTH = 80
 
 
 def name_key(name: str) -> str:
-    """Return what a category's name is compared by among its siblings."""
-    return name.lower()
+    """Return what a category's name is compared by among its siblings.
+
+    The unique index compares PostgreSQL's ``lower(name)``, which maps one character at a time.
+    ``str.lower`` looks at context (a final capital sigma becomes U+03C2, not U+03C3), so the key
+    is built a character at a time too; a character whose lower case is longer (only U+0130)
+    keeps the first character of it, as PostgreSQL does.
+    """
+    return "".join(char.lower()[:1] for char in name)
 
 
 @dataclass

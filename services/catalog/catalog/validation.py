@@ -14,6 +14,7 @@ import pycountry
 from rest_framework.exceptions import ValidationError
 
 from catalog.models import PRICE_DECIMAL_PLACES, PRICE_MAX_DIGITS
+from ecomms_common.openapi import reject_unknown_fields, unknown_field_errors
 
 NAME_MAX_LENGTH = 255
 CATEGORY_NAME_MAX_LENGTH = 100
@@ -21,13 +22,17 @@ DESCRIPTION_MAX_LENGTH = 10_000
 PATH_MAX_DEPTH = 10
 PATHS_PER_PRODUCT_MAX = 20
 SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")
+# Positive: zero in any spelling ("0", "0.00") is refused by the look-ahead.
 PRICE_PATTERN = re.compile(
-    rf"^\d{{1,{PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES}}}(\.\d{{1,{PRICE_DECIMAL_PLACES}}})?$"
+    r"^(?!0+(\.0+)?$)"
+    rf"\d{{1,{PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES}}}(\.\d{{1,{PRICE_DECIMAL_PLACES}}})?$"
 )
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
 KNOWN_CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 
 REQUIRED_MESSAGE = "This field is required."
+UPLOAD_FIELDS = ("products",)
+PRODUCT_FIELDS = ("name", "description", "price", "currency", "sku", "categories")
 # PostgreSQL text cannot hold U+0000.
 NUL_MESSAGE = "Must not contain the NUL character (U+0000)."
 
@@ -53,11 +58,18 @@ def clean_name(value: Any, *, max_length: int) -> str:
     """Return a trimmed, NFC-normalised name; raise ValueError saying what is wrong."""
     if not isinstance(value, str):
         raise ValueError("Must be a string.")
+    if "\x00" in value:
+        raise ValueError(NUL_MESSAGE)
+    # Other control characters than tab and line breaks (a bell, an escape pasted from a
+    # terminal) become spaces; tabs and line breaks are kept as sent.
+    if not value.isprintable():
+        value = "".join(
+            " " if unicodedata.category(char) == "Cc" and char not in "\t\n\r" else char
+            for char in value
+        )
     name = unicodedata.normalize("NFC", value).strip()
     if not name:
         raise ValueError("Must not be empty or only whitespace.")
-    if "\x00" in name:
-        raise ValueError(NUL_MESSAGE)
     if len(name) > max_length:
         raise ValueError(f"Must be at most {max_length} characters.")
     return name
@@ -88,10 +100,7 @@ def clean_price(value: Any) -> Decimal:
             f"Must be a positive decimal with at most {PRICE_DECIMAL_PLACES} decimal places and "
             f"{PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES} digits before the point."
         )
-    price = Decimal(value)
-    if price <= 0:
-        raise ValueError("Must be greater than zero.")
-    return price
+    return Decimal(value)
 
 
 def clean_currency(value: Any) -> str:
@@ -127,7 +136,7 @@ def _clean_product(
 ) -> tuple[ProductInput | None, dict]:
     if not isinstance(raw, dict):
         return None, {"non_field_errors": ["Each product must be an object."]}
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = unknown_field_errors(raw, PRODUCT_FIELDS)
     name = price = currency = None
     try:
         name = clean_name(raw["name"], max_length=NAME_MAX_LENGTH)
@@ -185,6 +194,7 @@ def validate_upload(
     """Return every product of an upload payload, or raise ValidationError listing every problem."""
     if not isinstance(payload, dict) or "products" not in payload:
         raise ValidationError({"products": [REQUIRED_MESSAGE]})
+    reject_unknown_fields(payload, UPLOAD_FIELDS)
     raw_products = payload["products"]
     if not isinstance(raw_products, list):
         raise ValidationError({"products": ["Must be a list of products."]})
@@ -208,3 +218,80 @@ def validate_upload(
     if errors:
         raise ValidationError({"products": errors})
     return products
+
+
+# Some character other than whitespace and control characters (which become spaces), no NUL.
+_NAME_PATTERN = r"^[^\x00]*[^\s\x00-\x1f\x7f-\x9f][^\x00]*$"
+
+
+def _name_schema(max_length: int) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": _NAME_PATTERN}
+
+
+def path_json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of a category path, as clean_path accepts it."""
+    return {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": PATH_MAX_DEPTH,
+        "items": _name_schema(CATEGORY_NAME_MAX_LENGTH),
+        "description": "Category names from the root down.",
+    }
+
+
+def upload_json_schema(*, max_products: int) -> dict[str, Any]:
+    """Return the JSON Schema of an upload, built from the definitions the validator uses.
+
+    One rule is not expressible in JSON Schema: a sku may appear once per upload.
+    """
+    path = path_json_schema()
+    product = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "price"],
+        "properties": {
+            "name": _name_schema(NAME_MAX_LENGTH),
+            "description": {
+                "type": "string",
+                "nullable": True,
+                "maxLength": DESCRIPTION_MAX_LENGTH,
+                "pattern": r"^[^\x00]*$",
+            },
+            "price": {
+                "type": "string",
+                "pattern": PRICE_PATTERN.pattern,
+                "description": 'A positive decimal string, e.g. "3.99"; JSON numbers are refused.',
+            },
+            "currency": {
+                "type": "string",
+                "enum": sorted(KNOWN_CURRENCIES),
+                "description": "ISO 4217; absent means the catalog's default.",
+            },
+            "sku": {
+                "type": "string",
+                "nullable": True,
+                "pattern": SKU_PATTERN.pattern,
+                "description": "Upsert key: an existing sku is updated; unique in an upload.",
+            },
+            "categories": {
+                "type": "array",
+                "maxItems": PATHS_PER_PRODUCT_MAX,
+                "items": path,
+                "description": "Paths the product is linked to (the leaf of each); may be empty.",
+            },
+        },
+    }
+    assert set(product["properties"]) == set(PRODUCT_FIELDS)
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(UPLOAD_FIELDS),
+        "properties": {
+            "products": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_products,
+                "items": product,
+            }
+        },
+    }

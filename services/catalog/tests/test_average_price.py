@@ -222,6 +222,6 @@ def test_the_schema_describes_average_price(api_client):
         }
     )
     assert operation["responses"]["404"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/CatalogError"
+        "$ref": "#/components/schemas/Error"
     }
-    assert "CatalogError" in schema["components"]["schemas"]
+    assert "Error" in schema["components"]["schemas"]

@@ -52,10 +52,10 @@ def test_pages_asked_by_an_untrusted_peer_link_to_the_service_itself(upload, api
     assert first["next"].startswith("http://testserver/products/?")
 
 
-def test_an_unknown_category_filter_is_a_400(api_client):
+def test_an_unknown_category_filter_is_a_404_naming_it(api_client):
     response = api_client.get("/products/", {"category": "nope"})
-    assert response.status_code == 400
-    assert list(response.json()["error"]["details"]) == ["category"]
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "No category has the slug 'nope'."
 
 
 def test_a_product_reads_back_in_full(upload, api_client):

@@ -155,9 +155,27 @@ def test_the_same_sku_twice_in_one_upload_is_refused(upload):
     assert not Product.objects.exists()
 
 
-def test_unknown_fields_are_ignored(upload):
-    response = upload({**product(), "colour": "brown", "total": "999", "id": 5})
-    assert Product.objects.get(pk=response.json()["created"][0]).name == "Whole Wheat Bread"
+def test_unknown_fields_are_a_400_naming_each(upload):
+    response = upload({**product(), "colour": "brown", "id": 5}, expect=400)
+    assert response.json()["error"]["details"] == {
+        "products": {"0": {"colour": ["Unknown field."], "id": ["Unknown field."]}}
+    }
+    assert not Product.objects.exists()
+
+
+def test_an_unknown_top_level_field_is_a_400_naming_it(api_client, admin_auth):
+    payload = {"products": [product()], "dry_run": True}
+    response = api_client.post("/products/upload/", payload, format="json", **admin_auth)
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"dry_run": ["Unknown field."]}
+    assert not Product.objects.exists()
+
+
+def test_control_characters_in_names_become_spaces(upload, api_client):
+    response = upload(product(name="Bread\x07\x1b[0m", paths=[["Bakery\x7f"]]))
+    detail = api_client.get(f"/products/{response.json()['created'][0]}/").json()
+    assert detail["name"] == "Bread  [0m"
+    assert api_client.get("/categories/bakery/").json()["name"] == "Bakery"
 
 
 def test_a_missing_currency_takes_the_catalog_default(upload, settings):

@@ -102,7 +102,7 @@ def test_items_keep_the_price_and_name_of_the_time_of_order(api_client, catalog,
     assert response.json()["total_amount"] == "10.97"
 
 
-def test_client_supplied_prices_totals_and_status_are_ignored(
+def test_client_supplied_prices_totals_and_status_are_a_400_naming_them(
     api_client, catalog, customer
 ) -> None:
     body = {
@@ -115,10 +115,26 @@ def test_client_supplied_prices_totals_and_status_are_ignored(
 
     response = place(api_client, customer(), body)
 
-    assert response.status_code == 201
-    assert response.json()["total_amount"] == "3.99"
-    assert response.json()["status"] == "PENDING"
-    assert response.json()["items"][0]["unit_price"] == "3.99"
+    assert response.status_code == 400
+    details = response.json()["error"]["details"]
+    assert details == {
+        "items": {"0": {"unit_price": ["Unknown field."], "price": ["Unknown field."]}},
+        "total_amount": ["Unknown field."],
+        "status": ["Unknown field."],
+        "id": ["Unknown field."],
+    }
+    assert not Order.objects.exists()
+
+
+def test_unknown_fields_of_an_item_are_a_400_naming_them(api_client, catalog, customer) -> None:
+    body = {"items": [{"product_id": 10, "quantity": 1, "unit_price": "0.01"}], "currency": "USD"}
+
+    response = place(api_client, customer(), body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {
+        "items": {"0": {"unit_price": ["Unknown field."]}}
+    }
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ def test_customers_list_their_own_orders_newest_first(api_client, place, custome
     response = api_client.get("/orders/", **customer("alice"))
 
     assert response.status_code == 200
-    assert response.json()["count"] == 2
+    assert set(response.json()) == {"next", "previous", "results"}
     assert [order["id"] for order in response.json()["results"]] == [second, first]
 
 
@@ -35,7 +35,7 @@ def test_the_list_is_paginated(api_client, place, customer) -> None:
     page_one = api_client.get("/orders/?page_size=2", **customer()).json()
     page_two = api_client.get(page_one["next"], **customer()).json()
 
-    assert page_one["count"] == 3
+    assert page_one["previous"] is None
     assert [o["id"] for o in page_one["results"]] == [ids[2], ids[1]]
     assert [o["id"] for o in page_two["results"]] == [ids[0]]
     assert page_two["next"] is None
@@ -62,8 +62,8 @@ def test_page_links_are_on_the_origin_a_trusted_proxy_names(
     page_one = api_client.get("/orders/?page_size=2", **forwarding, **customer()).json()
     page_two = api_client.get(page_one["next"], **forwarding, **customer()).json()
 
-    assert page_one["next"] == f"{origin}/orders/?page=2&page_size=2"
-    assert page_two["previous"] == f"{origin}/orders/?page_size=2"
+    assert page_one["next"].startswith(f"{origin}/orders/?cursor=")
+    assert page_two["previous"].startswith(f"{origin}/orders/?cursor=")
 
 
 def test_a_customer_without_orders_gets_an_empty_list(api_client, customer) -> None:

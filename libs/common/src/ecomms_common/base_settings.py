@@ -105,6 +105,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Request and response schemas apart (a generated client reads required fields right), and
+    # one Error component on every error status (ecomms_common.openapi).
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "ecomms_common.openapi.document_errors",
+    ],
 }
 
 # Correlation id: accepted from X-Request-ID when it is a UUID, generated otherwise, echoed back.

@@ -114,7 +114,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse |
     # Imported here: rest_framework.views loads the authentication classes, which import us.
     from rest_framework.views import exception_handler as drf_exception_handler
 
-    if isinstance(exc, Http404):
+    if isinstance(exc, RecursionError):
+        # json.loads of a body nested thousands deep: the body is refused, not the service.
+        exc = exceptions.ParseError("JSON parse error - nested too deeply.")
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()

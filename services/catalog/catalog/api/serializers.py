@@ -1,17 +1,21 @@
 from rest_framework import serializers
 
 from catalog.models import Category, Product
-from catalog.validation import PATH_MAX_DEPTH
+from ecomms_common.openapi import StrictSerializer
 
 
 class CategorySummary(serializers.ModelSerializer):
+    # Slugs keep letters of every script: a SlugField's ASCII-only pattern would misdescribe them.
+    slug = serializers.CharField(read_only=True)
+
     class Meta:
         model = Category
         fields = ["name", "slug", "level"]
 
 
 class CategoryOutput(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    slug = serializers.CharField(read_only=True)
+    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     path = serializers.SerializerMethodField()
 
     class Meta:
@@ -36,15 +40,7 @@ class CategoryDetailOutput(CategoryOutput):
         return CategorySummary(category.get_children().order_by("name"), many=True).data
 
 
-class CategoryPathInput(serializers.Serializer):
-    path = serializers.ListField(
-        child=serializers.CharField(max_length=100, trim_whitespace=False),
-        max_length=PATH_MAX_DEPTH,
-        help_text=f"Category names from the root down; 1 to {PATH_MAX_DEPTH} levels.",
-    )
-
-
-class CategoryMoveInput(serializers.Serializer):
+class CategoryMoveInput(StrictSerializer):
     parent = serializers.CharField(
         allow_null=True, help_text="Slug of the new parent, or null to make it a root."
     )
@@ -77,23 +73,6 @@ class ProductPriceOutput(serializers.ModelSerializer):
 class ProductLookupOutput(serializers.Serializer):
     products = ProductPriceOutput(many=True)
     missing = serializers.ListField(child=serializers.IntegerField())
-
-
-class UploadItemInput(serializers.Serializer):
-    """Documents one uploaded product; validation itself is catalog.validation's."""
-
-    name = serializers.CharField(max_length=255)
-    description = serializers.CharField(required=False, allow_blank=True)
-    price = serializers.CharField(
-        help_text='Decimal string, e.g. "3.99"; JSON numbers are refused.'
-    )
-    currency = serializers.CharField(required=False, help_text="ISO 4217; default the catalog's.")
-    sku = serializers.CharField(required=False, help_text="Upsert key: an existing sku is updated.")
-    categories = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
-
-
-class UploadInput(serializers.Serializer):
-    products = UploadItemInput(many=True)
 
 
 class UploadOutput(serializers.Serializer):

@@ -3,8 +3,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,10 +14,24 @@ from catalog.api import serializers as io
 from catalog.api.parsers import OrjsonParser
 from catalog.models import Category, Product
 from catalog.storage.memory import cyclic_gc_paused
-from catalog.validation import clean_path, validate_upload
+from catalog.validation import (
+    PATH_MAX_DEPTH,
+    clean_path,
+    path_json_schema,
+    upload_json_schema,
+    validate_upload,
+)
 from ecomms_common.auth import IsAdmin
+from ecomms_common.openapi import (
+    CursorPage,
+    page_parameters,
+    paginated,
+    reject_unknown_fields,
+)
 
 LOOKUP_MAX_IDS = 200
+_ID = r"[1-9][0-9]{0,17}"  # within a bigint
+IDS_PATTERN = rf"^{_ID}(,{_ID}){{0,{LOOKUP_MAX_IDS - 1}}}$"
 
 
 class _ReadPublicWriteAdmin(APIView):
@@ -29,18 +42,30 @@ class _ReadPublicWriteAdmin(APIView):
 
 
 class CategoryCollectionView(_ReadPublicWriteAdmin):
-    @extend_schema(summary="The whole category tree", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="categories_tree",
+        summary="The whole category tree",
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request) -> Response:
         return Response({"categories": selectors.category_tree()})
 
     @extend_schema(
         summary="Create the missing categories of a path; return the leaf",
-        request=io.CategoryPathInput,
+        request={
+            "application/json": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path"],
+                "properties": {"path": path_json_schema()},
+            }
+        },
         responses={201: io.CategoryOutput, 200: io.CategoryOutput},
     )
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict) or "path" not in request.data:
             raise ValidationError({"path": ["This field is required."]})
+        reject_unknown_fields(request.data, ["path"])
         try:
             path = clean_path(request.data["path"])
         except ValueError as exc:
@@ -74,14 +99,25 @@ class CategoryDetailView(_ReadPublicWriteAdmin):
             parent = Category.objects.filter(slug=parent_slug).first()
             if parent is None:
                 raise ValidationError({"parent": [f"No category has the slug {parent_slug!r}."]})
+            # The subtree keeps its shape: its deepest node must stay within the path limit.
+            subtree_height = (
+                max(node.level for node in category.get_descendants(include_self=True))
+                - category.level
+            )
+            if parent.level + 1 + subtree_height >= PATH_MAX_DEPTH:
+                raise ValidationError(
+                    {
+                        "parent": [
+                            f"Moved there, the subtree would be more than {PATH_MAX_DEPTH}"
+                            " levels deep."
+                        ]
+                    }
+                )
         moved = services.category_move(category=category, parent=parent)
         return Response(io.CategoryDetailOutput(moved).data)
 
 
-class ProductPagination(CursorPagination):
-    ordering = "id"
-    page_size = 50
-    page_size_query_param = "page_size"
+class ProductPagination(CursorPage):
     max_page_size = 500
 
 
@@ -89,16 +125,22 @@ class ProductListView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        operation_id="products_list",
         summary="Products, optionally those in a category's subtree",
-        parameters=[OpenApiParameter("category", str, description="Slug; includes descendants.")],
-        responses=io.ProductOutput(many=True),
+        parameters=[
+            OpenApiParameter("category", str, description="Slug; includes descendants."),
+            *page_parameters(ProductPagination),
+        ],
+        responses=paginated("ProductPage", io.ProductOutput(many=True)),
     )
     def get(self, request: Request) -> Response:
         category = None
         if slug := request.query_params.get("category"):
+            if "\x00" in slug:
+                raise ValidationError({"category": ["Must not contain the NUL character."]})
             category = Category.objects.filter(slug=slug).first()
             if category is None:
-                raise ValidationError({"category": [f"No category has the slug {slug!r}."]})
+                raise NotFound(f"No category has the slug {slug!r}.")
         paginator = ProductPagination()
         page = paginator.paginate_queryset(
             selectors.product_list(category=category), request, view=self
@@ -119,7 +161,8 @@ class ProductDetailView(_ReadPublicWriteAdmin):
 
 
 def _is_positive_integer(text: str) -> bool:
-    return text.isascii() and text.isdigit() and int(text) > 0
+    """Return whether ``text`` is an id a bigint column can hold."""
+    return text.isascii() and text.isdigit() and 0 < int(text) < 2**63
 
 
 class ProductLookupView(APIView):
@@ -127,7 +170,14 @@ class ProductLookupView(APIView):
 
     @extend_schema(
         summary=f"Current name, price and currency of up to {LOOKUP_MAX_IDS} products",
-        parameters=[OpenApiParameter("ids", str, required=True, description="e.g. 10,15,99")],
+        parameters=[
+            OpenApiParameter(
+                "ids",
+                {"type": "string", "pattern": IDS_PATTERN},
+                required=True,
+                description="Comma-separated product ids, e.g. 10,15,99.",
+            )
+        ],
         responses=io.ProductLookupOutput,
     )
     def get(self, request: Request) -> Response:
@@ -151,7 +201,11 @@ class ProductUploadView(APIView):
 
     @extend_schema(
         summary="Create or update products (upsert by sku) and their category paths",
-        request=io.UploadInput,
+        request={
+            "application/json": upload_json_schema(
+                max_products=settings.CATALOG_MAX_UPLOAD_PRODUCTS
+            )
+        },
         responses={201: io.UploadOutput},
     )
     def post(self, request: Request) -> Response:

@@ -8,6 +8,7 @@ import phonenumbers
 from django.conf import settings
 from rest_framework import serializers
 
+from ecomms_common.openapi import StrictCharField, StrictSerializer
 from orders.models import Customer, OrderStatus
 
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -25,7 +26,7 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class OrderLineInputSerializer(serializers.Serializer):
+class OrderLineInputSerializer(StrictSerializer):
     product_id = StrictIntegerField(min_value=1, max_value=MAX_PRODUCT_ID)
     quantity = StrictIntegerField(min_value=1)
 
@@ -37,13 +38,23 @@ class OrderLineInputSerializer(serializers.Serializer):
         )
 
 
-class OrderPlaceInputSerializer(serializers.Serializer):
-    """``{"items": [{"product_id", "quantity"}], "currency"}``; anything else is ignored."""
+class OrderPlaceInputSerializer(StrictSerializer):
+    """``{"items": [{"product_id", "quantity"}], "currency"}``; any other field is a 400."""
 
     items = serializers.ListField(child=OrderLineInputSerializer(), allow_empty=False)
     currency = serializers.RegexField(
         CURRENCY_RE, error_messages={"invalid": "An ISO 4217 code in capitals, e.g. USD."}
     )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # The limit is a setting: build the bound field with it (the schema shows it too).
+        self.fields["items"] = serializers.ListField(
+            child=OrderLineInputSerializer(),
+            allow_empty=False,
+            min_length=1,
+            max_length=settings.ORDER_MAX_ITEMS,
+        )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         # Count the items before checking each one: a long list is refused at once.
@@ -90,8 +101,20 @@ class OrderListFilterSerializer(serializers.Serializer):
     customer = serializers.CharField(required=False, max_length=255)
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
 
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # DRF reads an empty query parameter as absent; a filter given empty is a mistake.
+        empty = {name: ["Must not be empty."] for name in self.fields if data.get(name) == ""}
+        if empty:
+            raise serializers.ValidationError(empty)
+        return super().to_internal_value(data)
 
-class PhoneNumberField(serializers.CharField):
+    def validate_customer(self, value: str) -> str:
+        if "\x00" in value:
+            raise serializers.ValidationError("Must not contain the NUL character (U+0000).")
+        return value
+
+
+class PhoneNumberField(StrictCharField):
     """A phone number, stored in E.164 form (``+254712345678``); null or empty clears it."""
 
     default_error_messages = {"invalid_phone": "Not a valid phone number; use the +<country> form."}
@@ -109,8 +132,8 @@ class PhoneNumberField(serializers.CharField):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-class CustomerInputSerializer(serializers.Serializer):
-    full_name = serializers.CharField(max_length=255, allow_blank=True, required=False)
+class CustomerInputSerializer(StrictSerializer):
+    full_name = StrictCharField(max_length=255, allow_blank=True, required=False)
     phone = PhoneNumberField(max_length=32, allow_blank=True, allow_null=True, required=False)
 
 

@@ -1,16 +1,20 @@
 """One view per operation: parse the input, call one service or selector, render the output."""
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from django.db import DataError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecomms_common.auth import IsAdmin, IsCustomer
+from ecomms_common.errors import ServiceError, sqlstate
+from ecomms_common.openapi import CursorPage, error_responses, page_parameters, paginated
 from orders import selectors, services
 from orders.api.serializers import (
     CustomerInputSerializer,
@@ -33,8 +37,31 @@ idempotency_parameter = OpenApiParameter(
 )
 
 
-class OrderPagination(PageNumberPagination):
-    page_size_query_param = "page_size"
+class OrderTotalTooLarge(ServiceError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "order_total_too_large"
+    default_detail = "The order's total is larger than an order can hold; split the order."
+
+
+# SQLSTATE numeric_value_out_of_range: a total or price beyond its column's digits.
+_NUMERIC_OUT_OF_RANGE = "22003"
+
+
+@contextmanager
+def _amounts_fit() -> Iterator[None]:
+    """Turn an amount the order's columns cannot hold into a 422; the order rolled back whole."""
+    try:
+        yield
+    except DataError as exc:
+        if sqlstate(exc) != _NUMERIC_OUT_OF_RANGE:
+            raise
+        raise OrderTotalTooLarge() from exc
+
+
+class OrderPagination(CursorPage):
+    """Newest first: keyset pages by descending id (ids follow the order of placing)."""
+
+    ordering = "-id"
     max_page_size = 100
 
 
@@ -60,7 +87,7 @@ class OrderListCreateView(APIView):
     @extend_schema(
         summary="Place an order at the catalog's current prices",
         request=OrderPlaceInputSerializer,
-        responses={201: OrderOutputSerializer},
+        responses={201: OrderOutputSerializer, **error_responses(422, 502)},
         parameters=[idempotency_parameter],
         tags=["orders"],
     )
@@ -72,23 +99,26 @@ class OrderListCreateView(APIView):
         items = [services.OrderLine(**line) for line in serializer.validated_data["items"]]
         currency = serializer.validated_data["currency"]
         if key is None:
-            order = services.order_place(customer=customer, items=items, currency=currency)
+            with _amounts_fit():
+                order = services.order_place(customer=customer, items=items, currency=currency)
             return Response(OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
-        placed = services.order_place_idempotent(
-            customer=customer,
-            key=key,
-            body_hash=services.request_hash(request.data),
-            items=items,
-            currency=currency,
-            render=lambda order: OrderOutputSerializer(order).data,
-        )
+        with _amounts_fit():
+            placed = services.order_place_idempotent(
+                customer=customer,
+                key=key,
+                body_hash=services.request_hash(request.data),
+                items=items,
+                currency=currency,
+                render=lambda order: OrderOutputSerializer(order).data,
+            )
         headers = {"Idempotent-Replayed": "true"} if placed.replayed else {}
         return Response(placed.body, status=placed.status, headers=headers)
 
     @extend_schema(
+        operation_id="orders_list",
         summary="List orders, newest first (a customer's own; all for an admin)",
-        parameters=[OrderListFilterSerializer],
-        responses={200: OrderOutputSerializer(many=True)},
+        parameters=[OrderListFilterSerializer, *page_parameters(OrderPagination)],
+        responses={200: paginated("OrderPage", OrderOutputSerializer(many=True))},
         tags=["orders"],
     )
     def get(self, request: Request) -> Response:
@@ -125,7 +155,7 @@ class OrderCancelView(APIView):
     @extend_schema(
         summary="Cancel a PENDING order (its owner, or an admin)",
         request=None,
-        responses={200: OrderOutputSerializer},
+        responses={200: OrderOutputSerializer, **error_responses(409)},
         tags=["orders"],
     )
     def post(self, request: Request, order_id: int) -> Response:
@@ -141,7 +171,7 @@ class OrderPayView(APIView):
     @extend_schema(
         summary="Mark a PENDING order as paid (admin)",
         request=None,
-        responses={200: OrderOutputSerializer},
+        responses={200: OrderOutputSerializer, **error_responses(409)},
         tags=["orders"],
     )
     def post(self, request: Request, order_id: int) -> Response:
