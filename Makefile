@@ -1,5 +1,5 @@
 # Thin targets: each calls a script under scripts/ that also works on its own.
-.PHONY: up test lint smoke clean check demo bench drills
+.PHONY: up test lint smoke clean check demo bench drills fuzz
 
 up:     ## install everything into .venv, start PostgreSQL, migrate, run every process (Ctrl-C stops all)
 	scripts/up
@@ -9,6 +9,9 @@ demo:   ## against a running `make up`: log in, upload a catalog, average prices
 
 test:   ## lint, then every package's tests in its own venv against PostgreSQL and RabbitMQ
 	scripts/test
+
+fuzz:   ## Schemathesis over every operation of catalog and orders, as anonymous, customer and admin (long run)
+	scripts/fuzz
 
 drills: ## fault drills: the whole stack while processes die and servers fail; writes var/drills/report.md
 	scripts/drills
