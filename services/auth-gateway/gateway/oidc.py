@@ -8,6 +8,7 @@ email, and ``next`` limited to local paths.
 import logging
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +28,52 @@ from gateway.services import user_link_from_claims
 logger = logging.getLogger(__name__)
 
 ID_TOKEN_ALGORITHM = "RS256"  # noqa: S105 - an algorithm name, not a secret
+SUBJECT_MAX_LENGTH = 255  # User.oidc_sub
+# Profile claims and the longest value the user table keeps of each. A longer email or phone is
+# dropped (cut, it would be another address); a longer name is cut.
+PROFILE_CLAIM_MAX_LENGTHS = {
+    "email": 254,
+    "phone_number": 32,
+    "name": 255,
+    "given_name": 255,
+    "family_name": 255,
+}
+_DROPPED_WHEN_LONG = frozenset({"email", "phone_number"})
+
+
+def subject_acceptable(sub: Any) -> bool:
+    """Return whether a ``sub`` claim can key a user: 1-255 printable characters."""
+    if isinstance(sub, bool) or not isinstance(sub, str | int):
+        return False
+    text = str(sub)
+    return 0 < len(text) <= SUBJECT_MAX_LENGTH and text.isprintable()
+
+
+def claims_clean(claims: dict[str, Any]) -> dict[str, Any]:
+    """Return the claims with profile text the user table can hold.
+
+    Control characters (NUL among them, which PostgreSQL text cannot hold) are removed, and
+    values too long for their column are cut or dropped, so that no provider's claim can fail
+    a login with a database error.
+    """
+    cleaned = dict(claims)
+    for claim, limit in PROFILE_CLAIM_MAX_LENGTHS.items():
+        if claim not in cleaned or cleaned[claim] is None:
+            continue
+        value = cleaned[claim]
+        if not isinstance(value, str):
+            del cleaned[claim]
+            continue
+        text = "".join(char for char in value if unicodedata.category(char) != "Cc").strip()
+        if len(text) > limit:
+            text = "" if claim in _DROPPED_WHEN_LONG else text[:limit]
+        cleaned[claim] = text
+    if not cleaned.get("name"):
+        parts = [cleaned.get("given_name"), cleaned.get("family_name")]
+        joined = " ".join(part for part in parts if part)
+        if joined:
+            cleaned["name"] = joined[: PROFILE_CLAIM_MAX_LENGTHS["name"]]
+    return cleaned
 
 
 @dataclass(frozen=True)
@@ -143,16 +190,18 @@ class SubjectOIDCBackend(OIDCAuthenticationBackend):
         return user if user is not None and user.is_active else None
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
-        return bool(claims.get("sub"))
+        # A subject that cannot key a user (too long, NUL or other control characters) fails
+        # the login (the failure page), rather than the database.
+        return subject_acceptable(claims.get("sub"))
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
         return self.UserModel.objects.filter(oidc_sub=str(claims["sub"]))
 
     def create_user(self, claims: dict[str, Any]) -> User:
-        return user_link_from_claims(claims=claims)
+        return user_link_from_claims(claims=claims_clean(claims))
 
     def update_user(self, user: User, claims: dict[str, Any]) -> User:
-        return user_link_from_claims(claims=claims)
+        return user_link_from_claims(claims=claims_clean(claims))
 
 
 def local_path(url: str | None) -> str | None:
