@@ -29,6 +29,9 @@ OPS_PORT = env.int("PORT", default=8003)
 # Consuming (`manage.py consume`): queue names and delivery limit come from ecomms_common.
 NOTIFIER_PREFETCH = env.int("NOTIFIER_PREFETCH", default=20)
 NOTIFIER_DELIVERY_WORKERS = env.int("NOTIFIER_DELIVERY_WORKERS", default=8)
+# A delivery thread claims up to this many waiting deliveries in one transaction, then sends and
+# records them one by one. Claims a killed process had not attempted yet wait for their lease.
+NOTIFIER_DELIVERY_BATCH = env.int("NOTIFIER_DELIVERY_BATCH", default=10)
 # Transient failures are retried after BASE, 2*BASE, 4*BASE... seconds (capped at MAX), until
 # MAX_ATTEMPTS attempts in all; the scheduler looks for due retries every POLL seconds.
 NOTIFIER_RETRY_BASE_SECONDS = env.float("NOTIFIER_RETRY_BASE_SECONDS", default=5.0)
@@ -63,6 +66,9 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+# A delivery thread's SMTP connection stays open between messages; one idle longer than this is
+# opened again before the next message (under common servers' idle timeouts, e.g. 60 s).
+EMAIL_KEEPALIVE_SECONDS = env.float("EMAIL_KEEPALIVE_SECONDS", default=30.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ecomms <noreply@ecomms.local>")
 EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="ecomms.local")
 ADMIN_EMAIL = env.str("ADMIN_EMAIL", default="admin@example.com")

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ecomms_common.correlation import bind_request_id
@@ -15,7 +16,8 @@ from notifier.channels.email import email_send
 from notifier.channels.sms import sms_send
 from notifier.events import OrderPlaced
 from notifier.metrics import DELIVERIES, DELIVERY_LATENCY
-from notifier.models import Delivery, InboxEvent
+from notifier.models import Delivery
+from notifier.storage import Outcome, inbox_insert, outcomes_record
 
 logger = logging.getLogger(__name__)
 
@@ -30,21 +32,20 @@ def event_receive(*, envelope: Envelope) -> list[int] | None:
     inbox (a redelivery or a republished event): nothing is created twice.
     """
     order = OrderPlaced.from_envelope(envelope)
+    now = timezone.now()
     with transaction.atomic():
-        event, created = InboxEvent.objects.get_or_create(
+        created = inbox_insert(
             event_id=envelope.event_id,
-            defaults={
-                "event_type": envelope.event_type,
-                "event_version": envelope.event_version,
-                "occurred_at": order.occurred_at,
-                "correlation_id": envelope.correlation_id[:64],
-            },
+            event_type=envelope.event_type,
+            event_version=envelope.event_version,
+            occurred_at=order.occurred_at,
+            correlation_id=envelope.correlation_id[:64],
+            received_at=now,
         )
         if not created:
             return None
-        now = timezone.now()
         sms = Delivery(
-            event=event,
+            event_id=envelope.event_id,
             channel=Delivery.Channel.SMS,
             recipient=order.customer_phone,
             body=order.sms_text(),
@@ -55,7 +56,7 @@ def event_receive(*, envelope: Envelope) -> list[int] | None:
             sms.last_error = "the order has no phone number"
             sms.next_attempt_at = None
         email = Delivery(
-            event=event,
+            event_id=envelope.event_id,
             channel=Delivery.Channel.EMAIL,
             recipient=settings.ADMIN_EMAIL,
             subject=order.email_subject(),
@@ -81,25 +82,51 @@ def _send(delivery: Delivery) -> str:
 
 
 def delivery_attempt(*, delivery_id: int) -> Delivery | None:
-    """Attempt a delivery that is due; return it, or ``None`` if there was nothing to do.
+    """Attempt one delivery that is due; return it, or ``None`` if there was nothing to do."""
+    attempted = deliveries_attempt(delivery_ids=[delivery_id])
+    return attempted[0] if attempted else None
 
-    Three steps, and no transaction is open while the provider is called:
 
-    1. claim: in a committed transaction of its own the row becomes ``sending``, its attempt
+def deliveries_attempt(*, delivery_ids: list[int]) -> list[Delivery]:
+    """Attempt the deliveries among ``delivery_ids`` that are due; return those attempted.
+
+    Three steps, and no transaction is open while a provider is called:
+
+    1. claim: in one committed transaction the rows become ``sending``, their attempt
        counted, with a lease (``next_attempt_at`` = now + ``NOTIFIER_DELIVERY_LEASE_SECONDS``);
-    2. call the provider;
-    3. record the outcome, only if the row is still this attempt's claim, retrying while the
-       database cannot be reached until the lease is nearly over.
+    2. call the provider for each;
+    3. record each outcome as soon as the provider answered, only if the row is still that
+       attempt's claim, retrying while the database cannot be reached until the lease is
+       nearly over.
 
-    So a database outage during the call costs a pause, not a second message. Only one worker
+    So a database outage during the calls costs a pause, not a second message. Only one worker
     holds a claim at a time; a claim whose worker died (or could not record for the whole lease)
     is due again once its lease has run out, and the delivery is attempted again.
     """
     started = time.monotonic()
-    delivery = _delivery_claim(delivery_id=delivery_id)
-    if delivery is None:
-        return None
-    claimed_attempt = delivery.attempts
+    deliveries = _deliveries_claim(delivery_ids=delivery_ids)
+    lease = settings.NOTIFIER_DELIVERY_LEASE_SECONDS
+    record_until = started + lease - min(RECORD_MARGIN_SECONDS, lease / 10)
+    for delivery in deliveries:
+        _attempt(delivery)
+        # Recorded at once, not with the batch: an accepted message must not wait for a slow
+        # provider call of another one before its outcome is safe.
+        outcome = Outcome(
+            delivery_id=delivery.id,
+            attempt=delivery.attempts,
+            status=delivery.status,
+            next_attempt_at=delivery.next_attempt_at,
+            provider_message_id=delivery.provider_message_id,
+            last_error=delivery.last_error,
+            sent_at=delivery.sent_at,
+        )
+        if _outcome_record(delivery=delivery, outcome=outcome, until=record_until):
+            _observe(delivery)
+    return deliveries
+
+
+def _attempt(delivery: Delivery) -> None:
+    """Call the provider for a claimed delivery; set its outcome on it (not saved)."""
     try:
         with bind_request_id(delivery.event.correlation_id):
             delivery.provider_message_id = _send(delivery)
@@ -122,53 +149,60 @@ def delivery_attempt(*, delivery_id: int) -> Delivery | None:
         delivery.sent_at = timezone.now()
         delivery.next_attempt_at = None
         delivery.last_error = ""
-    lease = settings.NOTIFIER_DELIVERY_LEASE_SECONDS
-    record_until = started + lease - min(RECORD_MARGIN_SECONDS, lease / 10)
-    if _delivery_record(delivery=delivery, attempt=claimed_attempt, until=record_until):
-        _observe(delivery)
-    return delivery
 
 
-def _delivery_claim(*, delivery_id: int) -> Delivery | None:
+def _deliveries_claim(*, delivery_ids: list[int]) -> list[Delivery]:
     now = timezone.now()
+    lease_until = now + timedelta(seconds=settings.NOTIFIER_DELIVERY_LEASE_SECONDS)
+    claimed: list[Delivery] = []
     with transaction.atomic():
-        delivery = (
-            # Lock the delivery only: its event row is shared with the other channel's delivery.
+        rows = (
+            # Lock the deliveries only: an event row is shared with its other deliveries.
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("event")
             .filter(
-                id=delivery_id,
+                id__in=delivery_ids,
                 status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING],
                 next_attempt_at__lte=now,
             )
-            .first()
+            .order_by("id")
         )
-        if delivery is None:
-            return None
-        if delivery.status == Delivery.Status.SENDING:
-            # Its worker died, or could not record, before the lease ran out: whether the
-            # provider accepted that attempt is unknown, so it is attempted again.
-            delivery.last_error = f"attempt {delivery.attempts}: outcome never recorded"
-            logger.warning("%s delivery %s: %s", delivery.channel, delivery.id, delivery.last_error)
-            if delivery.attempts >= settings.NOTIFIER_DELIVERY_MAX_ATTEMPTS:
-                delivery.status = Delivery.Status.FAILED
-                delivery.next_attempt_at = None
-                delivery.save(
-                    update_fields=["status", "next_attempt_at", "last_error", "updated_at"]
+        taken_over = []
+        for delivery in rows:
+            if delivery.status == Delivery.Status.SENDING:
+                # Its worker died, or could not record, before the lease ran out: whether the
+                # provider accepted that attempt is unknown, so it is attempted again.
+                delivery.last_error = f"attempt {delivery.attempts}: outcome never recorded"
+                logger.warning(
+                    "%s delivery %s: %s", delivery.channel, delivery.id, delivery.last_error
                 )
-                transaction.on_commit(lambda: _observe(delivery))
-                return None
-        delivery.status = Delivery.Status.SENDING
-        delivery.attempts += 1
-        delivery.next_attempt_at = now + timedelta(seconds=settings.NOTIFIER_DELIVERY_LEASE_SECONDS)
-        delivery.save(
-            update_fields=["status", "attempts", "next_attempt_at", "last_error", "updated_at"]
-        )
-    return delivery
+                if delivery.attempts >= settings.NOTIFIER_DELIVERY_MAX_ATTEMPTS:
+                    delivery.status = Delivery.Status.FAILED
+                    delivery.next_attempt_at = None
+                    delivery.save(
+                        update_fields=["status", "next_attempt_at", "last_error", "updated_at"]
+                    )
+                    transaction.on_commit(lambda d=delivery: _observe(d))
+                    continue
+                taken_over.append(delivery)
+            delivery.status = Delivery.Status.SENDING
+            delivery.attempts += 1
+            delivery.next_attempt_at = lease_until
+            claimed.append(delivery)
+        if claimed:
+            Delivery.objects.filter(id__in=[d.id for d in claimed]).update(
+                status=Delivery.Status.SENDING,
+                attempts=F("attempts") + 1,
+                next_attempt_at=lease_until,
+                updated_at=now,
+            )
+        for delivery in taken_over:
+            Delivery.objects.filter(id=delivery.id).update(last_error=delivery.last_error)
+    return claimed
 
 
-def _delivery_record(*, delivery: Delivery, attempt: int, until: float) -> bool:
-    """Store the outcome of ``attempt``; return whether it was stored.
+def _outcome_record(*, delivery: Delivery, outcome: Outcome, until: float) -> bool:
+    """Store the outcome of an attempt; return whether it was stored.
 
     While the database cannot be reached, try again with growing pauses until ``until``
     (monotonic): past it the lease may run out and another worker take the delivery over.
@@ -176,16 +210,7 @@ def _delivery_record(*, delivery: Delivery, attempt: int, until: float) -> bool:
     pause = 0.1
     while True:
         try:
-            stored = Delivery.objects.filter(
-                id=delivery.id, status=Delivery.Status.SENDING, attempts=attempt
-            ).update(
-                status=delivery.status,
-                next_attempt_at=delivery.next_attempt_at,
-                provider_message_id=delivery.provider_message_id,
-                last_error=delivery.last_error,
-                sent_at=delivery.sent_at,
-                updated_at=timezone.now(),
-            )
+            stored = outcomes_record([outcome])
         except DatabaseError as exc:
             connection.close()  # a broken connection is not reused; the next try reconnects
             if time.monotonic() + pause >= until:
@@ -212,7 +237,7 @@ def _delivery_record(*, delivery: Delivery, attempt: int, until: float) -> bool:
                 "%s delivery %s: attempt %d was taken over before its outcome (%s) was recorded",
                 delivery.channel,
                 delivery.id,
-                attempt,
+                delivery.attempts,
                 delivery.status,
             )
         return bool(stored)

@@ -4,7 +4,7 @@
   transaction (the inbox), acks, and hands the new deliveries to the pool.
 - The pool's threads attempt deliveries: each attempt claims its row (committed, status
   ``sending`` with a lease), calls the provider with no transaction open, then records the
-  outcome, waiting out a database outage (see ``notifier.services.delivery_attempt``).
+  outcome, waiting out a database outage (see ``notifier.services.deliveries_attempt``).
 - A scheduler thread hands the pool every delivery that is due: retries of transient failures
   (``next_attempt_at``), work left pending by a process that died, and claims whose lease ran out.
 
@@ -24,8 +24,9 @@ from pika.spec import BasicProperties
 from ecomms_common.consumer import EventConsumer
 from ecomms_common.correlation import bind_request_id
 from ecomms_common.events import Envelope, MalformedEvent
+from notifier.channels.email import email_connection_close
 from notifier.metrics import EVENTS_CONSUMED
-from notifier.services import delivery_attempt, due_delivery_ids, event_receive
+from notifier.services import deliveries_attempt, due_delivery_ids, event_receive
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class NotifierWorker:
     ) -> None:
         self.stop = stop or threading.Event()
         self.workers = workers or settings.NOTIFIER_DELIVERY_WORKERS
+        self.batch_size = settings.NOTIFIER_DELIVERY_BATCH
         self._work: queue.Queue[int | None] = queue.Queue()
         self._queued: set[int] = set()
         self._lock = threading.Lock()
@@ -102,24 +104,44 @@ class NotifierWorker:
             self._work.put(delivery_id)
 
     def _deliver(self) -> None:
-        """Attempt deliveries from the work queue until told to stop (``None``)."""
+        """Attempt deliveries from the work queue until told to stop (``None``).
+
+        Takes what is waiting, up to ``NOTIFIER_DELIVERY_BATCH`` ids, and attempts them together:
+        one claim, one outcome statement (``deliveries_attempt``). At a low rate a batch is one
+        delivery, so nothing waits for a batch to fill.
+        """
         try:
-            while (delivery_id := self._work.get()) is not None:
-                if not self.stop.is_set():  # once stopping, the rest stay pending in the table
-                    self._attempt(delivery_id)
+            while True:
+                batch = [self._work.get()]
+                while batch[-1] is not None and len(batch) < self.batch_size:
+                    try:
+                        batch.append(self._work.get_nowait())
+                    except queue.Empty:
+                        break
+                ids = [delivery_id for delivery_id in batch if delivery_id is not None]
+                if ids and not self.stop.is_set():  # once stopping, the rest stay in the table
+                    self._attempt(ids)
+                elif ids:
+                    self._forget(ids)
+                if batch[-1] is None:
+                    return
         finally:
+            email_connection_close()
             connection.close()
 
-    def _attempt(self, delivery_id: int) -> None:
+    def _attempt(self, delivery_ids: list[int]) -> None:
         close_old_connections()
         try:
-            delivery_attempt(delivery_id=delivery_id)
-        except Exception:  # nothing claimed, or the claim's lease runs out: offered again later
-            logger.exception("delivery %s could not be attempted", delivery_id)
+            deliveries_attempt(delivery_ids=delivery_ids)
+        except Exception:  # nothing claimed, or the claims' leases run out: offered again later
+            logger.exception("deliveries %s could not be attempted", delivery_ids)
             connection.close()
         finally:
-            with self._lock:
-                self._queued.discard(delivery_id)
+            self._forget(delivery_ids)
+
+    def _forget(self, delivery_ids: list[int]) -> None:
+        with self._lock:
+            self._queued.difference_update(delivery_ids)
 
     def _schedule(self) -> None:
         try:

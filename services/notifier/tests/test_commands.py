@@ -182,8 +182,9 @@ def test_a_consumer_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
         consumer.wait(10)
     finally:
         consumer.kill()
-    assert Delivery.objects.filter(status=Delivery.Status.SENDING).count() == 2
-    assert Delivery.objects.filter(status=Delivery.Status.PENDING).exists()
+    # The two SMS in flight, and any claimed with them in a batch but not attempted yet.
+    assert Delivery.objects.filter(status=Delivery.Status.SENDING).count() >= 2
+    assert Delivery.objects.exclude(status=Delivery.Status.SENT).count() > 2  # work left over
     sms_standin.reply = lambda sms: Answer()
     release.set()
 
@@ -305,7 +306,8 @@ def test_a_database_outage_while_the_providers_accept_sends_each_message_once(
     envelope = place_order()
     _relay_once()
     try:
-        with _consume_through_a_database_proxy() as proxy:
+        # One delivery per claim, so that the SMS and the email are held at the same time.
+        with _consume_through_a_database_proxy(NOTIFIER_DELIVERY_BATCH="1") as proxy:
             wait_for(lambda: sorted(held) == ["email", "sms"], what="an SMS and an email held")
             proxy.cut()  # every connection of the consumer drops, new ones are refused
             time.sleep(0.5)

@@ -114,6 +114,9 @@ class SmsStandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep connections open between requests, as Africa's Talking's API does.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 if self.path.rstrip("/") != "/version1/messaging":
                     return self._send(404, "text/plain", b"Not found")
