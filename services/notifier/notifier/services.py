@@ -17,7 +17,7 @@ from notifier.channels.sms import sms_send
 from notifier.events import OrderPlaced
 from notifier.metrics import DELIVERIES, DELIVERY_LATENCY
 from notifier.models import Delivery
-from notifier.storage import Outcome, inbox_insert, outcomes_record
+from notifier.storage import InboxRow, Outcome, inbox_insert, outcomes_record
 
 logger = logging.getLogger(__name__)
 
@@ -31,42 +31,72 @@ def event_receive(*, envelope: Envelope) -> list[int] | None:
     Return the ids of the deliveries to attempt, or ``None`` when the event id is already in the
     inbox (a redelivery or a republished event): nothing is created twice.
     """
-    order = OrderPlaced.from_envelope(envelope)
+    return events_receive(envelopes=[envelope])[0]
+
+
+def events_receive(*, envelopes: list[Envelope]) -> list[list[int] | None]:
+    """Record events and their deliveries in one transaction; return, for each envelope, the
+    ids of its deliveries to attempt, or ``None`` for an event already in the inbox.
+
+    Raise ``MalformedEvent`` (before writing anything) when an envelope is not an event the
+    notifier handles.
+    """
+    orders = [OrderPlaced.from_envelope(envelope) for envelope in envelopes]
     now = timezone.now()
     with transaction.atomic():
-        created = inbox_insert(
-            event_id=envelope.event_id,
-            event_type=envelope.event_type,
-            event_version=envelope.event_version,
-            occurred_at=order.occurred_at,
-            correlation_id=envelope.correlation_id[:64],
+        new_ids = inbox_insert(
+            [
+                InboxRow(
+                    event_id=envelope.event_id,
+                    event_type=envelope.event_type,
+                    event_version=envelope.event_version,
+                    occurred_at=order.occurred_at,
+                    correlation_id=envelope.correlation_id[:64],
+                )
+                for envelope, order in zip(envelopes, orders, strict=True)
+            ],
             received_at=now,
         )
-        if not created:
-            return None
-        sms = Delivery(
-            event_id=envelope.event_id,
-            channel=Delivery.Channel.SMS,
-            recipient=order.customer_phone,
-            body=order.sms_text(),
-            next_attempt_at=now,
-        )
-        if not order.customer_phone:
-            sms.status = Delivery.Status.SKIPPED
-            sms.last_error = "the order has no phone number"
-            sms.next_attempt_at = None
-        email = Delivery(
-            event_id=envelope.event_id,
-            channel=Delivery.Channel.EMAIL,
-            recipient=settings.ADMIN_EMAIL,
-            subject=order.email_subject(),
-            body=order.email_body(),
-            next_attempt_at=now,
-        )
-        deliveries = Delivery.objects.bulk_create([sms, email])
-    if sms.status == Delivery.Status.SKIPPED:
-        DELIVERIES.labels(channel="sms", status="skipped").inc()
-    return [d.id for d in deliveries if d.status == Delivery.Status.PENDING]
+        created: dict[str, list[Delivery]] = {}
+        for envelope, order in zip(envelopes, orders, strict=True):
+            event_id = str(envelope.event_id)
+            if event_id in new_ids and event_id not in created:
+                created[event_id] = _deliveries_for(event_id=event_id, order=order, now=now)
+        Delivery.objects.bulk_create([d for ds in created.values() for d in ds])
+    result: list[list[int] | None] = []
+    for envelope in envelopes:
+        deliveries = created.pop(str(envelope.event_id), None)  # a second copy is a duplicate
+        if deliveries is None:
+            result.append(None)
+            continue
+        for delivery in deliveries:
+            if delivery.status == Delivery.Status.SKIPPED:
+                DELIVERIES.labels(channel=delivery.channel, status="skipped").inc()
+        result.append([d.id for d in deliveries if d.status == Delivery.Status.PENDING])
+    return result
+
+
+def _deliveries_for(*, event_id: str, order: OrderPlaced, now) -> list[Delivery]:
+    sms = Delivery(
+        event_id=event_id,
+        channel=Delivery.Channel.SMS,
+        recipient=order.customer_phone,
+        body=order.sms_text(),
+        next_attempt_at=now,
+    )
+    if not order.customer_phone:
+        sms.status = Delivery.Status.SKIPPED
+        sms.last_error = "the order has no phone number"
+        sms.next_attempt_at = None
+    email = Delivery(
+        event_id=event_id,
+        channel=Delivery.Channel.EMAIL,
+        recipient=settings.ADMIN_EMAIL,
+        subject=order.email_subject(),
+        body=order.email_body(),
+        next_attempt_at=now,
+    )
+    return [sms, email]
 
 
 def retry_delay(attempts: int) -> timedelta:

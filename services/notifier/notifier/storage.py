@@ -2,8 +2,9 @@
 round trips the ORM would make per event or per delivery (services/notifier/README.md,
 "Speed work").
 
-- ``inbox_insert``: ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` records an event id once in
-  one round trip (``get_or_create`` takes a SELECT, a savepoint, an INSERT and a release).
+- ``inbox_insert``: one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` records a batch of event
+  ids, each once, and says which were new (``get_or_create`` takes a SELECT, a savepoint, an
+  INSERT and a release per event).
 - ``outcomes_record``: one ``UPDATE ... FROM (VALUES ...)`` stores the outcomes of a batch of
   attempts, each only where the row is still that attempt's claim (status ``sending`` and its
   attempt number), and returns the ids it stored.
@@ -17,24 +18,38 @@ from django.db import connection
 from notifier.models import Delivery, InboxEvent
 
 
-def inbox_insert(
-    *,
-    event_id: str,
-    event_type: str,
-    event_version: int,
-    occurred_at: datetime,
-    correlation_id: str,
-    received_at: datetime,
-) -> bool:
-    """Insert an event into the inbox; return False when its id is there already."""
+@dataclass(frozen=True)
+class InboxRow:
+    event_id: str
+    event_type: str
+    event_version: int
+    occurred_at: datetime
+    correlation_id: str
+
+
+def inbox_insert(rows: list[InboxRow], *, received_at: datetime) -> set[str]:
+    """Insert events into the inbox in one statement; return the ids that were not there yet."""
+    if not rows:
+        return set()
+    params: list = []
+    for row in rows:
+        params += [
+            row.event_id,
+            row.event_type,
+            row.event_version,
+            row.occurred_at,
+            row.correlation_id,
+            received_at,
+        ]
+    values = ", ".join(["(%s::uuid, %s, %s, %s::timestamptz, %s, %s::timestamptz)"] * len(rows))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {InboxEvent._meta.db_table} "  # noqa: S608 - table name from the model
             "(event_id, event_type, event_version, occurred_at, correlation_id, received_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1",
-            [event_id, event_type, event_version, occurred_at, correlation_id, received_at],
+            f"VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            params,
         )
-        return cursor.fetchone() is not None
+        return {str(event_id) for (event_id,) in cursor.fetchall()}
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The notifier's consumer process: take events in, then send their deliveries in a pool.
 
-- The consumer thread (pika) parses each message, records the event and its deliveries in one
-  transaction (the inbox), acks, and hands the new deliveries to the pool.
+- The consumer thread (pika) takes the messages that arrived together (up to the prefetch),
+  records their events and deliveries in one transaction (the inbox), acks them after the
+  commit, and hands the new deliveries to the pool.
 - The pool's threads attempt deliveries: each attempt claims its row (committed, status
   ``sending`` with a lease), calls the provider with no transaction open, then records the
   outcome, waiting out a database outage (see ``notifier.services.deliveries_attempt``).
@@ -15,18 +16,17 @@ its deliveries are on disk, and retries wait in the table, not in RabbitMQ.
 import logging
 import queue
 import threading
-from collections.abc import Callable
+import uuid
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
-from pika.spec import BasicProperties
 
-from ecomms_common.consumer import EventConsumer
-from ecomms_common.correlation import bind_request_id
+from ecomms_common.consumer import BatchOutcome, EventConsumer, Message
 from ecomms_common.events import Envelope, MalformedEvent
 from notifier.channels.email import email_connection_close
+from notifier.events import OrderPlaced
 from notifier.metrics import EVENTS_CONSUMED
-from notifier.services import deliveries_attempt, due_delivery_ids, event_receive
+from notifier.services import deliveries_attempt, due_delivery_ids, events_receive
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class NotifierWorker:
         self._lock = threading.Lock()
         self.consumer = EventConsumer(
             queue=settings.NOTIFIER_QUEUE,
-            handler=self.handle,
+            batch_handler=self.handle_batch,
             stop=self.stop,
             prefetch=prefetch or settings.NOTIFIER_PREFETCH,
             amqp_url=amqp_url,
@@ -75,25 +75,39 @@ class NotifierWorker:
             connection.close()
             logger.info("notifier worker stopped")
 
-    def handle(self, body: bytes, properties: BasicProperties) -> Callable[[], None] | None:
-        """Take one message in; return what to do after its ack."""
+    def handle_batch(self, messages: list[Message]) -> BatchOutcome:
+        """Take the messages that arrived together in with one transaction; return what to
+        dead-letter and what to do after the acks."""
         close_old_connections()
+        outcome = BatchOutcome()
+        envelopes: list[Envelope] = []
+        for index, message in enumerate(messages):
+            try:
+                envelope = Envelope.from_json(message.body)
+                uuid.UUID(str(envelope.event_id))
+                OrderPlaced.from_envelope(envelope)
+            except (MalformedEvent, ValueError) as exc:
+                event_type = message.properties.type or ""
+                EVENTS_CONSUMED.labels(event_type=event_type, outcome="dead_lettered").inc()
+                outcome.rejected[index] = str(exc)
+                continue
+            envelopes.append(envelope)
         try:
-            envelope = Envelope.from_json(body)
-            with bind_request_id(envelope.correlation_id):
-                delivery_ids = event_receive(envelope=envelope)
-        except MalformedEvent:
-            EVENTS_CONSUMED.labels(event_type=properties.type or "", outcome="dead_lettered").inc()
-            raise
+            received = events_receive(envelopes=envelopes) if envelopes else []
         except DatabaseError:
             connection.close()
             raise
-        if delivery_ids is None:
-            EVENTS_CONSUMED.labels(event_type=envelope.event_type, outcome="duplicate").inc()
-            logger.info("event %s already processed; acked again", envelope.event_id)
-            return None
-        EVENTS_CONSUMED.labels(event_type=envelope.event_type, outcome="processed").inc()
-        return lambda: self.submit(delivery_ids)
+        delivery_ids: list[int] = []
+        for envelope, ids in zip(envelopes, received, strict=True):
+            if ids is None:
+                EVENTS_CONSUMED.labels(event_type=envelope.event_type, outcome="duplicate").inc()
+                logger.info("event %s already processed; acked again", envelope.event_id)
+                continue
+            EVENTS_CONSUMED.labels(event_type=envelope.event_type, outcome="processed").inc()
+            delivery_ids += ids
+        if delivery_ids:
+            outcome.after_ack = lambda: self.submit(delivery_ids)
+        return outcome
 
     def submit(self, delivery_ids: list[int]) -> None:
         for delivery_id in delivery_ids:
