@@ -16,6 +16,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ecomms_common.openapi import ERROR_COMPONENT, ERROR_REF, ERROR_SCHEMA
 from gateway.edge.routes import CATALOG, ORDERS, Upstream
 
 logger = logging.getLogger(__name__)
@@ -45,13 +46,47 @@ def upstream_schema_fetch(upstream: Upstream) -> dict[str, Any]:
     return answer.json()
 
 
+# What the gateway itself may answer on any proxied operation (gateway.edge), beside the service.
+GATEWAY_ERRORS = {
+    "413": "The body is larger than PROXY_BODY_MAX_BYTES.",
+    "429": "Over a rate limit; `Retry-After` says when to call again.",
+    "502": "The service gave an invalid answer.",
+    "503": "The service is unavailable.",
+    "504": "The service did not answer in time.",
+}
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def _with_gateway_errors(operations: dict[str, Any]) -> dict[str, Any]:
+    """Return the path's operations with the gateway's own error answers documented."""
+    documented = {}
+    for method, operation in operations.items():
+        if method in _HTTP_METHODS and isinstance(operation, dict):
+            responses = dict(operation.get("responses", {}))
+            for status, description in GATEWAY_ERRORS.items():
+                responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": ERROR_REF}},
+                    },
+                )
+            operation = {**operation, "responses": responses}
+        documented[method] = operation
+    return documented
+
+
 def schema_merge(gateway: dict[str, Any], upstream: dict[str, Any]) -> None:
-    """Add the upstream's paths and components to the gateway's document (the gateway's win)."""
+    """Add the upstream's paths and components to the gateway's document (the gateway's win).
+
+    Each proxied operation also documents what the gateway answers in the service's stead.
+    """
     paths = gateway.setdefault("paths", {})
     for path, operations in upstream.get("paths", {}).items():
         if path not in OPS_PATHS:
-            paths.setdefault(path, operations)
+            paths.setdefault(path, _with_gateway_errors(operations))
     components = gateway.setdefault("components", {})
+    components.setdefault("schemas", {}).setdefault(ERROR_COMPONENT, ERROR_SCHEMA)
     for kind, named in upstream.get("components", {}).items():
         known = components.setdefault(kind, {})
         for name, definition in named.items():

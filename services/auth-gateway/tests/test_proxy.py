@@ -427,8 +427,14 @@ def test_schema_and_docs_show_every_service_behind_the_gateway(client, catalog, 
         ).encode()
     )
     schema = client.get("/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    assert schema["paths"]["/products/"] == {"get": {"operationId": "products_list"}}
-    assert schema["paths"]["/orders/"] == {"post": {"operationId": "orders_create"}}
+    assert schema["paths"]["/products/"]["get"]["operationId"] == "products_list"
+    assert schema["paths"]["/orders/"]["post"]["operationId"] == "orders_create"
+    for status in ("413", "429", "502", "503", "504"):
+        answer = schema["paths"]["/orders/"]["post"]["responses"][status]
+        assert answer["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"
+        }
+    assert "error" in schema["components"]["schemas"]["Error"]["properties"]
     assert "/auth/token/refresh/" in schema["paths"]
     assert "/.well-known/jwks.json" in schema["paths"]
     assert "get" in schema["paths"]["/healthz"], "the gateway's own probe, not the catalog's"

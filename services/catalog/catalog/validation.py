@@ -60,6 +60,9 @@ def clean_name(value: Any, *, max_length: int) -> str:
         raise ValueError("Must be a string.")
     if "\x00" in value:
         raise ValueError(NUL_MESSAGE)
+    # The limit holds for the name as sent (what the schema says), before any trimming.
+    if len(value) > max_length:
+        raise ValueError(f"Must be at most {max_length} characters.")
     # Other control characters than tab and line breaks (a bell, an escape pasted from a
     # terminal) become spaces; tabs and line breaks are kept as sent.
     if not value.isprintable():

@@ -174,3 +174,12 @@ def test_names_whose_lower_case_differs_between_python_and_postgresql_are_siblin
     assert first.status_code == 201
     assert second.status_code in (200, 201), second.content
     assert third.status_code == 201, third.content
+
+
+def test_the_schema_of_average_price_names_the_currencies_the_validator_knows(api_client):
+    from catalog.validation import KNOWN_CURRENCIES
+
+    schema = api_client.get("/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operation = schema["paths"]["/categories/{slug}/average_price/"]["get"]
+    currency = next(p for p in operation["parameters"] if p["name"] == "currency")
+    assert set(currency["schema"]["enum"]) == KNOWN_CURRENCIES

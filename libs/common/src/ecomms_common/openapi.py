@@ -98,6 +98,8 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
             statuses = [400, 401, 403, 404, 413, 503]
             if method in _BODY_METHODS:
                 statuses.append(415)
+            if method == "post" and "requestBody" in operation:
+                operation["requestBody"]["required"] = True  # no body is a 400, not a default
             for code in statuses:
                 responses.setdefault(str(code), _error_response(code))
     return result

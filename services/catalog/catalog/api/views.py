@@ -86,7 +86,22 @@ class CategoryDetailView(_ReadPublicWriteAdmin):
 
     @extend_schema(
         summary="Move a category (and its subtree) under another parent",
-        request=io.CategoryMoveInput,
+        request={
+            "application/json": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["parent"],
+                "properties": {
+                    "parent": {
+                        "type": "string",
+                        "nullable": True,
+                        "minLength": 1,
+                        "pattern": r"^[^\x00]*$",
+                        "description": "Slug of the new parent, or null to make it a root.",
+                    }
+                },
+            }
+        },
         responses=io.CategoryDetailOutput,
     )
     def patch(self, request: Request, slug: str) -> Response:
@@ -98,7 +113,7 @@ class CategoryDetailView(_ReadPublicWriteAdmin):
         if parent_slug is not None:
             parent = Category.objects.filter(slug=parent_slug).first()
             if parent is None:
-                raise ValidationError({"parent": [f"No category has the slug {parent_slug!r}."]})
+                raise NotFound(f"No category has the slug {parent_slug!r}.")
             # The subtree keeps its shape: its deepest node must stay within the path limit.
             subtree_height = (
                 max(node.level for node in category.get_descendants(include_self=True))
