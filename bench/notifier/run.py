@@ -2,17 +2,20 @@
 
 Runs the real processes (``manage.py relay_outbox`` and ``manage.py consume``) against the local
 PostgreSQL and RabbitMQ, with the local SMS and SMTP stand-ins, and commits ``order.placed`` events
-through the outbox at fixed rates, as the orders service does. Three phases:
+through the outbox at fixed rates, as the orders service does. Four phases:
 
 - baseline: 5 orders/s (an idle pipeline's latency),
-- target: 50 orders/s (p95 from commit to both deliveries should stay under 1 s),
-- burst: orders committed as fast as one writer can, for the throughput ceiling.
+- target: 100 orders/s (p95 from commit to both deliveries should stay under 1 s),
+- burst: orders committed as fast as one writer can (in this process, beside the stand-ins),
+- backlog: the consumers are paused (SIGSTOP) while ``--burst`` orders are committed and
+  relayed, then resumed: the rate at which they drain the queue is the consumers' ceiling,
+  whatever one writer can offer, and their CPU in that phase is the CPU per event.
 
 Usage (from the repository root, after ``scripts/ensure-venv .venvs/notifier
 services/notifier/requirements-test.txt``)::
 
-    .venvs/notifier/bin/python bench/notifier/run.py [--rate 50] [--seconds 20] [--burst 1000]
-                                                     [--json PATH] [--smoke]
+    .venvs/notifier/bin/python bench/notifier/run.py [--rate 100] [--seconds 20] [--burst 1000]
+                                                     [--consumers 1] [--json PATH] [--smoke]
 
 It uses (and afterwards drops) the database ``bench_events_<pid>`` (``bench_events_smoke_<pid>``
 with ``--smoke``) and RabbitMQ names unique to the run. ``--json PATH`` also writes the figures
@@ -72,9 +75,12 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=50.0, help="orders per second (target)")
+    parser.add_argument("--rate", type=float, default=100.0, help="orders per second (target)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the target phase")
     parser.add_argument("--burst", type=int, default=1000, help="orders in the burst phase")
+    parser.add_argument(
+        "--consumers", type=int, default=1, help="manage.py consume processes sharing the queue"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures and samples here")
     parser.add_argument(
         "--smoke", action="store_true", help="a few seconds, figures not meaningful (tests)"
@@ -138,8 +144,9 @@ def run(args: argparse.Namespace) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for command in ("relay_outbox", "consume")
+        for command in ("relay_outbox", *["consume"] * args.consumers)
     ]
+    consumers = processes[1:]
     committed: dict[str, float] = {}
 
     def place(count: int, rate: float | None) -> list[str]:
@@ -195,6 +202,40 @@ def run(args: argparse.Namespace) -> None:
             "send": statistics.median(send) * 1000,
         }
 
+    def backlog(count: int) -> dict:
+        """Pause the consumers, commit and relay ``count`` orders, resume them: drain rate."""
+        for process in consumers:
+            process.send_signal(signal.SIGSTOP)
+        try:
+            ids = place(count, None)
+            deadline = time.monotonic() + 120
+            while OutboxMessage.objects.filter(event_id__in=ids, published_at=None).exists():
+                if time.monotonic() > deadline:
+                    raise SystemExit("the relay did not publish the backlog within 120 s")
+                time.sleep(0.1)
+            cpu_before = sum(cpu_seconds(process.pid) for process in consumers)
+        finally:
+            resumed = time.time()
+            for process in consumers:
+                process.send_signal(signal.SIGCONT)
+        latencies = finished(ids)
+        ended = max(committed[key] + latencies[key] for key in ids)
+        cpu_after = sum(cpu_seconds(process.pid) for process in consumers)
+        drained = [committed[key] + latencies[key] - resumed for key in ids]
+        return {
+            "phase": "backlog",
+            "consumer_cpu": (cpu_after - cpu_before) / count * 1000,
+            "orders": count,
+            "offered": float("nan"),
+            "delivered": count / (ended - resumed),
+            "p50": statistics.median(drained) * 1000,
+            "p95": percentile(drained, 0.95) * 1000,
+            "max": max(drained) * 1000,
+            "relay": float("nan"),
+            "broker": float("nan"),
+            "send": float("nan"),
+        }
+
     latencies_of: dict[str, float] = {}
     rows = []
     try:
@@ -218,6 +259,7 @@ def run(args: argparse.Namespace) -> None:
             rows.append(
                 {
                     "phase": name,
+                    "consumer_cpu": None,
                     "orders": count,
                     "offered": count / placed_for,
                     "delivered": count / (ended - began),
@@ -227,16 +269,14 @@ def run(args: argparse.Namespace) -> None:
                     **stages,
                 }
             )
+        rows.append(backlog(args.burst))
         cpu = {
-            name: cpu_seconds(process.pid)
-            for name, process in zip(("relay", "consumer"), processes, strict=True)
+            "relay": cpu_seconds(processes[0].pid),
+            "consumer": sum(cpu_seconds(process.pid) for process in consumers),
         }
-        memory = {
-            f"{name} (manage.py {command})": report.rss_mb(process.pid)
-            for name, command, process in zip(
-                ("relay", "consumer"), ("relay_outbox", "consume"), processes, strict=True
-            )
-        }
+        memory = {"relay (manage.py relay_outbox)": report.rss_mb(processes[0].pid)}
+        for number, process in enumerate(consumers, 1):
+            memory[f"consumer {number} (manage.py consume)"] = report.rss_mb(process.pid)
         sms_count = len(sms.accepted)
         mail_count = len(mail.messages)
     finally:
@@ -267,10 +307,16 @@ def run(args: argparse.Namespace) -> None:
             f"{row['relay']:>8.0f}{row['broker']:>8.0f}{row['send']:>8.0f}"
         )
     total = sum(row["orders"] for row in rows) + WARM_UP
+    drain = rows[-1]
     print(f"\nSMS accepted: {sms_count}, emails received: {mail_count}, orders: {total}")
     print(
         f"CPU per event: relay {cpu['relay'] / total * 1000:.1f} ms, "
-        f"consumer {cpu['consumer'] / total * 1000:.1f} ms ({os.cpu_count()} CPUs on this machine)"
+        f"consumer {cpu['consumer'] / total * 1000:.1f} ms over the run, "
+        f"{drain['consumer_cpu']:.2f} ms draining the backlog ({os.cpu_count()} CPUs here)"
+    )
+    print(
+        f"backlog of {drain['orders']} drained by {args.consumers} consumer process(es): "
+        f"{drain['delivered']:.0f} events/s (p50/p95/max: ms from resume to both sent)"
     )
     target = rows[1]
     verdict = "met" if target["p95"] < 1000 else "NOT met"
@@ -296,7 +342,7 @@ def json_result(
     samples_ms: dict[str, list[float]],
 ) -> dict:
     """Return the run as bench/report.py's shared result: figures, samples, memory."""
-    baseline, target, burst = rows
+    baseline, target, burst, drain = rows
     idle = f"same pipeline at {BASELINE_RATE:g} orders/s"
     figures = [
         report.figure(
@@ -330,6 +376,23 @@ def json_result(
             baseline_label="orders committed per second by one writer",
         ),
     ]
+    processes = f"{args.consumers} consumer process{'es' if args.consumers > 1 else ''}"
+    figures += [
+        report.figure(
+            f"backlog of {drain['orders']} drained per second, {processes}",
+            drain["delivered"],
+            "events/s",
+            target=">= 300 events/s",
+            met=drain["delivered"] >= 300,
+        ),
+        report.figure(
+            f"consumer CPU per event draining the backlog, {processes}",
+            drain["consumer_cpu"],
+            "ms",
+            target="<= 3 ms",
+            met=drain["consumer_cpu"] <= 3,
+        ),
+    ]
     for channel, name in (("sms", "SMS accepted"), ("mail", "admin emails received")):
         figures.append(
             report.figure(
@@ -355,6 +418,7 @@ def json_result(
             "burst": args.burst,
             "baseline_rate": BASELINE_RATE,
             "baseline_orders": args.baseline_orders,
+            "consumers": args.consumers,
             "cpus": os.cpu_count(),
         },
         figures=figures,
