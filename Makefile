@@ -10,7 +10,7 @@ demo:   ## against a running `make up`: log in, upload a catalog, average prices
 test:   ## lint, then every package's tests in its own venv against PostgreSQL and RabbitMQ
 	scripts/test
 
-fuzz:   ## Schemathesis over every operation of catalog and orders, as anonymous, customer and admin (long run)
+fuzz:   ## Schemathesis over every operation of catalog, orders and the gateway, as anonymous, customer and admin (long run)
 	scripts/fuzz
 
 drills: ## fault drills: the whole stack while processes die and servers fail; writes var/drills/report.md
