@@ -120,14 +120,20 @@ class NotifierWorker:
     def _deliver(self) -> None:
         """Attempt deliveries from the work queue until told to stop (``None``).
 
-        Takes what is waiting, up to ``NOTIFIER_DELIVERY_BATCH`` ids, and attempts them together:
-        one claim, one outcome statement (``deliveries_attempt``). At a low rate a batch is one
-        delivery, so nothing waits for a batch to fill.
+        Under a backlog it takes up to ``NOTIFIER_DELIVERY_BATCH`` waiting ids and claims them
+        together (``deliveries_attempt``); otherwise one. Nothing waits for a batch to fill.
         """
         try:
             while True:
                 batch = [self._work.get()]
-                while batch[-1] is not None and len(batch) < self.batch_size:
+                # Batches only while more is waiting than there are threads: below that every
+                # delivery gets a thread of its own, so one slow provider call (an SMS held up
+                # to its read timeout) never holds up another message.
+                while (
+                    batch[-1] is not None
+                    and len(batch) < self.batch_size
+                    and self._work.qsize() > self.workers
+                ):
                     try:
                         batch.append(self._work.get_nowait())
                     except queue.Empty:
