@@ -176,8 +176,14 @@ def test_a_relay_stops_cleanly_on_sigterm(event_topology, settings):
     try:
         [envelope] = place(1)
         wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 1, what="the publish")
-        metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
-        assert "ecomms_outbox_published_total 1.0" in metrics
+        # The row reaches the queue a moment before the relay commits and counts it.
+        wait_for(
+            lambda: (
+                "ecomms_outbox_published_total 1.0"
+                in requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+            ),
+            what="the publish counted",
+        )
         relay.send_signal(signal.SIGTERM)
         assert relay.wait(15) == 0
     finally:
@@ -192,3 +198,33 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_an_event_nobody_consumes_is_parked_after_bounded_attempts_and_can_be_requeued(
+    event_topology, settings, capsys
+):
+    settings.OUTBOX_UNROUTABLE_MAX_ATTEMPTS = 2
+    [lost] = place(1, event_type="nobody.listens")
+    relay = OutboxRelay()
+    try:
+        relay.publish_batch()
+        OutboxMessage.objects.update(next_attempt_at=None)  # due again at once
+        relay.publish_batch()
+        parked = OutboxMessage.objects.get(event_id=lost.event_id)
+        assert parked.parked_at is not None and parked.published_at is None
+        assert parked.parked_reason == "no queue bound for nobody.listens.v1 after 2 attempts"
+        OutboxMessage.objects.update(next_attempt_at=None)
+        relay.publish_batch()  # a parked row is left alone
+        assert OutboxMessage.objects.get(event_id=lost.event_id).attempts == 2
+
+        call_command("outbox_parked", list=True)
+        assert str(lost.event_id) in capsys.readouterr().out
+        with broker_channel() as channel:  # someone now listens
+            channel.queue_bind(settings.NOTIFIER_QUEUE, settings.EVENTS_EXCHANGE, "nobody.#")
+        call_command("outbox_parked", requeue=parked.id)
+        assert relay.publish_batch() == 1
+    finally:
+        relay.disconnect()
+    assert OutboxMessage.objects.get(event_id=lost.event_id).published_at is not None
+    call_command("outbox_parked", list=True)
+    assert str(lost.event_id) not in capsys.readouterr().out

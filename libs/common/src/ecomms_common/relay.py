@@ -15,6 +15,9 @@ blocks publishers, the relay backs off and reconnects; rows wait in the table.
 Order: rows go out by id (commit order, for rows committed one after the other) within a relay. A
 row RabbitMQ refuses (nacked, or unroutable: no queue bound for its routing key) is postponed with
 a growing delay while the rows after it go on. With several relays, their batches interleave.
+A row that was unroutable ``OUTBOX_UNROUTABLE_MAX_ATTEMPTS`` times is parked (``parked_at``,
+``parked_reason``, counted by ``ecomms_outbox_parked_total``, logged once) and left alone until
+``manage.py outbox_parked --requeue`` puts it back.
 
 ``outbox_enqueue`` sends ``NOTIFY`` on commit and the relay ``LISTEN``s, so a new row is picked up
 at once; ``OUTBOX_POLL_SECONDS`` bounds the wait when a notification is missed.
@@ -43,6 +46,10 @@ from ecomms_common.outbox.models import OutboxMessage
 logger = logging.getLogger(__name__)
 
 PUBLISHED = Counter("ecomms_outbox_published", "Outbox rows published and confirmed by RabbitMQ.")
+PARKED = Counter(
+    "ecomms_outbox_parked",
+    "Outbox rows parked after OUTBOX_UNROUTABLE_MAX_ATTEMPTS unroutable publishes.",
+)
 PUBLISH_FAILURES = Counter(
     "ecomms_outbox_publish_failures",
     "Outbox publishes that failed (broker down, nacked or unroutable).",
@@ -196,7 +203,7 @@ class OutboxRelay:
             rows = list(
                 OutboxMessage.objects.using(self.using)
                 .select_for_update(skip_locked=True)
-                .filter(published_at__isnull=True)
+                .filter(published_at__isnull=True, parked_at__isnull=True)
                 .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
                 .order_by("id")[: self.batch_size]
             )
@@ -235,11 +242,27 @@ class OutboxRelay:
     def _record_failure(
         self, row: OutboxMessage, error: str, now: datetime, *, postpone: bool = True
     ) -> None:
-        """Count the attempt; postpone the row when the broker refused this row in particular."""
+        """Count the attempt; postpone the row when the broker refused this row in particular,
+        and park it once it has been unroutable ``OUTBOX_UNROUTABLE_MAX_ATTEMPTS`` times."""
         attempts = row.attempts + 1
         changes = {"attempts": attempts, "last_error": error[:2000]}
+        unroutable = error.startswith("unroutable")
+        if unroutable and attempts >= settings.OUTBOX_UNROUTABLE_MAX_ATTEMPTS:
+            reason = f"no queue bound for {row.routing_key} after {attempts} attempts"
+            changes.update(parked_at=now, parked_reason=reason, next_attempt_at=None)
+            OutboxMessage.objects.using(self.using).filter(id=row.id).update(**changes)
+            PARKED.inc()
+            logger.warning(
+                "outbox row %s parked: %s (manage.py outbox_parked --requeue %s)",
+                row.event_id,
+                reason,
+                row.id,
+            )
+            return
         if postpone:
             delay = min(settings.OUTBOX_RETRY_MAX_SECONDS, 0.5 * 2 ** min(attempts, 16))
             changes["next_attempt_at"] = now + timedelta(seconds=delay)
         OutboxMessage.objects.using(self.using).filter(id=row.id).update(**changes)
-        logger.warning("outbox row %s not published: %s", row.event_id, error)
+        # Unroutable rows are retried a bounded number of times and then reported once, parked.
+        log = logger.info if unroutable else logger.warning
+        log("outbox row %s not published: %s", row.event_id, error)

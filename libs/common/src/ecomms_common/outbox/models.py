@@ -16,6 +16,10 @@ class OutboxMessage(models.Model):
     # Set when RabbitMQ refused this row (nacked or unroutable): not retried before then.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # Set when the row was refused as unroutable OUTBOX_UNROUTABLE_MAX_ATTEMPTS times: the relay
+    # leaves it alone until someone requeues it (manage.py outbox_parked --requeue).
+    parked_at = models.DateTimeField(null=True, blank=True)
+    parked_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["id"]
