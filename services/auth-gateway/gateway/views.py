@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecomms_common.errors import error_response
+from ecomms_common.openapi import StrictCharField, StrictSerializer
 from gateway.keys import key_ring
 from gateway.services import token_pair_issue, token_refresh, token_revoke
 
@@ -79,8 +80,9 @@ def _login_required() -> HttpResponse:
     )
 
 
-class RefreshInput(serializers.Serializer):
-    refresh = serializers.CharField()
+class RefreshInput(StrictSerializer):
+    # Not trimmed: a token of spaces is a bad token (401), as the schema's string allows.
+    refresh = StrictCharField(trim_whitespace=False)
 
 
 class RefreshTokenView(APIView):

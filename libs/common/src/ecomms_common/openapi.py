@@ -14,6 +14,7 @@
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination
@@ -50,6 +51,7 @@ ERROR_DESCRIPTIONS = {
     503: "A dependency (the database, another service) is unavailable; try again shortly.",
 }
 UNKNOWN_FIELD_MESSAGE = "Unknown field."
+NO_NUL_PATTERN = r"^[^\x00]*$"
 _BODY_METHODS = ("post", "put", "patch")
 
 
@@ -135,6 +137,28 @@ class StrictSerializer(serializers.Serializer):
         if unknown:
             raise exceptions.ValidationError(unknown)
         return value
+
+
+class StrictSerializerSchema(OpenApiSerializerExtension):
+    """Describe a StrictSerializer as it behaves: ``additionalProperties: false``."""
+
+    target_class = StrictSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        properties = schema.get("properties", {})
+        for name, field in self.target.fields.items():
+            described = properties.get(name)
+            # DRF refuses NUL in any CharField (PostgreSQL text cannot hold it): say so.
+            if (
+                isinstance(field, serializers.CharField)
+                and isinstance(described, dict)
+                and described.get("type") == "string"
+                and "pattern" not in described
+            ):
+                described["pattern"] = NO_NUL_PATTERN
+        return {**schema, "additionalProperties": False}
 
 
 class StrictCharField(serializers.CharField):

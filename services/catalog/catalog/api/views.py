@@ -143,7 +143,11 @@ class ProductListView(APIView):
         operation_id="products_list",
         summary="Products, optionally those in a category's subtree",
         parameters=[
-            OpenApiParameter("category", str, description="Slug; includes descendants."),
+            OpenApiParameter(
+                "category",
+                {"type": "string", "pattern": r"^[^\x00]*$"},
+                description="Slug; includes descendants.",
+            ),
             *page_parameters(ProductPagination),
         ],
         responses=paginated("ProductPage", io.ProductOutput(many=True)),
