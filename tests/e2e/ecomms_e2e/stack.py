@@ -206,6 +206,9 @@ class Stack:
                 "OIDC_RP_CLIENT_ID": "ecomms-local",
                 "OIDC_RP_CLIENT_SECRET": "ecomms-local-secret",
                 "ADMIN_EMAILS": "admin@example.com",
+                # its rate limits counted apart from any other stack's on the shared Redis: a run
+                # that follows another within the window starts with its own budgets
+                "RATE_LIMIT_KEY_PREFIX": f"e2e.{self.run_id}.ratelimit",
                 "CATALOG_URL": f"http://127.0.0.1:{self.ports['catalog']}",
                 "ORDERS_URL": f"http://127.0.0.1:{self.ports['orders']}",
                 # every service verifying the gateway's tokens
