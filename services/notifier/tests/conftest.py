@@ -9,7 +9,7 @@ pytest_plugins = ["ecomms_common.testing.pytest_plugin"]
 
 @pytest.fixture
 def sms_standin(settings) -> Iterator[SmsStandIn]:
-    """A real HTTP server speaking Africa's Talking's SMS API, used through the SDK."""
+    """A real HTTP server speaking Africa's Talking's SMS API."""
     standin = SmsStandIn().start()
     settings.AFRICASTALKING_USERNAME = "ecomms-test"
     settings.AFRICASTALKING_API_KEY = "test-api-key"

@@ -13,7 +13,7 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_an_sms_goes_through_the_sdk_with_the_key_sender_and_text(sms_standin):
+def test_an_sms_reaches_the_provider_with_the_key_sender_and_text(sms_standin):
     message_id = sms_send(to="+254712345678", message="Your order #1 has been placed.")
     [sms] = sms_standin.accepted
     assert (sms.to, sms.message) == ("+254712345678", "Your order #1 has been placed.")
