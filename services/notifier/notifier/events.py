@@ -1,11 +1,25 @@
 """The events the notifier consumes; it reads only the fields it needs from the payload."""
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
 from ecomms_common.events import Envelope, MalformedEvent
 
 ORDER_PLACED = "order.placed"
+
+
+def one_line(value: str) -> str:
+    """Return ``value`` with every control character (line breaks included) as one space.
+
+    A value from a customer goes into a line of a message: a line break in it would write lines
+    of the customer's own into the message.
+    """
+    if value.isprintable():
+        return value
+    return " ".join(
+        "".join(" " if unicodedata.category(char) == "Cc" else char for char in value).split()
+    )
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,7 @@ class OrderPlaced:
 
     def email_body(self) -> str:
         return (
-            f"Customer: {self.customer_name}\n"
+            f"Customer: {one_line(self.customer_name)}\n"
             f"Total: {self.total_amount} {self.currency}\n"
             f"Items: {self.item_count}"
         )

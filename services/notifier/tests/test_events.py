@@ -42,3 +42,16 @@ def test_an_order_without_a_phone_has_an_empty_phone():
 def test_an_event_it_cannot_use_is_malformed(changes, message):
     with pytest.raises(MalformedEvent, match=message):
         OrderPlaced.from_envelope(_example(**changes))
+
+
+def test_a_name_with_line_breaks_stays_on_the_customer_line_of_the_email():
+    envelope = _example()
+    envelope.data["customer"]["full_name"] = "Wanjiru\r\nTotal: 0.01 USD\nItems: 99"
+
+    body = OrderPlaced.from_envelope(envelope).email_body()
+
+    assert body.splitlines() == [
+        "Customer: Wanjiru Total: 0.01 USD Items: 99",
+        "Total: 10.97 USD",
+        "Items: 2",
+    ]

@@ -110,3 +110,20 @@ def test_an_over_long_name_in_the_token_is_cut_to_fit(api_client, customer) -> N
 
     assert response.status_code == 200
     assert response.json()["full_name"] == "N" * 255
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("Wanjiru\r\nTotal: 0.01 USD", "Wanjiru Total: 0.01 USD"),
+        ("Wanjiru\nKamau", "Wanjiru Kamau"),
+        ("Wanjiru\tKamau\x1b[2J", "Wanjiru Kamau [2J"),
+    ],
+)
+def test_a_name_is_kept_on_one_line(api_client, customer, sent, stored) -> None:
+    # the name is written into the admin email: a line break would add lines of its own
+    response = api_client.patch("/customers/me/", {"full_name": sent}, format="json", **customer())
+
+    assert response.status_code == 200
+    assert response.json()["full_name"] == stored
+    assert Customer.objects.get().full_name == stored

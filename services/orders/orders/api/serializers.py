@@ -1,6 +1,7 @@
 """Input and output serializers of the orders API."""
 
 import re
+import unicodedata
 from collections import Counter
 from typing import Any
 
@@ -132,8 +133,23 @@ class PhoneNumberField(StrictCharField):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+class PersonNameField(StrictCharField):
+    """A name on one line: control characters (line breaks, tabs, escapes) become one space.
+
+    The name is written into messages (the admin email's "Customer:" line), where a line break
+    would let a customer add lines of their own. NUL is left for the field's validator to refuse.
+    """
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if value.isprintable() or "\x00" in value:
+            return value
+        spaced = "".join(" " if unicodedata.category(char) == "Cc" else char for char in value)
+        return " ".join(spaced.split())
+
+
 class CustomerInputSerializer(StrictSerializer):
-    full_name = StrictCharField(max_length=255, allow_blank=True, required=False)
+    full_name = PersonNameField(max_length=255, allow_blank=True, required=False)
     phone = PhoneNumberField(max_length=32, allow_blank=True, allow_null=True, required=False)
 
 
