@@ -1,27 +1,25 @@
 """Schemathesis runs every operation of /schema/ as anonymous, a customer and an admin.
 
 Each generated request must get an answer the schema documents (status, body, headers), and never
-a 5xx. The run here is short (``FUZZ_MAX_EXAMPLES``, default 5 per operation and role);
-``make fuzz`` (scripts/fuzz) runs it long.
+a 5xx (ecomms_common.testing.fuzz: short here, long in ``make fuzz``).
 """
 
-import os
-
-import hypothesis
 import pytest
 import schemathesis
-from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from config.wsgi import application
+from ecomms_common.testing.fuzz import (
+    FUZZ_SETTINGS,
+    call_as_every_role,
+    excluded_checks,
+    role_headers_from,
+)
 
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "5"))
 # Where a schema-valid request may still be refused, and why no JSON Schema can say so.
 POSITIVE_DATA_UNCHECKED = {
     ("PATCH", "/customers/me/"): "a phone number is valid by its country's numbering plan",
     ("POST", "/orders/"): "product ids must exist in the catalog (422 unknown_products)",
 }
-ROLES = {"anonymous": None, "customer": ["customer"], "admin": ["admin"]}
-
 
 # Loaded at collection (pytest-django has set Django up by then); the schema needs no database.
 schema = schemathesis.openapi.from_wsgi("/schema/", application)
@@ -29,28 +27,13 @@ schema = schemathesis.openapi.from_wsgi("/schema/", application)
 
 @pytest.fixture
 def role_headers(local_jwks) -> dict[str, dict[str, str]]:
-    """Headers of each role: every generated request is sent once as each."""
-    return {
-        role: {} if roles is None else {"Authorization": f"Bearer {local_jwks.mint(roles=roles)}"}
-        for role, roles in ROLES.items()
-    }
+    return role_headers_from(local_jwks.mint)
 
 
 @pytest.mark.django_db(transaction=True)  # requests go through WSGI, which closes connections
 @schema.parametrize()
-@hypothesis.settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    suppress_health_check=list(hypothesis.HealthCheck),
-    database=None,
-)
+@FUZZ_SETTINGS
 def test_every_operation_answers_as_its_schema_says(case, role_headers, catalog):
     """Orders are placed against the catalog stand-in (products 10, 15, 20 and 30)."""
-    operation = (case.operation.method.upper(), case.operation.path)
-    excluded = [positive_data_acceptance] if operation in POSITIVE_DATA_UNCHECKED else []
-    # Query parameters the operation does not define are ignored, as HTTP APIs commonly do (only
-    # unknown fields of a body are refused): such a request is not expected to be refused.
-    if set(case.query or {}) - {parameter.name for parameter in case.operation.query}:
-        excluded = [*excluded, negative_data_rejection]
-    for headers in role_headers.values():
-        case.call_and_validate(headers=headers, excluded_checks=excluded)
+    excluded = excluded_checks(case, positive_data_unchecked=POSITIVE_DATA_UNCHECKED)
+    call_as_every_role(case, role_headers, excluded)
