@@ -28,7 +28,7 @@ full outage of the API. Readiness does not depend on Redis for the same reason.
 For callers, sync and async:
 
 - :func:`rate_limit_refusal` (Django request -> 429 response or None), used by the middleware
-  below and by :class:`gateway.proxy.ProxyMiddleware`.
+  below, on the gateway's own paths.
 - ``await`` :func:`limit_refusal` ``(key=, rate=)`` -> :class:`Refusal` or None, for servers
   without a Django request; take the keys and rates from :func:`limits_for`.
 - :class:`Refusal`: ``limit``, the rate that was exceeded as configured (e.g. ``"300/m"``), and
@@ -182,7 +182,7 @@ def parse_rate(rate: str) -> limits.RateLimitItem:
 
 
 class RateLimitMiddleware:
-    """The limits on the gateway's own paths (proxied calls are counted by ProxyMiddleware)."""
+    """The limits on the gateway's own paths (proxied calls are counted by gateway.edge)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
