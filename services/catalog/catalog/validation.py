@@ -31,8 +31,8 @@ CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
 KNOWN_CURRENCIES = frozenset(currency.alpha_3 for currency in pycountry.currencies)
 
 REQUIRED_MESSAGE = "This field is required."
-UPLOAD_FIELDS = ("products",)
-PRODUCT_FIELDS = ("name", "description", "price", "currency", "sku", "categories")
+UPLOAD_FIELDS = frozenset({"products"})
+PRODUCT_FIELDS = frozenset({"name", "description", "price", "currency", "sku", "categories"})
 # PostgreSQL text cannot hold U+0000.
 NUL_MESSAGE = "Must not contain the NUL character (U+0000)."
 

@@ -11,7 +11,7 @@
   know is a 400 naming it, never silently ignored.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
@@ -118,9 +118,14 @@ def reject_unknown_fields(data: Any, known: Iterable[str]) -> None:
 
 def unknown_field_errors(data: Any, known: Iterable[str]) -> dict[str, list[str]]:
     """Return ``{name: ["Unknown field."]}`` for each key of ``data`` not in ``known``."""
-    if not isinstance(data, Mapping):
+    # Exact types first: the ABC checks cost microseconds, and an upload asks once per product.
+    if type(data) is not dict and not isinstance(data, Mapping):
         return {}
-    return {str(name): [UNKNOWN_FIELD_MESSAGE] for name in data if name not in set(known)}
+    if type(known) is not frozenset and not isinstance(known, Set):
+        known = set(known)
+    if data.keys() <= known:  # the usual case, in one C-level pass
+        return {}
+    return {str(name): [UNKNOWN_FIELD_MESSAGE] for name in data if name not in known}
 
 
 class StrictSerializer(serializers.Serializer):
