@@ -17,13 +17,50 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-INSTALL = "Debian: apt-get install rabbitmq-server"
-INSTALL_REDIS = "Debian: apt-get install redis-server"
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    """A server the stack needs, where it is configured, and how to start an installed one."""
+
+    name: str
+    url_variable: str
+    default_url: str
+    default_port: int
+    executable: str
+    install: str
+    start_arguments: Callable[[int], list[str]]
+
+
+SERVERS = [
+    LocalServer(
+        "RabbitMQ",
+        "AMQP_URL",
+        "amqp://guest:guest@127.0.0.1:5672/",
+        5672,
+        "rabbitmq-server",
+        "Debian: apt-get install rabbitmq-server",
+        lambda port: ["-detached"],
+    ),
+    LocalServer(
+        "Redis",
+        "RATE_LIMIT_STORE_URL",
+        "redis://127.0.0.1:6379/0",
+        6379,
+        "redis-server",
+        "Debian: apt-get install redis-server",
+        # counters only: nothing on disk
+        lambda port: [
+            *("--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port)),
+            *("--save", "", "--appendonly", "no"),
+        ],
+    ),
+]
 
 
 def reachable(host: str, port: int) -> bool:
@@ -45,46 +82,29 @@ def main() -> int:
         "--wait", type=float, default=60, help="seconds a started server has to answer"
     )
     wait = parser.parse_args().wait
-    return rabbitmq(wait) or redis(wait)
+    return max(ensure(server, wait) for server in SERVERS)
 
 
-def rabbitmq(wait: float) -> int:
-    url = urlsplit(os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL)
-    host, port = url.hostname or "127.0.0.1", url.port or 5672
+def ensure(server: LocalServer, wait: float) -> int:
+    """Return 0 once ``server`` answers, starting an installed local one that is down."""
+    url = urlsplit(os.environ.get(server.url_variable) or server.default_url)
+    host, port = url.hostname or "127.0.0.1", url.port or server.default_port
     if reachable(host, port):
         return 0
     if host not in LOCAL_HOSTS:
-        return error(f"RabbitMQ is not reachable on {host}:{port} (AMQP_URL)")
-    # Debian installs the broker's scripts in /usr/sbin, often not on a user's PATH.
-    server = shutil.which("rabbitmq-server", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
-    if server is None:
-        return error(f"RabbitMQ is not running on {host}:{port} nor installed ({INSTALL})")
-
-    print(f"==> starting RabbitMQ ({server} -detached)", file=sys.stderr)
-    started = subprocess.run([server, "-detached"], check=False)  # noqa: S603 - found on PATH
-    if started.returncode != 0:
-        return error(f"rabbitmq-server -detached failed with exit code {started.returncode}")
-    return wait_until_reachable("RabbitMQ", host, port, wait)
-
-
-def redis(wait: float) -> int:
-    url = urlsplit(os.environ.get("RATE_LIMIT_STORE_URL") or DEFAULT_REDIS_URL)
-    host, port = url.hostname or "127.0.0.1", url.port or 6379
-    if reachable(host, port):
-        return 0
-    if host not in LOCAL_HOSTS:
-        return error(f"Redis is not reachable on {host}:{port} (RATE_LIMIT_STORE_URL)")
-    server = shutil.which("redis-server", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
-    if server is None:
-        return error(f"Redis is not running on {host}:{port} nor installed ({INSTALL_REDIS})")
-
-    command = [server, "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port)]
-    command += ["--save", "", "--appendonly", "no"]  # counters only: nothing on disk
-    print(f"==> starting Redis ({server} on 127.0.0.1:{port}, nothing on disk)", file=sys.stderr)
+        return error(f"{server.name} is not reachable on {host}:{port} ({server.url_variable})")
+    # Debian installs some servers' scripts in /usr/sbin, often not on a user's PATH.
+    found = shutil.which(server.executable, path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+    if found is None:
+        return error(
+            f"{server.name} is not running on {host}:{port} nor installed ({server.install})"
+        )
+    command = [found, *server.start_arguments(port)]
+    print(f"==> starting {server.name} ({' '.join(command)})", file=sys.stderr)
     started = subprocess.run(command, check=False)  # noqa: S603 - found on PATH
     if started.returncode != 0:
-        return error(f"redis-server --daemonize yes failed with exit code {started.returncode}")
-    return wait_until_reachable("Redis", host, port, wait)
+        return error(f"{' '.join(command)} failed with exit code {started.returncode}")
+    return wait_until_reachable(server.name, host, port, wait)
 
 
 def wait_until_reachable(name: str, host: str, port: int, wait: float) -> int:
