@@ -1,4 +1,7 @@
-"""The events the notifier consumes; it reads only the fields it needs from the payload."""
+"""The events the notifier consumes; it reads only the fields it needs from the payload.
+
+What each event sends, and the texts, are in ``notifier/messages.py`` and its templates.
+"""
 
 import unicodedata
 from dataclasses import dataclass
@@ -7,6 +10,10 @@ from datetime import datetime
 from ecomms_common.events import Envelope, MalformedEvent
 
 ORDER_PLACED = "order.placed"
+ORDER_CANCELLED = "order.cancelled"
+ORDER_PAID = "order.paid"
+# (event_type, event_version) the notifier understands; its queue is bound to these routing keys.
+HANDLED = {(ORDER_PLACED, 1), (ORDER_CANCELLED, 1), (ORDER_PAID, 1)}
 
 
 def one_line(value: str) -> str:
@@ -23,52 +30,45 @@ def one_line(value: str) -> str:
 
 
 @dataclass(frozen=True)
-class OrderPlaced:
-    """What an ``order.placed`` v1 event tells the notifier."""
+class OrderEvent:
+    """What an ``order.placed``, ``order.cancelled`` or ``order.paid`` v1 event tells the notifier.
 
+    ``item_count`` is read from ``order.placed`` only, ``changed_by`` from the status changes.
+    ``customer_name`` and ``changed_by`` are on one line (``one_line``).
+    """
+
+    event_type: str
     order_id: int
     total_amount: str
     currency: str
     customer_name: str
     customer_phone: str
-    item_count: int
     occurred_at: datetime
+    item_count: int | None = None
+    changed_by: str = ""
 
     @classmethod
-    def from_envelope(cls, envelope: Envelope) -> "OrderPlaced":
+    def from_envelope(cls, envelope: Envelope) -> "OrderEvent":
         """Read the event; raise ``MalformedEvent`` naming the first thing that is wrong."""
-        if envelope.event_type != ORDER_PLACED or envelope.event_version != 1:
-            raise MalformedEvent(f"not handled: {envelope.event_type} v{envelope.event_version}")
+        event_type = envelope.event_type
+        if (event_type, envelope.event_version) not in HANDLED:
+            raise MalformedEvent(f"not handled: {event_type} v{envelope.event_version}")
         data = envelope.data
         try:
             customer = data["customer"]
-            order = cls(
+            event = cls(
+                event_type=event_type,
                 order_id=int(data["order_id"]),
                 total_amount=str(data["total_amount"]),
                 currency=str(data["currency"]),
-                customer_name=str(customer["full_name"]),
+                customer_name=one_line(str(customer["full_name"])),
                 customer_phone=str(customer.get("phone") or ""),
-                item_count=len(data["items"]),
                 occurred_at=datetime.fromisoformat(envelope.occurred_at),
+                item_count=len(data["items"]) if event_type == ORDER_PLACED else None,
+                changed_by="" if event_type == ORDER_PLACED else one_line(str(data["changed_by"])),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedEvent(f"order.placed v1 payload: {exc!r}") from exc
-        if order.occurred_at.tzinfo is None:
+            raise MalformedEvent(f"{event_type} v1 payload: {exc!r}") from exc
+        if event.occurred_at.tzinfo is None:
             raise MalformedEvent("occurred_at must carry a UTC offset")
-        return order
-
-    def sms_text(self) -> str:
-        return (
-            f"Your order #{self.order_id} has been placed. "
-            f"Total: {self.total_amount} {self.currency}. Thank you!"
-        )
-
-    def email_subject(self) -> str:
-        return f"New order #{self.order_id}"
-
-    def email_body(self) -> str:
-        return (
-            f"Customer: {one_line(self.customer_name)}\n"
-            f"Total: {self.total_amount} {self.currency}\n"
-            f"Items: {self.item_count}"
-        )
+        return event

@@ -14,7 +14,8 @@ from ecomms_common.events import Envelope
 from notifier.channels import PermanentDeliveryError, TransientDeliveryError
 from notifier.channels.email import email_send
 from notifier.channels.sms import sms_send
-from notifier.events import OrderPlaced
+from notifier.events import OrderEvent
+from notifier.messages import MESSAGES, message_render
 from notifier.metrics import DELIVERIES, DELIVERY_LATENCY
 from notifier.models import Delivery
 from notifier.storage import InboxRow, Outcome, inbox_insert, outcomes_record
@@ -26,7 +27,7 @@ RECORD_MARGIN_SECONDS = 5.0
 
 
 def event_receive(*, envelope: Envelope) -> list[int] | None:
-    """Record an ``order.placed`` event and its deliveries in one transaction.
+    """Record an order event and its deliveries in one transaction.
 
     Return the ids of the deliveries to attempt, or ``None`` when the event id is already in the
     inbox (a redelivery or a republished event): nothing is created twice.
@@ -41,7 +42,7 @@ def events_receive(*, envelopes: list[Envelope]) -> list[list[int] | None]:
     Raise ``MalformedEvent`` (before writing anything) when an envelope is not an event the
     notifier handles.
     """
-    orders = [OrderPlaced.from_envelope(envelope) for envelope in envelopes]
+    events = [OrderEvent.from_envelope(envelope) for envelope in envelopes]
     now = timezone.now()
     with transaction.atomic():
         new_ids = inbox_insert(
@@ -50,18 +51,18 @@ def events_receive(*, envelopes: list[Envelope]) -> list[list[int] | None]:
                     event_id=envelope.event_id,
                     event_type=envelope.event_type,
                     event_version=envelope.event_version,
-                    occurred_at=order.occurred_at,
+                    occurred_at=event.occurred_at,
                     correlation_id=envelope.correlation_id[:64],
                 )
-                for envelope, order in zip(envelopes, orders, strict=True)
+                for envelope, event in zip(envelopes, events, strict=True)
             ],
             received_at=now,
         )
         created: dict[str, list[Delivery]] = {}
-        for envelope, order in zip(envelopes, orders, strict=True):
+        for envelope, event in zip(envelopes, events, strict=True):
             event_id = str(envelope.event_id)
             if event_id in new_ids and event_id not in created:
-                created[event_id] = _deliveries_for(event_id=event_id, order=order, now=now)
+                created[event_id] = _deliveries_for(event_id=event_id, event=event, now=now)
         Delivery.objects.bulk_create([d for ds in created.values() for d in ds])
     result: list[list[int] | None] = []
     for envelope in envelopes:
@@ -76,27 +77,35 @@ def events_receive(*, envelopes: list[Envelope]) -> list[list[int] | None]:
     return result
 
 
-def _deliveries_for(*, event_id: str, order: OrderPlaced, now) -> list[Delivery]:
-    sms = Delivery(
-        event_id=event_id,
-        channel=Delivery.Channel.SMS,
-        recipient=order.customer_phone,
-        body=order.sms_text(),
-        next_attempt_at=now,
-    )
-    if not order.customer_phone:
-        sms.status = Delivery.Status.SKIPPED
-        sms.last_error = "the order has no phone number"
-        sms.next_attempt_at = None
-    email = Delivery(
-        event_id=event_id,
-        channel=Delivery.Channel.EMAIL,
-        recipient=settings.ADMIN_EMAIL,
-        subject=order.email_subject(),
-        body=order.email_body(),
-        next_attempt_at=now,
-    )
-    return [sms, email]
+def _deliveries_for(*, event_id: str, event: OrderEvent, now) -> list[Delivery]:
+    """Return the event's deliveries (unsaved): those its entry in ``MESSAGES`` names."""
+    messages = MESSAGES[event.event_type]
+    deliveries = []
+    if messages.sms:
+        sms = Delivery(
+            event_id=event_id,
+            channel=Delivery.Channel.SMS,
+            recipient=event.customer_phone,
+            body=message_render(messages.sms, event=event),
+            next_attempt_at=now,
+        )
+        if not event.customer_phone:
+            sms.status = Delivery.Status.SKIPPED
+            sms.last_error = "the order has no phone number"
+            sms.next_attempt_at = None
+        deliveries.append(sms)
+    if messages.email_subject and messages.email_body:
+        deliveries.append(
+            Delivery(
+                event_id=event_id,
+                channel=Delivery.Channel.EMAIL,
+                recipient=settings.ADMIN_EMAIL,
+                subject=message_render(messages.email_subject, event=event),
+                body=message_render(messages.email_body, event=event),
+                next_attempt_at=now,
+            )
+        )
+    return deliveries
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -24,7 +24,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from ecomms_common.consumer import BatchOutcome, EventConsumer, Message
 from ecomms_common.events import Envelope, MalformedEvent
 from notifier.channels.email import email_connection_close
-from notifier.events import OrderPlaced
+from notifier.events import OrderEvent
 from notifier.metrics import EVENTS_CONSUMED
 from notifier.services import deliveries_attempt, due_delivery_ids, events_receive
 
@@ -85,7 +85,7 @@ class NotifierWorker:
             try:
                 envelope = Envelope.from_json(message.body)
                 uuid.UUID(str(envelope.event_id))
-                OrderPlaced.from_envelope(envelope)
+                OrderEvent.from_envelope(envelope)
             except (MalformedEvent, ValueError) as exc:
                 event_type = message.properties.type or ""
                 EVENTS_CONSUMED.labels(event_type=event_type, outcome="dead_lettered").inc()

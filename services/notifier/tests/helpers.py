@@ -20,17 +20,25 @@ from ecomms_common.testing.broker import TOPOLOGY_SETTINGS
 from ecomms_common.testing.running import running, wait_for
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
-# The producer's example payload, as committed by the orders service.
-ORDER_PLACED_EXAMPLE = SERVICE_DIR.parent / "orders" / "contracts" / "order.placed.v1.json"
+# The producer's example payloads, as committed by the orders service.
+CONTRACTS = SERVICE_DIR.parent / "orders" / "contracts"
+ORDER_PLACED_EXAMPLE = CONTRACTS / "order.placed.v1.json"
+ORDER_CANCELLED_EXAMPLE = CONTRACTS / "order.cancelled.v1.json"
+ORDER_PAID_EXAMPLE = CONTRACTS / "order.paid.v1.json"
 
 
-def example_envelope() -> dict:
-    return json.loads(ORDER_PLACED_EXAMPLE.read_text())
+def example_envelope(path: Path = ORDER_PLACED_EXAMPLE) -> dict:
+    return json.loads(path.read_text())
 
 
-def order_placed(*, phone: str | None = "fresh", order_id: int | None = None) -> Envelope:
+def order_placed(
+    *,
+    phone: str | None = "fresh",
+    order_id: int | None = None,
+    example: Path = ORDER_PLACED_EXAMPLE,
+) -> Envelope:
     """Return the producer's example event with fresh ids (and a phone of its own)."""
-    raw = example_envelope()
+    raw = example_envelope(example)
     data = copy.deepcopy(raw["data"])
     data["order_id"] = order_id or random.randint(1_000, 10**9)
     if phone == "fresh":
@@ -45,12 +53,26 @@ def order_placed(*, phone: str | None = "fresh", order_id: int | None = None) ->
     )
 
 
-def place_order(**kwargs) -> Envelope:
-    """Commit an order's event through the outbox, as the orders service does."""
-    envelope = order_placed(**kwargs)
+def order_cancelled(**kwargs) -> Envelope:
+    """Return the producer's example ``order.cancelled`` event with fresh ids."""
+    return order_placed(example=ORDER_CANCELLED_EXAMPLE, **kwargs)
+
+
+def order_paid(**kwargs) -> Envelope:
+    """Return the producer's example ``order.paid`` event with fresh ids."""
+    return order_placed(example=ORDER_PAID_EXAMPLE, **kwargs)
+
+
+def commit_event(envelope: Envelope) -> Envelope:
+    """Commit an event through the outbox, as the orders service does."""
     with transaction.atomic():
         outbox_enqueue(envelope=envelope)
     return envelope
+
+
+def place_order(**kwargs) -> Envelope:
+    """Commit an order's ``order.placed`` event through the outbox, as the orders service does."""
+    return commit_event(order_placed(**kwargs))
 
 
 @contextmanager

@@ -9,10 +9,19 @@ from django.core.management import call_command
 from notifier.models import Delivery, InboxEvent
 from prometheus_client import REGISTRY
 
+from ecomms_common.outbox.models import OutboxMessage
 from ecomms_common.testing.broker import broker_channel, drain, queue_depth
 from ecomms_common.testing.running import running_relay, wait_for
 from ecomms_common.testing.tcpproxy import TcpProxy
-from tests.helpers import order_placed, place_order, running_notifier, settled
+from tests.helpers import (
+    commit_event,
+    order_cancelled,
+    order_paid,
+    order_placed,
+    place_order,
+    running_notifier,
+    settled,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -194,3 +203,69 @@ def test_two_consumers_side_by_side_send_each_message_once(sms_standin, smtp):
     phones = sorted(order.data["customer"]["phone"] for order in orders)
     assert sorted(sms.to for sms in sms_standin.requests) == phones
     assert len(smtp.messages) == 20
+
+
+def test_an_order_cancelled_then_another_paid_each_tell_the_customer_once(sms_standin, smtp):
+    with running_relay(), running_notifier():
+        placed = place_order(order_id=501)
+        wait_for(settled(1), what="the order placed")
+        cancelled = order_cancelled(order_id=501)
+        cancelled.data["customer"]["phone"] = placed.data["customer"]["phone"]
+        commit_event(cancelled)
+        paid = commit_event(order_paid(order_id=502))
+        wait_for(settled(3), what="the cancellation's and the payment's deliveries")
+
+    by_phone = sorted((s.to, s.message) for s in sms_standin.requests)
+    assert by_phone == sorted(
+        [
+            (
+                placed.data["customer"]["phone"],
+                "Your order #501 has been placed. Total: 10.97 USD. Thank you!",
+            ),
+            (placed.data["customer"]["phone"], "Your order #501 (10.97 USD) has been cancelled."),
+            (
+                paid.data["customer"]["phone"],
+                "Payment of 10.97 USD received for your order #502. Thank you!",
+            ),
+        ]
+    )
+    # The admins hear of the order and of its cancellation, not of the payment.
+    assert sorted(mail["Subject"] for mail in smtp.messages) == [
+        "New order #501",
+        "Order #501 cancelled",
+    ]
+    cancel_mail = next(m for m in smtp.messages if m["Subject"] == "Order #501 cancelled")
+    assert cancel_mail["To"] == "admin@ecomms.test"
+    assert (
+        cancel_mail.get_content().replace("\r\n", "\n").strip()
+        == "Customer: Wanjiru Kamau\nTotal: 10.97 USD\nCancelled by: customer"
+    )
+    assert sorted(
+        Delivery.objects.values_list("event__event_type", "channel", "status", "attempts")
+    ) == [
+        ("order.cancelled", "email", "sent", 1),
+        ("order.cancelled", "sms", "sent", 1),
+        ("order.paid", "sms", "sent", 1),
+        ("order.placed", "email", "sent", 1),
+        ("order.placed", "sms", "sent", 1),
+    ]
+    # Every event found the notifier's queue: nothing waits in the outbox, nothing was parked.
+    assert OutboxMessage.objects.filter(published_at=None).count() == 0
+    assert OutboxMessage.objects.filter(attempts__gt=1).count() == 0
+
+
+def test_a_status_change_published_twice_sends_one_sms(sms_standin, smtp, settings):
+    envelope = order_paid()
+    properties = pika.BasicProperties(
+        content_type="application/json", delivery_mode=2, message_id=envelope.event_id
+    )
+    with running_notifier():
+        with broker_channel() as channel:
+            for _ in range(2):
+                channel.basic_publish(
+                    settings.EVENTS_EXCHANGE, "order.paid.v1", envelope.to_json(), properties
+                )
+        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 0, what="both copies")
+        wait_for(settled(1), what="the SMS")
+    assert [s.to for s in sms_standin.requests] == [envelope.data["customer"]["phone"]]
+    assert smtp.messages == []

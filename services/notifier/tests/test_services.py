@@ -5,7 +5,7 @@ from notifier.models import Delivery, InboxEvent
 from notifier.services import delivery_attempt, due_delivery_ids, event_receive, retry_delay
 
 from ecomms_common.events import MalformedEvent
-from tests.helpers import order_placed
+from tests.helpers import order_cancelled, order_paid, order_placed
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +23,35 @@ def test_an_event_is_taken_in_once_with_one_delivery_per_channel(settings):
     assert sms.body == "Your order #77 has been placed. Total: 10.97 USD. Thank you!"
     assert (email.recipient, email.subject) == ("admin@ecomms.test", "New order #77")
     assert email.body == "Customer: Wanjiru Kamau\nTotal: 10.97 USD\nItems: 2"
+
+
+def test_a_cancellation_is_taken_in_once_with_an_sms_and_an_admin_email(settings):
+    settings.ADMIN_EMAIL = "admin@ecomms.test"
+    envelope = order_cancelled(order_id=78)
+    ids = event_receive(envelope=envelope)
+    assert event_receive(envelope=envelope) is None
+    deliveries = {d.channel: d for d in Delivery.objects.all()}
+    assert sorted(ids) == sorted(d.id for d in deliveries.values())
+    assert deliveries["sms"].recipient == envelope.data["customer"]["phone"]
+    assert deliveries["sms"].body == "Your order #78 (10.97 USD) has been cancelled."
+    assert (deliveries["email"].recipient, deliveries["email"].subject) == (
+        "admin@ecomms.test",
+        "Order #78 cancelled",
+    )
+
+
+def test_a_payment_is_taken_in_once_with_an_sms_only():
+    envelope = order_paid(order_id=79)
+    [sms_id] = event_receive(envelope=envelope)
+    assert event_receive(envelope=envelope) is None
+    [sms] = Delivery.objects.all()
+    assert (sms.id, sms.channel, sms.event.event_type) == (sms_id, "sms", "order.paid")
+    assert sms.body == "Payment of 10.97 USD received for your order #79. Thank you!"
+
+
+def test_a_payment_without_a_phone_has_nothing_to_send():
+    assert event_receive(envelope=order_paid(phone=None)) == []
+    assert Delivery.objects.get().status == Delivery.Status.SKIPPED
 
 
 def test_an_order_without_a_phone_skips_the_sms():

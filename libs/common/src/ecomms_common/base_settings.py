@@ -140,7 +140,9 @@ NOTIFIER_QUEUE = env.str("NOTIFIER_QUEUE", default="notifier.order-events")
 NOTIFIER_DEAD_LETTER_QUEUE = env.str(
     "NOTIFIER_DEAD_LETTER_QUEUE", default="notifier.order-events.dlq"
 )
-NOTIFIER_BINDING_KEYS = env.list("NOTIFIER_BINDING_KEYS", default=["order.placed.*"])
+NOTIFIER_BINDING_KEYS = env.list(
+    "NOTIFIER_BINDING_KEYS", default=["order.placed.v1", "order.cancelled.v1", "order.paid.v1"]
+)
 # Deliveries of one message before RabbitMQ dead-letters it (quorum queue x-delivery-limit).
 NOTIFIER_DELIVERY_LIMIT = env.int("NOTIFIER_DELIVERY_LIMIT", default=10)
 # How long a publish or a blocked connection (broker resource alarm) may stall before we reconnect.
