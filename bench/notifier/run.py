@@ -115,12 +115,17 @@ def run(args: argparse.Namespace) -> None:
     from ecomms_common.outbox.models import OutboxMessage
     from ecomms_common.outbox.services import outbox_enqueue
     from ecomms_common.testing.broker import (
+        delete_queues,
         delete_topology,
+        unique_queue,
         unique_topology_names,
     )
 
     call_command("migrate", verbosity=0)
     names = unique_topology_names()
+    queue = unique_queue("notifier", binding_keys=settings.NOTIFIER_BINDING_KEYS)
+    # The consumers declare the notifier's queue at start (under these names); the relay none.
+    names.update(NOTIFIER_QUEUE=queue.name, NOTIFIER_DEAD_LETTER_QUEUE=queue.dead_letter_queue)
     for name, value in names.items():
         setattr(settings, name, value)
     sms = SmsStandIn().start()
@@ -289,6 +294,7 @@ def run(args: argparse.Namespace) -> None:
                 process.kill()
         sms.stop()
         sink.stop()
+        delete_queues(queue.name, queue.dead_letter_queue)
         delete_topology()
         connection.close()
 

@@ -1,8 +1,10 @@
+import dataclasses
 import threading
 
 import pika
 import pytest
 
+from ecomms_common.amqp import ConsumerQueue, event_topology
 from ecomms_common.consumer import EventConsumer, RejectMessage
 from ecomms_common.events import Envelope
 from ecomms_common.testing.broker import broker_channel, queue_depth
@@ -42,14 +44,15 @@ def _publish(settings, *bodies: bytes) -> None:
 
 
 @pytest.fixture
-def consumer(settings, event_topology):
+def consumer(consumer_queue):
     recorder = Recorder()
     stop = threading.Event()
     made = []
 
-    def start(amqp_url: str | None = None) -> EventConsumer:
+    def start(amqp_url: str | None = None, queue: ConsumerQueue = consumer_queue) -> EventConsumer:
         consumer = EventConsumer(
-            queue=settings.NOTIFIER_QUEUE,
+            queue=queue.name,
+            topology=event_topology([queue]),  # declared by the consumer, as a service's is
             handler=recorder,
             stop=stop,
             prefetch=5,
@@ -71,40 +74,41 @@ def consumer(settings, event_topology):
         assert not thread.is_alive()
 
 
-def test_messages_are_handled_acked_and_followed_up(consumer, settings):
+def test_messages_are_handled_acked_and_followed_up(consumer, consumer_queue, settings):
     recorder = consumer().recorder
     _publish(settings, b"one", b"two")
     wait_for(lambda: recorder.after_ack == [b"one", b"two"], what="both messages")
     assert recorder.handled == [b"one", b"two"]
-    assert queue_depth(settings.NOTIFIER_QUEUE) == 0
+    assert queue_depth(consumer_queue.name) == 0
 
 
-def test_unusable_messages_are_dead_lettered_and_the_rest_go_on(consumer, settings):
+def test_unusable_messages_are_dead_lettered_and_the_rest_go_on(consumer, consumer_queue, settings):
     recorder = consumer().recorder
     _publish(settings, b"poison", b"{not json", b"after")
     wait_for(lambda: recorder.handled == [b"after"], what="the message after")
-    wait_for(lambda: queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 2, what="two dead")
+    wait_for(lambda: queue_depth(consumer_queue.dead_letter_queue) == 2, what="two dead")
 
 
-def test_a_passing_failure_is_retried_in_place(consumer, settings):
+def test_a_passing_failure_is_retried_in_place(consumer, consumer_queue, settings):
     recorder = consumer().recorder
     recorder.fail_once.add(b"retry me")
     _publish(settings, b"retry me", b"next")
     wait_for(lambda: recorder.handled == [b"retry me", b"next"], what="both messages")
     assert recorder.attempts == [b"retry me", b"retry me", b"next"]
-    assert queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 0
+    assert queue_depth(consumer_queue.dead_letter_queue) == 0
 
 
-def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(consumer, settings):
-    settings.NOTIFIER_DELIVERY_LIMIT = 1
-    recorder = consumer().recorder
+def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(
+    consumer, consumer_queue, settings
+):
+    recorder = consumer(queue=dataclasses.replace(consumer_queue, delivery_limit=1)).recorder
     recorder.fail_always.add(b"bug")
     _publish(settings, b"bug", b"fine")
-    wait_for(lambda: queue_depth(settings.NOTIFIER_DEAD_LETTER_QUEUE) == 1, what="the DLQ")
+    wait_for(lambda: queue_depth(consumer_queue.dead_letter_queue) == 1, what="the DLQ")
     wait_for(lambda: recorder.handled == [b"fine"], what="the message after it")
 
 
-def test_the_consumer_reconnects_after_rabbitmq_comes_back(consumer, settings):
+def test_the_consumer_reconnects_after_rabbitmq_comes_back(consumer, consumer_queue, settings):
     with TcpProxy("127.0.0.1", 5672) as proxy:
         running = consumer(f"amqp://guest:guest@127.0.0.1:{proxy.port}/")
         proxy.cut()

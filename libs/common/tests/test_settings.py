@@ -54,3 +54,10 @@ def test_a_process_started_without_a_database_url_says_what_it_needs():
     last_line = run.stderr.strip().splitlines()[-1]
     assert "DATABASE_URL is not set" in last_line
     assert "PostgreSQL" in last_line
+
+
+def test_the_shared_settings_name_no_consumer():
+    # The bus names no consumer: each service declares its own queue with settings of its own.
+    from ecomms_common import base_settings
+
+    assert [name for name in dir(base_settings) if name.startswith("NOTIFIER")] == []

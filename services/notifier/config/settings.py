@@ -26,7 +26,20 @@ LOGGING["loggers"]["pika"] = {"level": "WARNING"}
 OPS_HOST = env.str("HOST", default="0.0.0.0")  # noqa: S104 - containers listen on every address
 OPS_PORT = env.int("PORT", default=8003)
 
-# Consuming (`manage.py consume`): queue names and delivery limit come from ecomms_common.
+# The notifier's queue, declared and bound by `manage.py consume` at start (notifier/topology.py);
+# the exchanges' names (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE) come from ecomms_common.
+NOTIFIER_QUEUE = env.str("NOTIFIER_QUEUE", default="notifier.order-events")
+NOTIFIER_DEAD_LETTER_QUEUE = env.str(
+    "NOTIFIER_DEAD_LETTER_QUEUE", default="notifier.order-events.dlq"
+)
+# The events it handles (notifier.events.HANDLED): anything else bound here would be dead-lettered.
+NOTIFIER_BINDING_KEYS = env.list(
+    "NOTIFIER_BINDING_KEYS", default=["order.placed.v1", "order.cancelled.v1", "order.paid.v1"]
+)
+# Deliveries of one message before RabbitMQ dead-letters it (quorum queue x-delivery-limit).
+NOTIFIER_DELIVERY_LIMIT = env.int("NOTIFIER_DELIVERY_LIMIT", default=10)
+
+# Consuming (`manage.py consume`).
 NOTIFIER_PREFETCH = env.int("NOTIFIER_PREFETCH", default=20)
 NOTIFIER_DELIVERY_WORKERS = env.int("NOTIFIER_DELIVERY_WORKERS", default=8)
 # A delivery thread claims up to this many waiting deliveries in one transaction, then sends and

@@ -6,6 +6,7 @@ import pika
 from django.conf import settings
 
 from ecomms_common.amqp import connection_parameters, declare_topology
+from notifier.topology import notifier_topology
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def dead_letters_list(*, limit: int = 100) -> list[DeadLetter]:
     connection = pika.BlockingConnection(connection_parameters())
     try:
         channel = connection.channel()
-        declare_topology(channel)
+        declare_topology(channel, notifier_topology())
         letters = []
         while len(letters) < limit:
             method, properties, body = channel.basic_get(settings.NOTIFIER_DEAD_LETTER_QUEUE)
@@ -54,7 +55,7 @@ def dead_letters_replay(*, limit: int | None = None, message_id: str | None = No
     replayed = 0
     try:
         channel = connection.channel()
-        declare_topology(channel)
+        declare_topology(channel, notifier_topology())
         channel.confirm_delivery()
         skipped = []
         while limit is None or replayed < limit:

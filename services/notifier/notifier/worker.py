@@ -27,6 +27,7 @@ from notifier.channels.email import email_connection_close
 from notifier.events import OrderEvent
 from notifier.metrics import EVENTS_CONSUMED
 from notifier.services import deliveries_attempt, due_delivery_ids, events_receive
+from notifier.topology import notifier_topology
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class NotifierWorker:
             stop=self.stop,
             prefetch=prefetch or settings.NOTIFIER_PREFETCH,
             amqp_url=amqp_url,
+            topology=notifier_topology(),  # the notifier declares and binds its own queue
         )
 
     def run(self) -> None:

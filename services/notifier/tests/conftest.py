@@ -3,8 +3,34 @@ from collections.abc import Iterator
 import pytest
 from notifier.devtools.sms_standin import SmsStandIn
 from notifier.devtools.smtp_sink import RecordingHandler, SmtpSink
+from notifier.topology import notifier_topology
+
+from ecomms_common.amqp import declare_topology
+from ecomms_common.testing.broker import broker_channel, delete_queues, unique_queue
 
 pytest_plugins = ["ecomms_common.testing.pytest_plugin"]
+
+
+@pytest.fixture
+def notifier_queue_names(event_topology, settings) -> Iterator[dict[str, str]]:
+    """Point the notifier's queue settings at names unique to this test (the exchanges are the
+    test's too); nothing is declared yet. The queues are deleted afterwards."""
+    queue = unique_queue("notifier", binding_keys=settings.NOTIFIER_BINDING_KEYS)
+    names = {"NOTIFIER_QUEUE": queue.name, "NOTIFIER_DEAD_LETTER_QUEUE": queue.dead_letter_queue}
+    for name, value in names.items():
+        setattr(settings, name, value)
+    yield names
+    delete_queues(queue.name, queue.dead_letter_queue)
+
+
+@pytest.fixture
+def notifier_queue(notifier_queue_names) -> dict[str, str]:
+    """``notifier_queue_names``, declared as ``consume`` declares them at start: the state of a
+    system where the notifier has started once, so that events published before a test's
+    consumer runs wait in its queue."""
+    with broker_channel() as channel:
+        declare_topology(channel, notifier_topology())
+    return notifier_queue_names
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from ecomms_common.testing.broker import TOPOLOGY_SETTINGS
 from ecomms_common.testing.running import running, wait_for
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
+# The notifier's own queue names (the exchanges' are in TOPOLOGY_SETTINGS).
+QUEUE_SETTINGS = ("NOTIFIER_QUEUE", "NOTIFIER_DEAD_LETTER_QUEUE")
 # The producer's example payloads, as committed by the orders service.
 CONTRACTS = SERVICE_DIR.parent / "orders" / "contracts"
 ORDER_PLACED_EXAMPLE = CONTRACTS / "order.placed.v1.json"
@@ -100,7 +102,7 @@ def command_env(**extra: str) -> dict[str, str]:
         "HOST": "127.0.0.1",
         "PORT": "0",
     }
-    env.update({name: getattr(settings, name) for name in TOPOLOGY_SETTINGS})
+    env.update({name: getattr(settings, name) for name in (*TOPOLOGY_SETTINGS, *QUEUE_SETTINGS)})
     env.update(extra)
     return env
 

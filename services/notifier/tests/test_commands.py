@@ -23,13 +23,13 @@ from notifier.channels.sms import sms_send
 from notifier.devtools.sms_standin import Answer, DropRequest
 from notifier.models import Delivery, InboxEvent
 
-from ecomms_common.relay import OutboxRelay
+from ecomms_common.outbox.relay import OutboxRelay
 from ecomms_common.testing.tcpproxy import TcpProxy
 from tests.helpers import SERVICE_DIR, command_env, place_order, settled, wait_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("event_topology", "fast_retries"),
+    pytest.mark.usefixtures("notifier_queue", "fast_retries"),
 ]
 
 

@@ -25,7 +25,7 @@ from tests.helpers import (
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("event_topology", "fast_retries"),
+    pytest.mark.usefixtures("notifier_queue", "fast_retries"),
 ]
 
 

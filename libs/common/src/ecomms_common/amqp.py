@@ -1,9 +1,11 @@
 """RabbitMQ plumbing shared by the relay and the consumers: connections, topology, backoff.
 
-Every name comes from settings (``EVENTS_EXCHANGE``, ``DEAD_LETTER_EXCHANGE``, ``NOTIFIER_QUEUE``,
-``NOTIFIER_DEAD_LETTER_QUEUE``, ``NOTIFIER_BINDING_KEYS``, ``NOTIFIER_DELIVERY_LIMIT``), so tests
-declare their own. Declarations are idempotent: the relay and the consumer both run them at start.
-Every queue argument is explicit because RabbitMQ 3.10 and 4.x have different defaults.
+The bus names no consumer. Producers publish to the events exchange; each consumer declares and
+binds a queue of its own (a :class:`ConsumerQueue` in its :class:`Topology`) when it starts.
+The exchanges' names come from settings (``EVENTS_EXCHANGE``, ``DEAD_LETTER_EXCHANGE``), so tests
+declare their own. Declarations are idempotent: the relay declares the exchanges at start, a
+consumer the exchanges and its queues. Every queue argument is explicit because RabbitMQ 3.10 and
+4.x have different defaults.
 """
 
 import random
@@ -54,22 +56,13 @@ class Topology:
     queues: list[ConsumerQueue] = field(default_factory=list)
 
 
-def notifier_queue() -> ConsumerQueue:
-    """Return the notifier's queue as configured."""
-    return ConsumerQueue(
-        name=settings.NOTIFIER_QUEUE,
-        dead_letter_queue=settings.NOTIFIER_DEAD_LETTER_QUEUE,
-        binding_keys=list(settings.NOTIFIER_BINDING_KEYS),
-        delivery_limit=settings.NOTIFIER_DELIVERY_LIMIT,
-    )
-
-
-def event_topology() -> Topology:
-    """Return the exchanges and queues every event process declares at start."""
+def event_topology(queues: list[ConsumerQueue] | None = None) -> Topology:
+    """Return the exchanges every event process declares at start, and ``queues`` (a consumer's
+    own) bound to them."""
     return Topology(
         exchange=settings.EVENTS_EXCHANGE,
         dead_letter_exchange=settings.DEAD_LETTER_EXCHANGE,
-        queues=[notifier_queue()],
+        queues=list(queues or []),
     )
 
 
@@ -78,9 +71,8 @@ def event_topology() -> Topology:
 DEAD_LETTER_QUEUE_ARGUMENTS = {"x-queue-type": "classic"}
 
 
-def declare_topology(channel: BlockingChannel, topology: Topology | None = None) -> Topology:
+def declare_topology(channel: BlockingChannel, topology: Topology) -> Topology:
     """Declare the exchanges, queues and bindings (idempotent); return what was declared."""
-    topology = topology or event_topology()
     channel.exchange_declare(topology.exchange, exchange_type="topic", durable=True)
     channel.exchange_declare(topology.dead_letter_exchange, exchange_type="direct", durable=True)
     for queue in topology.queues:

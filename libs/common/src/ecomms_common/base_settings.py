@@ -133,18 +133,9 @@ AUTH_JWKS_TIMEOUT_SECONDS = env.float("AUTH_JWKS_TIMEOUT_SECONDS", default=3.0)
 AMQP_URL = env.str("AMQP_URL", default="amqp://guest:guest@127.0.0.1:5672/")
 
 # Event topology (ARCHITECTURE.md "Events"). Names are settings so that tests can use their own.
+# Each consumer declares its own queues (see ecomms_common.amqp); none is named here.
 EVENTS_EXCHANGE = env.str("EVENTS_EXCHANGE", default="ecomms.events")
 DEAD_LETTER_EXCHANGE = env.str("DEAD_LETTER_EXCHANGE", default="ecomms.dlx")
-# The notifier's queue is declared by the relay too, so that no event is published before it exists.
-NOTIFIER_QUEUE = env.str("NOTIFIER_QUEUE", default="notifier.order-events")
-NOTIFIER_DEAD_LETTER_QUEUE = env.str(
-    "NOTIFIER_DEAD_LETTER_QUEUE", default="notifier.order-events.dlq"
-)
-NOTIFIER_BINDING_KEYS = env.list(
-    "NOTIFIER_BINDING_KEYS", default=["order.placed.v1", "order.cancelled.v1", "order.paid.v1"]
-)
-# Deliveries of one message before RabbitMQ dead-letters it (quorum queue x-delivery-limit).
-NOTIFIER_DELIVERY_LIMIT = env.int("NOTIFIER_DELIVERY_LIMIT", default=10)
 # How long a publish or a blocked connection (broker resource alarm) may stall before we reconnect.
 AMQP_BLOCKED_TIMEOUT_SECONDS = env.float("AMQP_BLOCKED_TIMEOUT_SECONDS", default=10.0)
 AMQP_HEARTBEAT_SECONDS = env.int("AMQP_HEARTBEAT_SECONDS", default=30)

@@ -1,5 +1,8 @@
 """A RabbitMQ consumer loop: manual acks, bounded prefetch, reconnect with backoff, clean stop.
 
+The consumer owns its queue: it is given its ``topology`` (the exchanges and its own queues with
+their bindings) and declares it every time it connects, before it consumes.
+
 The handler gets each message's body and properties and returns normally to have it acked, or
 raises :class:`~ecomms_common.events.MalformedEvent` / :class:`RejectMessage` to dead-letter it
 (``basic_reject(requeue=False)``; the queue's dead-letter exchange takes it). Any other exception is
@@ -66,18 +69,20 @@ class EventConsumer:
         self,
         *,
         queue: str,
+        topology: Topology,
         stop: threading.Event,
         handler: Handler | None = None,
         batch_handler: BatchHandler | None = None,
         prefetch: int = 10,
         amqp_url: str | None = None,
-        topology: Topology | None = None,
         retry_max_seconds: float = 10.0,
         retry_in_place_seconds: float = 30.0,
     ) -> None:
         self.queue = queue
         if (handler is None) == (batch_handler is None):
             raise ValueError("give either handler or batch_handler")
+        if queue not in {declared.name for declared in topology.queues}:
+            raise ValueError(f"the topology does not declare the queue {queue}")
         self.handler = handler
         self.batch_handler = batch_handler
         self._pending: list[Message] = []

@@ -7,5 +7,5 @@ Add ``"ecomms_common.outbox"`` to INSTALLED_APPS, then inside the business trans
         outbox_enqueue(envelope=Envelope(event_type="order.placed", ...))
 
 A relay process publishes the rows afterwards (``python manage.py relay_outbox``, see
-``ecomms_common.relay``); an event is never sent for a change that rolled back.
+``ecomms_common.outbox.relay``); an event is never sent for a change that rolled back.
 """

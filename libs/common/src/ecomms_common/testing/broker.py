@@ -1,4 +1,8 @@
-"""RabbitMQ names unique to one test, declared by the code under test and deleted afterwards."""
+"""RabbitMQ names unique to one test, declared by the code under test and deleted afterwards.
+
+The exchanges are everyone's; a queue belongs to its consumer, so a test (or a service's test
+settings) names and deletes the queues it uses itself (:func:`delete_queues`).
+"""
 
 import uuid
 from collections.abc import Iterator
@@ -7,15 +11,9 @@ from contextlib import contextmanager
 import pika
 from django.conf import settings
 
-from ecomms_common.amqp import event_topology
+from ecomms_common.amqp import ConsumerQueue, event_topology
 
-TOPOLOGY_SETTINGS = (
-    "EVENTS_EXCHANGE",
-    "DEAD_LETTER_EXCHANGE",
-    "NOTIFIER_QUEUE",
-    "NOTIFIER_DEAD_LETTER_QUEUE",
-    "OUTBOX_NOTIFY_CHANNEL",
-)
+TOPOLOGY_SETTINGS = ("EVENTS_EXCHANGE", "DEAD_LETTER_EXCHANGE", "OUTBOX_NOTIFY_CHANNEL")
 
 
 def unique_topology_names() -> dict[str, str]:
@@ -24,25 +22,36 @@ def unique_topology_names() -> dict[str, str]:
     return {
         "EVENTS_EXCHANGE": f"test.{run}.events",
         "DEAD_LETTER_EXCHANGE": f"test.{run}.dlx",
-        "NOTIFIER_QUEUE": f"test.{run}.notifier",
-        "NOTIFIER_DEAD_LETTER_QUEUE": f"test.{run}.notifier.dlq",
         "OUTBOX_NOTIFY_CHANNEL": f"test_{run}_outbox",
     }
 
 
+def unique_queue(
+    prefix: str, *, binding_keys: list[str], delivery_limit: int = 10
+) -> ConsumerQueue:
+    """Return a consumer's queue (and its dead-letter queue) with names no other test uses."""
+    name = f"test.{uuid.uuid4().hex[:10]}.{prefix}"
+    return ConsumerQueue(
+        name=name,
+        dead_letter_queue=f"{name}.dlq",
+        binding_keys=binding_keys,
+        delivery_limit=delivery_limit,
+    )
+
+
+def delete_queues(*names: str) -> None:
+    """Delete the queues ``names`` (those that do not exist are skipped)."""
+    with broker_channel() as channel:
+        for name in names:
+            channel.queue_delete(name)
+
+
 def delete_topology() -> None:
-    """Delete the queues and exchanges named by the current settings."""
-    connection = pika.BlockingConnection(pika.URLParameters(settings.AMQP_URL))
-    try:
-        channel = connection.channel()
-        topology = event_topology()
-        for queue in topology.queues:
-            channel.queue_delete(queue.name)
-            channel.queue_delete(queue.dead_letter_queue)
+    """Delete the exchanges named by the current settings."""
+    topology = event_topology()
+    with broker_channel() as channel:
         channel.exchange_delete(topology.exchange)
         channel.exchange_delete(topology.dead_letter_exchange)
-    finally:
-        connection.close()
 
 
 @contextmanager

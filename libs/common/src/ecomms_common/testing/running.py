@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ecomms_common.relay import OutboxRelay
+from ecomms_common.outbox.relay import OutboxRelay
 
 
 def wait_for(condition: Callable[[], object], *, timeout: float = 20.0, what: str = "") -> object:

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from prometheus_client import start_http_server
 
-from ecomms_common.relay import OutboxRelay
+from ecomms_common.outbox.relay import OutboxRelay
 
 
 class Command(BaseCommand):

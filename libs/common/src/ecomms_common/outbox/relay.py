@@ -19,6 +19,10 @@ A row that was unroutable ``OUTBOX_UNROUTABLE_MAX_ATTEMPTS`` times is parked (``
 ``parked_reason``, counted by ``ecomms_outbox_parked_total``, logged once) and left alone until
 ``manage.py outbox_parked --requeue`` puts it back.
 
+The relay declares the exchanges (``ecomms_common.amqp``) and no queue: each consumer declares and
+binds its own. An event published before any consumer of it has declared its queue (e.g. orders
+taking orders before the notifier ever started) is unroutable, retried, then parked as above.
+
 ``outbox_enqueue`` sends ``NOTIFY`` on commit and the relay ``LISTEN``s, so a new row is picked up
 at once; ``OUTBOX_POLL_SECONDS`` bounds the wait when a notification is missed.
 """
@@ -40,7 +44,7 @@ from pika.exceptions import AMQPError, NackError, UnroutableError
 from prometheus_client import Counter
 from psycopg import sql
 
-from ecomms_common.amqp import Backoff, Topology, connection_parameters, declare_topology
+from ecomms_common.amqp import Backoff, connection_parameters, declare_topology, event_topology
 from ecomms_common.outbox.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -129,14 +133,12 @@ class OutboxRelay:
         *,
         stop: threading.Event | None = None,
         amqp_url: str | None = None,
-        topology: Topology | None = None,
         batch_size: int | None = None,
         poll_seconds: float | None = None,
         using: str = DEFAULT_DB_ALIAS,
     ) -> None:
         self.stop = stop or threading.Event()
         self.amqp_url = amqp_url or settings.AMQP_URL
-        self.topology = topology
         self.batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
         self.poll_seconds = settings.OUTBOX_POLL_SECONDS if poll_seconds is None else poll_seconds
         self.using = using
@@ -146,11 +148,11 @@ class OutboxRelay:
         self.channel = None
 
     def connect(self) -> None:
-        """Open a confirming channel and declare the topology."""
+        """Open a confirming channel and declare the exchanges (no queue: consumers own theirs)."""
         self.connection = pika.BlockingConnection(connection_parameters(self.amqp_url))
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()
-        self.exchange = declare_topology(self.channel, self.topology).exchange
+        self.exchange = declare_topology(self.channel, event_topology()).exchange
 
     def disconnect(self) -> None:
         connection, self.connection, self.channel = self.connection, None, None
