@@ -9,13 +9,16 @@ through the outbox at fixed rates, as the orders service does. Four phases:
 - burst: orders committed as fast as one writer can (in this process, beside the stand-ins),
 - backlog: the consumers are paused (SIGSTOP) while ``--burst`` orders are committed and
   relayed, then resumed: the rate at which they drain the queue is the consumers' ceiling,
-  whatever one writer can offer, and their CPU in that phase is the CPU per event.
+  whatever one writer can offer, and their CPU in that phase is the CPU per event. It runs once
+  for each count of ``--consumers`` (default ``1 2``), in that order, a consumer process being
+  started before each (the first phases run with the first count): the rates of 2 processes and
+  of 1 come from the same run, against the same database, broker and stand-ins.
 
 Usage (from the repository root, after ``scripts/ensure-venv .venvs/notifier
 services/notifier/requirements-test.txt``)::
 
     .venvs/notifier/bin/python bench/notifier/run.py [--rate 100] [--seconds 20] [--burst 1000]
-                                                     [--consumers 1] [--json PATH] [--smoke]
+                                                     [--consumers 1 2] [--json PATH] [--smoke]
 
 It uses (and afterwards drops) the database ``bench_events_<pid>`` (``bench_events_smoke_<pid>``
 with ``--smoke``) and RabbitMQ names unique to the run. ``--json PATH`` also writes the figures
@@ -79,13 +82,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the target phase")
     parser.add_argument("--burst", type=int, default=1000, help="orders in the burst phase")
     parser.add_argument(
-        "--consumers", type=int, default=1, help="manage.py consume processes sharing the queue"
+        "--consumers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="manage.py consume processes sharing the queue: one backlog phase per count, rising",
     )
     parser.add_argument("--json", type=Path, help="also write the figures and samples here")
     parser.add_argument(
         "--smoke", action="store_true", help="a few seconds, figures not meaningful (tests)"
     )
     args = parser.parse_args()
+    if args.consumers != sorted(set(args.consumers)) or args.consumers[0] < 1:
+        parser.error("--consumers: counts of at least 1, rising, e.g. 1 2")
     args.baseline_orders = 50
     if args.smoke:
         args.seconds, args.burst, args.baseline_orders = 0.4, 20, 5
@@ -104,17 +113,20 @@ def run(args: argparse.Namespace) -> None:
 
     django.setup()
     logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger("pika").setLevel(logging.ERROR)  # passive declares before the queue is
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection, transaction
     from notifier.devtools.sms_standin import SmsStandIn
     from notifier.devtools.smtp_sink import RecordingHandler, SmtpSink
     from notifier.models import Delivery, InboxEvent
+    from pika.exceptions import ChannelClosedByBroker
     from tests.helpers import order_placed
 
     from ecomms_common.outbox.models import OutboxMessage
     from ecomms_common.outbox.services import outbox_enqueue
     from ecomms_common.testing.broker import (
+        broker_channel,
         delete_queues,
         delete_topology,
         unique_queue,
@@ -141,17 +153,38 @@ def run(args: argparse.Namespace) -> None:
         "PORT": "0",
         "PYTHONPATH": str(SERVICE),
     }
-    processes = [
-        subprocess.Popen(
+
+    def start(command: str) -> subprocess.Popen:
+        return subprocess.Popen(
             [sys.executable, "manage.py", command],
             cwd=SERVICE,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for command in ("relay_outbox", *["consume"] * args.consumers)
-    ]
-    consumers = processes[1:]
+
+    def consumers_attached() -> int:
+        with broker_channel() as channel:
+            return channel.queue_declare(queue.name, passive=True).method.consumer_count
+
+    def scale_to(count: int) -> None:
+        """Start consume processes until ``count`` consume from the queue."""
+        while len(consumers) < count:
+            consumers.append(start("consume"))
+            processes.append(consumers[-1])
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if consumers_attached() >= count:
+                    return
+            except ChannelClosedByBroker:  # not declared yet
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{count} consumers did not attach within 60 s")
+            time.sleep(0.2)
+
+    processes = [start("relay_outbox")]
+    consumers: list[subprocess.Popen] = []
     committed: dict[str, float] = {}
 
     def place(count: int, rate: float | None) -> list[str]:
@@ -228,7 +261,8 @@ def run(args: argparse.Namespace) -> None:
         cpu_after = sum(cpu_seconds(process.pid) for process in consumers)
         drained = [committed[key] + latencies[key] - resumed for key in ids]
         return {
-            "phase": "backlog",
+            "phase": f"backlog {len(consumers)}",
+            "consumers": len(consumers),
             "consumer_cpu": (cpu_after - cpu_before) / count * 1000,
             "orders": count,
             "offered": float("nan"),
@@ -244,7 +278,7 @@ def run(args: argparse.Namespace) -> None:
     latencies_of: dict[str, float] = {}
     rows = []
     try:
-        time.sleep(2)  # the processes connect and declare the topology
+        scale_to(args.consumers[0])  # the consumers declare the queue, then consume
         place(WARM_UP, None)
         finished(list(committed))
         phases = [
@@ -274,7 +308,9 @@ def run(args: argparse.Namespace) -> None:
                     **stages,
                 }
             )
-        rows.append(backlog(args.burst))
+        for count in args.consumers:
+            scale_to(count)
+            rows.append(backlog(args.burst))
         cpu = {
             "relay": cpu_seconds(processes[0].pid),
             "consumer": sum(cpu_seconds(process.pid) for process in consumers),
@@ -313,17 +349,20 @@ def run(args: argparse.Namespace) -> None:
             f"{row['relay']:>8.0f}{row['broker']:>8.0f}{row['send']:>8.0f}"
         )
     total = sum(row["orders"] for row in rows) + WARM_UP
-    drain = rows[-1]
+    drains = rows[3:]
     print(f"\nSMS accepted: {sms_count}, emails received: {mail_count}, orders: {total}")
     print(
         f"CPU per event: relay {cpu['relay'] / total * 1000:.1f} ms, "
-        f"consumer {cpu['consumer'] / total * 1000:.1f} ms over the run, "
-        f"{drain['consumer_cpu']:.2f} ms draining the backlog ({os.cpu_count()} CPUs here)"
+        f"consumers {cpu['consumer'] / total * 1000:.1f} ms over the run ({os.cpu_count()} CPUs)"
     )
-    print(
-        f"backlog of {drain['orders']} drained by {args.consumers} consumer process(es): "
-        f"{drain['delivered']:.0f} events/s (p50/p95/max: ms from resume to both sent)"
-    )
+    for drain in drains:
+        ratio = drain["delivered"] / drains[0]["delivered"]
+        print(
+            f"backlog of {drain['orders']} drained by {drain['consumers']} consumer process(es): "
+            f"{drain['delivered']:.0f} events/s ({ratio:.2f}x "
+            f"{drains[0]['consumers']} process(es)), {drain['consumer_cpu']:.2f} ms consumer CPU "
+            "per event (p50/p95/max above: ms from resume to both sent)"
+        )
     target = rows[1]
     verdict = "met" if target["p95"] < 1000 else "NOT met"
     print(f"p95 under 1 s at {args.rate:g} orders/s: {verdict} ({target['p95']:.0f} ms)")
@@ -333,6 +372,10 @@ def run(args: argparse.Namespace) -> None:
         counts = {"sms": sms_count, "mail": mail_count, "orders": total}
         report.write(args.json, json_result(args, rows, counts, cpu, memory, samples_ms))
         print(f"written: {args.json}")
+
+
+def _processes(count: int) -> str:
+    return f"{count} consumer process{'es' if count > 1 else ''}"
 
 
 def phase_label(name: str, rate: float | None) -> str:
@@ -348,7 +391,7 @@ def json_result(
     samples_ms: dict[str, list[float]],
 ) -> dict:
     """Return the run as bench/report.py's shared result: figures, samples, memory."""
-    baseline, target, burst, drain = rows
+    baseline, target, burst, *drains = rows
     idle = f"same pipeline at {BASELINE_RATE:g} orders/s"
     figures = [
         report.figure(
@@ -382,23 +425,32 @@ def json_result(
             baseline_label="orders committed per second by one writer",
         ),
     ]
-    processes = f"{args.consumers} consumer process{'es' if args.consumers > 1 else ''}"
-    figures += [
-        report.figure(
-            f"backlog of {drain['orders']} drained per second, {processes}",
-            drain["delivered"],
-            "events/s",
-            target=">= 300 events/s",
-            met=drain["delivered"] >= 300,
-        ),
-        report.figure(
-            f"consumer CPU per event draining the backlog, {processes}",
-            drain["consumer_cpu"],
-            "ms",
-            target="<= 3 ms",
-            met=drain["consumer_cpu"] <= 3,
-        ),
-    ]
+    first = drains[0]
+    first_processes = _processes(first["consumers"])
+    for drain in drains:
+        processes = _processes(drain["consumers"])
+        one = drain["consumers"] == 1
+        same = drain is first
+        figures += [
+            report.figure(
+                f"backlog of {drain['orders']} drained per second, {processes}",
+                drain["delivered"],
+                "events/s",
+                baseline=None if same else first["delivered"],
+                baseline_label="" if same else f"{first_processes}, same run",
+                target=">= 300 events/s" if one else None,
+                met=drain["delivered"] >= 300 if one else None,
+            ),
+            report.figure(
+                f"consumer CPU per event draining the backlog, {processes}",
+                drain["consumer_cpu"],
+                "ms",
+                baseline=None if same else first["consumer_cpu"],
+                baseline_label="" if same else f"{first_processes}, same run",
+                target="<= 3 ms" if one else None,
+                met=drain["consumer_cpu"] <= 3 if one else None,
+            ),
+        ]
     for channel, name in (("sms", "SMS accepted"), ("mail", "admin emails received")):
         figures.append(
             report.figure(

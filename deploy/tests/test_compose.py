@@ -6,6 +6,7 @@ import pytest
 
 from .compose import compose, resolved
 from .dockerfiles import ROOT, SERVICES
+from .manifests import objects
 
 WEB = {"catalog": 8001, "orders": 8002, "auth-gateway": 8000}
 LONG_RUNNING = [*SERVICES, "relay", "sms", "oidc", "mailpit", "postgres", "rabbitmq"]
@@ -86,3 +87,12 @@ def test_every_dependency_waits_on_health_or_completion():
                 # Our images carry a HEALTHCHECK; the others name theirs here.
                 target = services[dependency]
                 assert "healthcheck" in target or "build" in target, dependency
+
+
+def test_two_notifier_consumers_share_the_queue_in_compose_and_kubernetes():
+    notifier = resolved()["services"]["notifier"]
+    assert notifier["deploy"]["replicas"] == 2
+    # One host port per replica: a single published port would stop the second from starting.
+    [published] = notifier["ports"]
+    assert (published["published"], published["target"]) == ("8003-8004", 8003)
+    assert objects("Deployment")["notifier"]["spec"]["replicas"] == 2
