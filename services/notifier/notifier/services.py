@@ -5,8 +5,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
-from django.db.models import F
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from ecomms_common.correlation import bind_request_id
@@ -18,7 +17,15 @@ from notifier.events import OrderEvent
 from notifier.messages import MESSAGES, message_render
 from notifier.metrics import DELIVERIES, DELIVERY_LATENCY
 from notifier.models import Delivery
-from notifier.storage import InboxRow, Outcome, inbox_insert, outcomes_record
+from notifier.storage import (
+    Claim,
+    DeliveryRow,
+    InboxRow,
+    Outcome,
+    deliveries_claim,
+    events_insert,
+    outcomes_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,76 +43,82 @@ def event_receive(*, envelope: Envelope) -> list[int] | None:
 
 
 def events_receive(*, envelopes: list[Envelope]) -> list[list[int] | None]:
-    """Record events and their deliveries in one transaction; return, for each envelope, the
-    ids of its deliveries to attempt, or ``None`` for an event already in the inbox.
+    """Record events and their deliveries in one statement; return, for each envelope, the
+    ids of its deliveries to attempt, or ``None`` for an event already in the inbox (or
+    earlier in ``envelopes``).
 
     Raise ``MalformedEvent`` (before writing anything) when an envelope is not an event the
     notifier handles.
     """
     events = [OrderEvent.from_envelope(envelope) for envelope in envelopes]
     now = timezone.now()
-    with transaction.atomic():
-        new_ids = inbox_insert(
-            [
-                InboxRow(
-                    event_id=envelope.event_id,
-                    event_type=envelope.event_type,
-                    event_version=envelope.event_version,
-                    occurred_at=event.occurred_at,
-                    correlation_id=envelope.correlation_id[:64],
-                )
-                for envelope, event in zip(envelopes, events, strict=True)
-            ],
-            received_at=now,
-        )
-        created: dict[str, list[Delivery]] = {}
-        for envelope, event in zip(envelopes, events, strict=True):
-            event_id = str(envelope.event_id)
-            if event_id in new_ids and event_id not in created:
-                created[event_id] = _deliveries_for(event_id=event_id, event=event, now=now)
-        Delivery.objects.bulk_create([d for ds in created.values() for d in ds])
-    result: list[list[int] | None] = []
-    for envelope in envelopes:
-        deliveries = created.pop(str(envelope.event_id), None)  # a second copy is a duplicate
-        if deliveries is None:
-            result.append(None)
+    inbox_rows: dict[str, InboxRow] = {}
+    delivery_rows: list[DeliveryRow] = []
+    for envelope, event in zip(envelopes, events, strict=True):
+        event_id = str(envelope.event_id)
+        if event_id in inbox_rows:
             continue
-        for delivery in deliveries:
-            if delivery.status == Delivery.Status.SKIPPED:
-                DELIVERIES.labels(channel=delivery.channel, status="skipped").inc()
-        result.append([d.id for d in deliveries if d.status == Delivery.Status.PENDING])
-    return result
-
-
-def _deliveries_for(*, event_id: str, event: OrderEvent, now) -> list[Delivery]:
-    """Return the event's deliveries (unsaved): those its entry in ``MESSAGES`` names."""
-    messages = MESSAGES[event.event_type]
-    deliveries = []
-    if messages.sms:
-        sms = Delivery(
+        inbox_rows[event_id] = InboxRow(
             event_id=event_id,
-            channel=Delivery.Channel.SMS,
-            recipient=event.customer_phone,
-            body=message_render(messages.sms, event=event),
-            next_attempt_at=now,
+            event_type=envelope.event_type,
+            event_version=envelope.event_version,
+            occurred_at=event.occurred_at,
+            correlation_id=envelope.correlation_id[:64],
         )
-        if not event.customer_phone:
-            sms.status = Delivery.Status.SKIPPED
-            sms.last_error = "the order has no phone number"
-            sms.next_attempt_at = None
-        deliveries.append(sms)
-    if messages.email_subject and messages.email_body:
-        deliveries.append(
-            Delivery(
-                event_id=event_id,
-                channel=Delivery.Channel.EMAIL,
-                recipient=settings.ADMIN_EMAIL,
-                subject=message_render(messages.email_subject, event=event),
-                body=message_render(messages.email_body, event=event),
-                next_attempt_at=now,
+        delivery_rows += _deliveries_for(event_id=event_id, event=event, now=now)
+    stored = events_insert(list(inbox_rows.values()), delivery_rows, received_at=now)
+    to_attempt: dict[str, list[int]] = {}
+    for delivery in stored:
+        ids = to_attempt.setdefault(delivery.event_id, [])
+        if delivery.status == Delivery.Status.PENDING:
+            ids.append(delivery.id)
+        else:
+            DELIVERIES.labels(channel=delivery.channel, status=delivery.status).inc()
+    # An event sends at least one message, so a new one has at least one row (a skipped one).
+    return [to_attempt.pop(str(envelope.event_id), None) for envelope in envelopes]
+
+
+def _deliveries_for(*, event_id: str, event: OrderEvent, now) -> list[DeliveryRow]:
+    """Return the event's deliveries: those its entry in ``MESSAGES`` names."""
+    messages = MESSAGES[event.event_type]
+    rows = []
+    if messages.sms:
+        body = message_render(messages.sms, event=event)
+        if event.customer_phone:
+            rows.append(_row(event_id, Delivery.Channel.SMS, event.customer_phone, "", body, now))
+        else:
+            rows.append(
+                DeliveryRow(
+                    event_id=event_id,
+                    channel=Delivery.Channel.SMS,
+                    recipient="",
+                    subject="",
+                    body=body,
+                    status=Delivery.Status.SKIPPED,
+                    next_attempt_at=None,
+                    last_error="the order has no phone number",
+                )
             )
+    if messages.email_subject and messages.email_body:
+        subject = message_render(messages.email_subject, event=event)
+        body = message_render(messages.email_body, event=event)
+        rows.append(
+            _row(event_id, Delivery.Channel.EMAIL, settings.ADMIN_EMAIL, subject, body, now)
         )
-    return deliveries
+    return rows
+
+
+def _row(event_id: str, channel: str, recipient: str, subject: str, body: str, now) -> DeliveryRow:
+    return DeliveryRow(
+        event_id=event_id,
+        channel=channel,
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        status=Delivery.Status.PENDING,
+        next_attempt_at=now,
+        last_error="",
+    )
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -114,24 +127,24 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, settings.NOTIFIER_RETRY_MAX_SECONDS))
 
 
-def _send(delivery: Delivery) -> str:
+def _send(delivery: Claim) -> str:
     if delivery.channel == Delivery.Channel.SMS:
         return sms_send(to=delivery.recipient, message=delivery.body)
     return email_send(to=delivery.recipient, subject=delivery.subject, body=delivery.body)
 
 
-def delivery_attempt(*, delivery_id: int) -> Delivery | None:
+def delivery_attempt(*, delivery_id: int) -> Claim | None:
     """Attempt one delivery that is due; return it, or ``None`` if there was nothing to do."""
     attempted = deliveries_attempt(delivery_ids=[delivery_id])
     return attempted[0] if attempted else None
 
 
-def deliveries_attempt(*, delivery_ids: list[int]) -> list[Delivery]:
+def deliveries_attempt(*, delivery_ids: list[int]) -> list[Claim]:
     """Attempt the deliveries among ``delivery_ids`` that are due; return those attempted.
 
     Three steps, and no transaction is open while a provider is called:
 
-    1. claim: in one committed transaction the rows become ``sending``, their attempt
+    1. claim: in one committed statement the rows become ``sending``, their attempt
        counted, with a lease (``next_attempt_at`` = now + ``NOTIFIER_DELIVERY_LEASE_SECONDS``);
     2. call the provider for each;
     3. record each outcome as soon as the provider answered, only if the row is still that
@@ -143,10 +156,25 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> list[Delivery]:
     is due again once its lease has run out, and the delivery is attempted again.
     """
     started = time.monotonic()
-    deliveries = _deliveries_claim(delivery_ids=delivery_ids)
+    now = timezone.now()
     lease = settings.NOTIFIER_DELIVERY_LEASE_SECONDS
+    claims = deliveries_claim(
+        delivery_ids,
+        now=now,
+        lease_until=now + timedelta(seconds=lease),
+        max_attempts=settings.NOTIFIER_DELIVERY_MAX_ATTEMPTS,
+    )
     record_until = started + lease - min(RECORD_MARGIN_SECONDS, lease / 10)
-    for delivery in deliveries:
+    attempted = []
+    for delivery in claims:
+        if delivery.taken_over:
+            # Its worker died, or could not record, before the lease ran out: whether the
+            # provider accepted that attempt is unknown, so it is attempted again (or failed,
+            # when that was its last attempt).
+            logger.warning("%s delivery %s: %s", delivery.channel, delivery.id, delivery.last_error)
+        if delivery.status == Delivery.Status.FAILED:
+            _observe(delivery)
+            continue
         _attempt(delivery)
         # Recorded at once, not with the batch: an accepted message must not wait for a slow
         # provider call of another one before its outcome is safe.
@@ -161,13 +189,14 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> list[Delivery]:
         )
         if _outcome_record(delivery=delivery, outcome=outcome, until=record_until):
             _observe(delivery)
-    return deliveries
+        attempted.append(delivery)
+    return attempted
 
 
-def _attempt(delivery: Delivery) -> None:
+def _attempt(delivery: Claim) -> None:
     """Call the provider for a claimed delivery; set its outcome on it (not saved)."""
     try:
-        with bind_request_id(delivery.event.correlation_id):
+        with bind_request_id(delivery.correlation_id):
             delivery.provider_message_id = _send(delivery)
     except PermanentDeliveryError as exc:
         delivery.status = Delivery.Status.FAILED
@@ -190,57 +219,7 @@ def _attempt(delivery: Delivery) -> None:
         delivery.last_error = ""
 
 
-def _deliveries_claim(*, delivery_ids: list[int]) -> list[Delivery]:
-    now = timezone.now()
-    lease_until = now + timedelta(seconds=settings.NOTIFIER_DELIVERY_LEASE_SECONDS)
-    claimed: list[Delivery] = []
-    with transaction.atomic():
-        rows = (
-            # Lock the deliveries only: an event row is shared with its other deliveries.
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("event")
-            .filter(
-                id__in=delivery_ids,
-                status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING],
-                next_attempt_at__lte=now,
-            )
-            .order_by("id")
-        )
-        taken_over = []
-        for delivery in rows:
-            if delivery.status == Delivery.Status.SENDING:
-                # Its worker died, or could not record, before the lease ran out: whether the
-                # provider accepted that attempt is unknown, so it is attempted again.
-                delivery.last_error = f"attempt {delivery.attempts}: outcome never recorded"
-                logger.warning(
-                    "%s delivery %s: %s", delivery.channel, delivery.id, delivery.last_error
-                )
-                if delivery.attempts >= settings.NOTIFIER_DELIVERY_MAX_ATTEMPTS:
-                    delivery.status = Delivery.Status.FAILED
-                    delivery.next_attempt_at = None
-                    delivery.save(
-                        update_fields=["status", "next_attempt_at", "last_error", "updated_at"]
-                    )
-                    transaction.on_commit(lambda d=delivery: _observe(d))
-                    continue
-                taken_over.append(delivery)
-            delivery.status = Delivery.Status.SENDING
-            delivery.attempts += 1
-            delivery.next_attempt_at = lease_until
-            claimed.append(delivery)
-        if claimed:
-            Delivery.objects.filter(id__in=[d.id for d in claimed]).update(
-                status=Delivery.Status.SENDING,
-                attempts=F("attempts") + 1,
-                next_attempt_at=lease_until,
-                updated_at=now,
-            )
-        for delivery in taken_over:
-            Delivery.objects.filter(id=delivery.id).update(last_error=delivery.last_error)
-    return claimed
-
-
-def _outcome_record(*, delivery: Delivery, outcome: Outcome, until: float) -> bool:
+def _outcome_record(*, delivery: Claim, outcome: Outcome, until: float) -> bool:
     """Store the outcome of an attempt; return whether it was stored.
 
     While the database cannot be reached, try again with growing pauses until ``until``
@@ -282,11 +261,11 @@ def _outcome_record(*, delivery: Delivery, outcome: Outcome, until: float) -> bo
         return bool(stored)
 
 
-def _observe(delivery: Delivery) -> None:
+def _observe(delivery: Claim) -> None:
     status = delivery.status if delivery.status != Delivery.Status.PENDING else "retry"
     DELIVERIES.labels(channel=delivery.channel, status=status).inc()
     if delivery.status == Delivery.Status.SENT:
-        latency = (delivery.sent_at - delivery.event.occurred_at).total_seconds()
+        latency = (delivery.sent_at - delivery.occurred_at).total_seconds()
         DELIVERY_LATENCY.labels(channel=delivery.channel).observe(max(latency, 0.0))
         logger.info("%s delivery %s sent", delivery.channel, delivery.id)
     else:

@@ -2,15 +2,24 @@
 round trips the ORM would make per event or per delivery (services/notifier/README.md,
 "Speed work").
 
-- ``inbox_insert``: one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` records a batch of event
-  ids, each once, and says which were new (``get_or_create`` takes a SELECT, a savepoint, an
+- ``events_insert``: one statement records a batch of events in the inbox (``INSERT ... ON
+  CONFLICT DO NOTHING RETURNING``, each event id once) and the deliveries of the new ones (an
+  ``INSERT ... SELECT`` joined to what the first one returned), and returns the deliveries'
+  ids. One round trip, atomic by itself, for what the ORM does in a transaction with a
+  statement per event and per model (``get_or_create`` alone takes a SELECT, a savepoint, an
   INSERT and a release per event).
+- ``deliveries_claim``: one ``UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)`` claims the
+  due deliveries among some ids for one attempt (status ``sending``, attempt counted, the lease
+  in ``next_attempt_at``) and returns what sending them needs, with their event's
+  ``occurred_at`` and correlation id; a claim whose lease ran out is taken over, or failed when
+  it was the last attempt. One autocommit round trip instead of a transaction holding a SELECT,
+  an UPDATE and the ORM's model instances.
 - ``outcomes_record``: one ``UPDATE ... FROM (VALUES ...)`` stores the outcomes of a batch of
   attempts, each only where the row is still that attempt's claim (status ``sending`` and its
   attempt number), and returns the ids it stored.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
@@ -27,13 +36,38 @@ class InboxRow:
     correlation_id: str
 
 
-def inbox_insert(rows: list[InboxRow], *, received_at: datetime) -> set[str]:
-    """Insert events into the inbox in one statement; return the ids that were not there yet."""
-    if not rows:
-        return set()
-    params: list = []
-    for row in rows:
-        params += [
+@dataclass(frozen=True)
+class DeliveryRow:
+    event_id: str
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    status: str
+    next_attempt_at: datetime | None
+    last_error: str
+
+
+@dataclass(frozen=True)
+class StoredDelivery:
+    id: int
+    event_id: str
+    channel: str
+    status: str
+
+
+def events_insert(
+    events: list[InboxRow], deliveries: list[DeliveryRow], *, received_at: datetime
+) -> list[StoredDelivery]:
+    """Insert events into the inbox and, for those not there yet, their deliveries, in one
+    statement; return the deliveries stored (none for an event already in the inbox).
+
+    ``events`` must hold each event id once."""
+    if not events:
+        return []
+    inbox_params: list = []
+    for row in events:
+        inbox_params += [
             row.event_id,
             row.event_type,
             row.event_version,
@@ -41,15 +75,112 @@ def inbox_insert(rows: list[InboxRow], *, received_at: datetime) -> set[str]:
             row.correlation_id,
             received_at,
         ]
-    values = ", ".join(["(%s::uuid, %s, %s, %s::timestamptz, %s, %s::timestamptz)"] * len(rows))
+    inbox_values = ", ".join(
+        ["(%s::uuid, %s, %s, %s::timestamptz, %s, %s::timestamptz)"] * len(events)
+    )
+    delivery_params: list = []
+    for row in deliveries:
+        delivery_params += [
+            row.event_id,
+            row.channel,
+            row.recipient,
+            row.subject,
+            row.body,
+            row.status,
+            row.next_attempt_at,
+            row.last_error,
+        ]
+    row = (
+        "(%s::uuid, %s::varchar, %s::varchar, %s::varchar, %s::text, %s::varchar, "
+        "%s::timestamptz, %s::text)"
+    )
+    if not deliveries:  # events that send nothing: one row that joins no event keeps it valid
+        row, delivery_params = row.replace("%s", "NULL"), []
+    delivery_values = ", ".join([row] * max(len(deliveries), 1))
+    inbox, delivery = InboxEvent._meta.db_table, Delivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {InboxEvent._meta.db_table} "  # noqa: S608 - table name from the model
+            f"WITH new AS (INSERT INTO {inbox} "  # noqa: S608 - table names from the models
             "(event_id, event_type, event_version, occurred_at, correlation_id, received_at) "
-            f"VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            params,
+            f"VALUES {inbox_values} ON CONFLICT (event_id) DO NOTHING RETURNING event_id) "
+            f"INSERT INTO {delivery} (event_id, channel, recipient, subject, body, status, "
+            "attempts, next_attempt_at, provider_message_id, last_error, created_at, updated_at) "
+            "SELECT v.event_id, v.channel, v.recipient, v.subject, v.body, v.status, 0, "
+            "v.next_attempt_at, '', v.last_error, %s::timestamptz, %s::timestamptz "
+            f"FROM (VALUES {delivery_values}) AS v(event_id, channel, recipient, subject, body, "
+            "status, next_attempt_at, last_error) JOIN new ON new.event_id = v.event_id "
+            "RETURNING id, event_id, channel, status",
+            [*inbox_params, received_at, received_at, *delivery_params],
         )
-        return {str(event_id) for (event_id,) in cursor.fetchall()}
+        return [
+            StoredDelivery(id=id_, event_id=str(event_id), channel=channel, status=status)
+            for id_, event_id, channel, status in cursor.fetchall()
+        ]
+
+
+@dataclass
+class Claim:
+    """A delivery claimed for one attempt, with what sending it needs; the attempt's outcome
+    is set on it (``status``, ``next_attempt_at``, ``provider_message_id``, ``last_error``,
+    ``sent_at``) and stored with ``outcomes_record``."""
+
+    id: int
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str
+    occurred_at: datetime
+    correlation_id: str
+    taken_over: bool = False  # its previous attempt's outcome was never recorded
+    provider_message_id: str = ""
+    sent_at: datetime | None = field(default=None)
+
+
+def deliveries_claim(
+    delivery_ids: list[int], *, now: datetime, lease_until: datetime, max_attempts: int
+) -> list[Claim]:
+    """Claim the due deliveries among ``delivery_ids`` in one autocommit statement; return them.
+
+    A due delivery that is ``pending`` becomes ``sending`` with its attempt counted and the
+    lease in ``next_attempt_at``. One that is ``sending`` (its lease ran out: its worker died or
+    could not record) is taken over the same way, noted in ``last_error``; if that was its last
+    attempt it is ``failed`` instead (returned with that status, not to be attempted). Rows
+    another worker has locked are skipped.
+    """
+    if not delivery_ids:
+        return []
+    table, inbox = Delivery._meta.db_table, InboxEvent._meta.db_table
+    exhausted = "(due.was = 'sending' AND d.attempts >= %(max)s)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH due AS ("  # noqa: S608 - table names from the models
+            f"SELECT id, status AS was FROM {table} WHERE id = ANY(%(ids)s) "
+            "AND status IN ('pending', 'sending') AND next_attempt_at <= %(now)s "
+            "ORDER BY id FOR UPDATE SKIP LOCKED) "
+            f"UPDATE {table} AS d SET "
+            f"status = CASE WHEN {exhausted} THEN 'failed' ELSE 'sending' END, "
+            f"attempts = CASE WHEN {exhausted} THEN d.attempts ELSE d.attempts + 1 END, "
+            f"next_attempt_at = CASE WHEN {exhausted} THEN NULL ELSE %(lease)s END, "
+            "last_error = CASE WHEN due.was = 'sending' "
+            "THEN 'attempt ' || d.attempts || ': outcome never recorded' ELSE d.last_error END, "
+            "updated_at = %(now)s "
+            f"FROM due, {inbox} AS e WHERE d.id = due.id AND e.event_id = d.event_id "
+            "RETURNING d.id, d.channel, d.recipient, d.subject, d.body, d.status, d.attempts, "
+            "d.next_attempt_at, d.last_error, e.occurred_at, e.correlation_id, due.was",
+            {
+                "ids": list(delivery_ids),
+                "now": now,
+                "lease": lease_until,
+                "max": max_attempts,
+            },
+        )
+        rows = cursor.fetchall()
+    claims = [Claim(*row[:11], taken_over=row[11] == "sending") for row in rows]
+    return sorted(claims, key=lambda claim: claim.id)
 
 
 @dataclass(frozen=True)

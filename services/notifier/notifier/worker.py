@@ -16,6 +16,7 @@ its deliveries are on disk, and retries wait in the table, not in RabbitMQ.
 import logging
 import queue
 import threading
+import time
 import uuid
 
 from django.conf import settings
@@ -30,6 +31,9 @@ from notifier.services import deliveries_attempt, due_delivery_ids, events_recei
 from notifier.topology import notifier_topology
 
 logger = logging.getLogger(__name__)
+
+# A delivery thread's database connection idle longer than this is checked before use.
+IDLE_CHECK_SECONDS = 5.0
 
 
 class NotifierWorker:
@@ -47,6 +51,7 @@ class NotifierWorker:
         self._work: queue.Queue[int | None] = queue.Queue()
         self._queued: set[int] = set()
         self._lock = threading.Lock()
+        self._thread = threading.local()  # per delivery thread: when its connection was last used
         self.consumer = EventConsumer(
             queue=settings.NOTIFIER_QUEUE,
             batch_handler=self.handle_batch,
@@ -152,13 +157,17 @@ class NotifierWorker:
             connection.close()
 
     def _attempt(self, delivery_ids: list[int]) -> None:
-        close_old_connections()
+        # Django's health check (a SELECT 1 before the first query) only for a connection that
+        # sat idle: one in steady use is known to work, and a failure closes it anyway.
+        if time.monotonic() - getattr(self._thread, "used_at", 0.0) > IDLE_CHECK_SECONDS:
+            close_old_connections()
         try:
             deliveries_attempt(delivery_ids=delivery_ids)
         except Exception:  # nothing claimed, or the claims' leases run out: offered again later
             logger.exception("deliveries %s could not be attempted", delivery_ids)
             connection.close()
         finally:
+            self._thread.used_at = time.monotonic()
             self._forget(delivery_ids)
 
     def _forget(self, delivery_ids: list[int]) -> None:

@@ -1,8 +1,10 @@
+import re
 import socket
 
 import pytest
+from django.core.mail import EmailMessage
 from notifier.channels import PermanentDeliveryError, TransientDeliveryError
-from notifier.channels.email import email_send
+from notifier.channels.email import email_send, plain_message
 from notifier.channels.sms import sms_send
 from notifier.devtools.sms_standin import Answer
 
@@ -74,3 +76,55 @@ def test_an_unreachable_smtp_server_is_a_transient_failure(settings):
     settings.EMAIL_PORT = _closed_port()
     with pytest.raises(TransientDeliveryError, match="unreachable"):
         email_send(to="admin@ecomms.test", subject="s", body="b")
+
+
+def _without_date(message: bytes) -> bytes:
+    return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\n", message)
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("New order #5", "Customer: Wanjiru Kamau\nTotal: 10.97 USD\nItems: 2"),
+        (
+            "Order #5 cancelled",
+            "Customer: Wanjirũ Ōkubo \u2013 K.\nTotal: 10.97 USD\nCancelled by: x",
+        ),
+        ("New order #6", "ends with a line break\r\nand a bare\rCR\n"),
+        ("New order #7", "From the start.\n.a dot first\n" + "x" * 998),
+    ],
+)
+def test_an_email_is_written_byte_for_byte_as_django_writes_it(settings, subject, body):
+    settings.DEFAULT_FROM_EMAIL = "Ecomms Shop <noreply@ecomms.local>"
+    message_id = "<177.2.3@ecomms.local>"
+    ours = plain_message(to="admin@ecomms.test", subject=subject, body=body, message_id=message_id)
+    django = EmailMessage(
+        subject,
+        body,
+        settings.DEFAULT_FROM_EMAIL,
+        ["admin@ecomms.test"],
+        headers={"Message-ID": message_id},
+    )
+    assert ours is not None
+    assert _without_date(ours) == _without_date(django.message().as_bytes(linesep="\r\n"))
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [("Commande n° 5", "Items: 1"), ("New order #5", "x" * 999), ("Two\nlines", "Items: 1")],
+)
+def test_what_django_would_encode_is_left_to_django(subject, body):
+    assert plain_message(to="a@b.test", subject=subject, body=body, message_id="<1@x>") is None
+
+
+def test_an_email_with_an_encoded_subject_still_reaches_the_smtp_server(smtp):
+    email_send(to="admin@ecomms.test", subject="Commande n° 5", body="Articles : 1")
+    [mail] = smtp.messages
+    assert mail["Subject"] == "Commande n° 5"
+    assert mail.get_content().strip() == "Articles : 1"
+
+
+def test_an_email_with_a_name_in_another_script_reaches_the_smtp_server_intact(smtp):
+    email_send(to="admin@ecomms.test", subject="New order #8", body="Customer: Wanjirũ Ōkubo")
+    [mail] = smtp.messages
+    assert mail.get_content().strip() == "Customer: Wanjirũ Ōkubo"

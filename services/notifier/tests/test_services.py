@@ -1,8 +1,16 @@
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 from notifier.devtools.sms_standin import Answer
 from notifier.models import Delivery, InboxEvent
-from notifier.services import delivery_attempt, due_delivery_ids, event_receive, retry_delay
+from notifier.services import (
+    delivery_attempt,
+    due_delivery_ids,
+    event_receive,
+    events_receive,
+    retry_delay,
+)
 
 from ecomms_common.events import MalformedEvent
 from tests.helpers import order_cancelled, order_paid, order_placed
@@ -114,3 +122,51 @@ def test_retry_delays_double_up_to_the_cap(settings):
     settings.NOTIFIER_RETRY_BASE_SECONDS = 5
     settings.NOTIFIER_RETRY_MAX_SECONDS = 30
     assert [retry_delay(n).total_seconds() for n in range(1, 6)] == [5, 10, 20, 30, 30]
+
+
+def _lapsed_claim(delivery_id: int, *, attempts: int) -> None:
+    """Leave a delivery as a worker that died mid-attempt leaves it: sending, lease run out."""
+    Delivery.objects.filter(id=delivery_id).update(
+        status=Delivery.Status.SENDING, attempts=attempts, next_attempt_at=timezone.now()
+    )
+
+
+def test_a_claim_whose_lease_ran_out_is_taken_over_and_sent_once(sms_standin):
+    event_receive(envelope=order_placed(phone="+254700000002"))
+    sms = Delivery.objects.get(channel="sms")
+    _lapsed_claim(sms.id, attempts=1)
+    sent = delivery_attempt(delivery_id=sms.id)
+    assert (sent.status, sent.attempts) == (Delivery.Status.SENT, 2)
+    assert [s.to for s in sms_standin.accepted] == ["+254700000002"]
+    assert delivery_attempt(delivery_id=sms.id) is None
+
+
+def test_a_lapsed_claim_on_its_last_attempt_fails_without_sending(sms_standin, settings):
+    settings.NOTIFIER_DELIVERY_MAX_ATTEMPTS = 3
+    event_receive(envelope=order_placed())
+    sms = Delivery.objects.get(channel="sms")
+    _lapsed_claim(sms.id, attempts=3)
+    assert delivery_attempt(delivery_id=sms.id) is None
+    sms.refresh_from_db()
+    assert (sms.status, sms.attempts, sms.next_attempt_at) == (Delivery.Status.FAILED, 3, None)
+    assert sms.last_error == "attempt 3: outcome never recorded"
+    assert sms_standin.requests == []
+
+
+def test_a_claim_still_within_its_lease_is_left_alone(sms_standin):
+    event_receive(envelope=order_placed())
+    sms = Delivery.objects.get(channel="sms")
+    Delivery.objects.filter(id=sms.id).update(
+        status=Delivery.Status.SENDING,
+        attempts=1,
+        next_attempt_at=timezone.now() + timedelta(seconds=60),
+    )
+    assert delivery_attempt(delivery_id=sms.id) is None
+    assert sms_standin.requests == []
+
+
+def test_two_copies_of_an_event_in_one_batch_are_taken_in_once(settings):
+    envelope = order_placed()
+    first, second = events_receive(envelopes=[envelope, envelope])
+    assert len(first) == 2 and second is None
+    assert Delivery.objects.count() == 2
