@@ -6,6 +6,7 @@ the peer's address, and the scheme and host as the gateway resolved them (believ
 own forwarding headers only when ``TRUSTED_PROXY_NETWORKS`` names it: ecomms_common.forwarding).
 """
 
+import functools
 import ipaddress
 import re
 
@@ -43,6 +44,7 @@ def forwarded_headers(
     }
 
 
+@functools.lru_cache(maxsize=4096)
 def forwarded_node(address: str) -> str:
     """Return an address as a ``for=`` value: IPv4 bare, IPv6 bracketed and quoted."""
     try:
@@ -55,6 +57,7 @@ def forwarded_node(address: str) -> str:
     return str(ip)
 
 
+@functools.lru_cache(maxsize=1024)
 def forwarded_value(value: str) -> str:
     """Return a value as a token if it is one, else as an RFC 7230 quoted-string."""
     value = _CONTROL.sub("", value)

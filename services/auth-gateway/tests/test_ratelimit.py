@@ -7,8 +7,17 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
 import requests
-from gateway.ratelimit import Refusal, limit_refusal, limits_for, refusal_response
+from gateway.ratelimit import (
+    Refusal,
+    _Lease,
+    lease_size,
+    limit_refusal,
+    limits_for,
+    parse_rate,
+    refusal_response,
+)
 from prometheus_client import REGISTRY
 
 from tests.gateway_processes import GatewayProcess
@@ -154,6 +163,69 @@ def test_the_async_check_shares_the_budget_and_returns_a_refusal(client, setting
     response = refusal_response(second)
     assert response.status_code == 429
     assert response["Retry-After"] == str(second.retry_after_seconds)
+
+
+def test_leased_permits_stay_within_the_documented_margin_across_processes(
+    upstream, signing_pem
+) -> None:
+    # 400/m: each worker leases 4 permits at a time; 2 processes of 2 workers may hold 3 each
+    # unspent, so between 400 - 12 and 400 calls pass in one window, never more.
+    servers = gateways(upstream, signing_pem, RATE_LIMIT="400/m", TRUSTED_PROXY_NETWORKS="")
+    try:
+        with requests.Session() as first, requests.Session() as second:
+            sessions = (first, second)
+            statuses = [
+                sessions[number % 2]
+                .get(f"{servers[number % 2].url}/products/", timeout=5)
+                .status_code
+                for number in range(450)
+            ]
+    finally:
+        for server in servers:
+            server.stop()
+    assert set(statuses) == {200, 429}
+    assert 400 - 2 * 2 * 3 <= statuses.count(200) <= 400
+    assert len(upstream.received) == statuses.count(200)
+
+
+def test_a_lease_takes_the_last_permits_one_by_one_and_counts_each_in_redis(settings) -> None:
+    settings.RATE_LIMIT_KEY_PREFIX = f"gateway-tests-{uuid.uuid4().hex}"
+    rate, key = "300/m", "ip:192.0.2.7"
+    assert lease_size(parse_rate(rate)) == 3
+    store = redis.Redis.from_url(settings.RATE_LIMIT_STORE_URL)
+    stored = f"{settings.RATE_LIMIT_KEY_PREFIX}:{parse_rate(rate).key_for(key)}"
+
+    async def calls(count: int) -> list[Refusal | None]:
+        return [await limit_refusal(key=key, rate=rate) for _ in range(count)]
+
+    async def scenario() -> tuple[list[Refusal | None], list[int]]:
+        answers, recorded = [], []
+        for count in (1, 2, 1):  # one lease of 3, spent; the fourth call takes a new lease
+            answers += await calls(count)
+            recorded.append(store.llen(stored))
+        return answers, recorded
+
+    answers, recorded = asyncio.run(scenario())
+    assert answers == [None] * 4
+    assert recorded == [3, 3, 6]
+
+    # 298 of 300 recorded: a lease of 3 no longer fits, the last two pass one at a time.
+    store.delete(stored)
+    store.lpush(stored, *[time.time()] * 298)
+    answers = asyncio.run(calls(3))
+    assert answers[:2] == [None, None]
+    assert isinstance(answers[2], Refusal)
+    assert store.llen(stored) == 300
+    store.delete(stored)
+
+
+def test_a_permit_is_not_spent_after_the_window_it_was_recorded_in() -> None:
+    lease = _Lease()
+    lease.fill(2, until=time.monotonic() + 60)
+    assert lease.spend() and lease.permits == 1
+    lease.fill(2, until=time.monotonic() - 0.001)
+    assert not lease.spend()
+    assert lease.permits == 2
 
 
 def test_ipv6_clients_are_counted_by_their_64() -> None:

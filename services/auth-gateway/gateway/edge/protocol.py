@@ -34,6 +34,40 @@ LINGER_SECONDS = 5.0
 STATUS_LINES = {400: b"Bad Request", 408: b"Request Timeout", 503: b"Service Unavailable"}
 
 
+class GatheredWrites:
+    """A connection's transport whose writes made in one turn of the event loop leave together.
+
+    uvicorn writes a response's status line and headers, then its body: two writes, two
+    segments, and a client that reads the head first wakes up twice. Here the writes made before
+    control returns to the loop are joined and sent in one (at the end of that turn, or before
+    the connection is closed); everything else is the transport's own.
+    """
+
+    __slots__ = ("_loop", "_parts", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._parts:
+            self._loop.call_soon(self.flush)
+        self._parts.append(data)
+
+    def flush(self) -> None:
+        parts, self._parts = self._parts, []
+        if parts and not self._transport.is_closing():
+            self._transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class EdgeProtocol(HttpToolsProtocol):
     # Open connections by peer address, in this worker.
     open_by_address: ClassVar[Counter[str]] = Counter()
@@ -46,6 +80,7 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = GatheredWrites(transport, self.loop)
         address = self.client[0] if self.client else None
         cap = settings.EDGE_MAX_CONNECTIONS_PER_CLIENT
         if address and cap > 0 and not address_in(address, settings.TRUSTED_PROXY_NETWORKS):
