@@ -41,7 +41,9 @@ AUTH_USER_MODEL = "gateway.User"
 # The gateway verifies bearer tokens with its own keys, never by fetching its own JWKS.
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.authentication.LocalKeysJWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "gateway.identity.authentication.LocalKeysJWTAuthentication"
+    ],
 }
 
 # Browser session (only for the login flow and GET /auth/token/). Lax, not Strict: the redirect
@@ -78,10 +80,10 @@ OIDC_TIMEOUT = (
     env.float("OIDC_CONNECT_TIMEOUT_SECONDS", default=3.05),
     env.float("OIDC_READ_TIMEOUT_SECONDS", default=10.0),
 )
-OIDC_AUTHENTICATE_CLASS = "gateway.oidc.LoginStartView"
-OIDC_CALLBACK_CLASS = "gateway.oidc.LoginCallbackView"
+OIDC_AUTHENTICATE_CLASS = "gateway.identity.oidc.LoginStartView"
+OIDC_CALLBACK_CLASS = "gateway.identity.oidc.LoginCallbackView"
 OIDC_CREATE_USER = True
-AUTHENTICATION_BACKENDS = ["gateway.oidc.SubjectOIDCBackend"]
+AUTHENTICATION_BACKENDS = ["gateway.identity.oidc.SubjectOIDCBackend"]
 LOGIN_URL = "/oidc/authenticate/"
 LOGIN_REDIRECT_URL = "/auth/token/"
 LOGIN_REDIRECT_URL_FAILURE = "/auth/login-failed/"

@@ -76,8 +76,8 @@ from redis.retry import Retry
 
 from ecomms_common.auth import InvalidToken
 from ecomms_common.errors import error_response
-from gateway.authentication import bearer_claims
 from gateway.clients import client_address, trusted_networks
+from gateway.identity.authentication import bearer_claims
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import werkzeug.serving
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import Client
-from gateway.oidc import forget_discovery
-from gateway.tokens import verified_tokens
+from gateway.identity.oidc import forget_discovery
+from gateway.identity.tokens import verified_tokens
 
 from tests.edge import EdgeClient, EdgeServer
 from tests.servers import HTTPStandIn, ScriptedProvider
@@ -171,7 +171,7 @@ def orders(settings) -> Iterator[HTTPStandIn]:
 @pytest.fixture
 def make_user(db):
     """Return a factory of gateway users, as a first login would create them."""
-    from gateway.services import user_link_from_claims
+    from gateway.identity.services import user_link_from_claims
 
     counter = iter(range(1, 1_000_000))
 
@@ -192,7 +192,7 @@ def make_user(db):
 @pytest.fixture
 def token_pair(make_user):
     """Return a factory: a fresh access/refresh pair for a new (or given) user."""
-    from gateway.services import token_pair_issue
+    from gateway.identity.services import token_pair_issue
 
     def issue(user=None, **claims):
         return token_pair_issue(user=user or make_user(**claims))

@@ -1,7 +1,7 @@
 """The shared table of bad access tokens, run through both of the gateway's bearer checks."""
 
 import pytest
-from gateway.keys import key_ring
+from gateway.identity.keys import key_ring
 
 from ecomms_common.testing import BAD_ACCESS_TOKENS, SigningKey, TokenMinter
 

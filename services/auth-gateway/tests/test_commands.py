@@ -32,7 +32,7 @@ def test_grant_admin_refuses_an_unknown_or_ambiguous_user(make_user) -> None:
 
 
 def test_generate_signing_key_writes_a_private_key_once(tmp_path, settings) -> None:
-    from gateway.keys import key_ring
+    from gateway.identity.keys import key_ring
 
     path = tmp_path / "jwt.pem"
     call_command("generate_signing_key", str(path))

@@ -9,7 +9,7 @@ import uuid
 import jwt
 import pytest
 import requests
-from gateway.keys import key_ring
+from gateway.identity.keys import key_ring
 
 pytestmark = pytest.mark.django_db
 

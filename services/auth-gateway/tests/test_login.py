@@ -160,7 +160,7 @@ def test_unreachable_provider_is_a_json_503(client, settings) -> None:
 
 def test_explicit_endpoints_must_all_be_set(client, settings) -> None:
     from django.core.exceptions import ImproperlyConfigured
-    from gateway.oidc import provider
+    from gateway.identity.oidc import provider
 
     settings.OIDC_OP_DISCOVERY_URL = ""
     settings.OIDC_OP_TOKEN_ENDPOINT = ""

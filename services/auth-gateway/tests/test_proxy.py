@@ -10,7 +10,7 @@ import jwt
 import pytest
 import requests
 from django_guid.log_filters import CorrelationId
-from gateway.keys import key_ring
+from gateway.identity.keys import key_ring
 
 from tests.conftest import CLIENT_ID, private_pem, start_login
 from tests.edge import EdgeClient

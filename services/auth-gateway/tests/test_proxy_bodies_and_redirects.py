@@ -7,7 +7,7 @@ import uuid
 import jwt
 import pytest
 import requests
-from gateway.keys import key_ring
+from gateway.identity.keys import key_ring
 
 from tests.servers import Received, Reply
 

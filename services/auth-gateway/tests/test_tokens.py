@@ -4,8 +4,8 @@ import jwt
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
-from gateway.keys import key_ring
-from gateway.services import admin_grant
+from gateway.identity.keys import key_ring
+from gateway.identity.services import admin_grant
 
 from tests.conftest import private_pem
 
@@ -235,7 +235,7 @@ def test_one_refresh_token_spent_twice_at_once_yields_one_pair(token_pair) -> No
     import threading
 
     from django.db import connection
-    from gateway.services import token_refresh
+    from gateway.identity.services import token_refresh
 
     from ecomms_common.auth import InvalidToken
 
@@ -275,7 +275,7 @@ def test_gateway_api_views_verify_bearer_tokens_with_their_own_keys(
 
 
 def test_the_verified_token_cache_forgets_the_least_recently_used_first() -> None:
-    from gateway.tokens import VerifiedTokens
+    from gateway.identity.tokens import VerifiedTokens
 
     cache = VerifiedTokens(max_entries=2)
     far = {"exp": time.time() + 300}

@@ -33,8 +33,8 @@ from gateway.edge.deadlines import Receive, RequestTimeout
 from gateway.edge.responses import Send, send_json_error
 from gateway.edge.routes import Upstream, route
 from gateway.forwarding import FORWARDING_HEADERS, forwarded_headers
+from gateway.identity.tokens import access_token_verify
 from gateway.ratelimit import limit_refusal, limits_for, refusal_document
-from gateway.tokens import access_token_verify
 
 logger = logging.getLogger(__name__)
 

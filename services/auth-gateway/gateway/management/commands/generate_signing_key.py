@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gateway.keys import thumbprint
+from gateway.identity.keys import thumbprint
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
+from gateway.identity.services import admin_grant
 from gateway.models import User
-from gateway.services import admin_grant
 
 
 class Command(BaseCommand):

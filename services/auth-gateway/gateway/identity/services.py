@@ -10,8 +10,8 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from ecomms_common.auth import InvalidToken
+from gateway.identity.tokens import GatewayRefreshToken
 from gateway.models import User
-from gateway.tokens import GatewayRefreshToken
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from rest_framework.views import APIView
 
 from ecomms_common.errors import error_response
 from ecomms_common.openapi import StrictCharField, StrictSerializer
-from gateway.keys import key_ring
-from gateway.services import token_pair_issue, token_refresh, token_revoke
+from gateway.identity.keys import key_ring
+from gateway.identity.services import token_pair_issue, token_refresh, token_revoke
 
 _token_pair = inline_serializer(
     "TokenPair",

@@ -2,7 +2,7 @@
 
 Services verify tokens with ``ecomms_common.auth.token_verify`` and the gateway's JWKS; the
 gateway must not fetch its own JWKS over HTTP, so it calls the same function with its key ring
-as the key source (:func:`gateway.tokens.access_token_verify`).
+as the key source (:func:`gateway.identity.tokens.access_token_verify`).
 """
 
 from typing import Any
@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from rest_framework.request import Request
 
 from ecomms_common.auth import GatewayUser, InvalidToken, JWTAuthentication
-from gateway.tokens import access_token_verify
+from gateway.identity.tokens import access_token_verify
 
 
 class LocalKeysJWTAuthentication(JWTAuthentication):

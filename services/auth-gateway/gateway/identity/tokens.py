@@ -20,7 +20,7 @@ from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendE
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from ecomms_common.auth import InvalidToken, UnknownSigningKey, token_verify
-from gateway.keys import ALGORITHM, KeyRing, key_ring
+from gateway.identity.keys import ALGORITHM, KeyRing, key_ring
 from gateway.models import User
 
 

@@ -22,8 +22,8 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from ecomms_common.errors import error_response
+from gateway.identity.services import user_link_from_claims
 from gateway.models import User
-from gateway.services import user_link_from_claims
 
 logger = logging.getLogger(__name__)
 

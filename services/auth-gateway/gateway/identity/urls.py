@@ -1,0 +1,14 @@
+"""The identity paths: the OIDC login, the token page, refresh, logout and the public keys."""
+
+from django.urls import include, path
+
+from gateway.identity import views
+
+urlpatterns = [
+    path("oidc/", include("mozilla_django_oidc.urls")),
+    path("auth/token/", views.TokenForSessionView.as_view(), name="token"),
+    path("auth/token/refresh/", views.TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/logout/", views.LogoutView.as_view(), name="logout"),
+    path("auth/login-failed/", views.login_failed, name="login-failed"),
+    path(".well-known/jwks.json", views.JWKSView.as_view(), name="jwks"),
+]
