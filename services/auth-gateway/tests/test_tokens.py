@@ -2,6 +2,8 @@ import time
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from gateway.identity.keys import key_ring
@@ -194,6 +196,30 @@ def test_private_key_can_come_from_a_file(settings, tmp_path, signing_pem) -> No
     settings.JWT_PRIVATE_KEY_FILE = str(path)
     ring = key_ring()
     assert ring.jwks()["keys"][0]["kid"] == ring.signing_kid
+
+
+def test_a_replaced_key_file_is_read_again_after_the_recheck_interval(
+    settings, tmp_path, signing_pem, monkeypatch
+) -> None:
+    from gateway.identity import keys
+
+    path = tmp_path / "jwt.pem"
+    path.write_text(signing_pem)
+    settings.JWT_PRIVATE_KEY = ""
+    settings.JWT_PRIVATE_KEY_FILE = str(path)
+    before = key_ring()
+    replacement = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(
+        replacement.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    monkeypatch.setattr(keys, "FILE_RECHECK_SECONDS", 3600.0)
+    assert key_ring().signing_kid == before.signing_kid  # not read on every call
+    monkeypatch.setattr(keys, "FILE_RECHECK_SECONDS", 0.0)
+    assert key_ring().signing_kid == keys.thumbprint(replacement.public_key())
 
 
 def test_a_missing_or_bad_key_is_a_clear_configuration_error(settings, tmp_path) -> None:

@@ -9,6 +9,7 @@ import base64
 import functools
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,14 +63,26 @@ def thumbprint(key: rsa.RSAPublicKey) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+# A key file is read again at most this often: every token check asks for the key ring, and a
+# file replaced for a rotation is still picked up within a second, without a restart.
+FILE_RECHECK_SECONDS = 1.0
+_files_read: dict[str, tuple[float, bytes]] = {}
+
+
 def _pem(value: str, path: str, name: str) -> bytes | None:
     if value:
         return value.replace("\\n", "\n").encode()
     if path:
+        now = time.monotonic()
+        read = _files_read.get(path)
+        if read is not None and now - read[0] < FILE_RECHECK_SECONDS:
+            return read[1]
         try:
-            return Path(path).read_bytes()
+            content = Path(path).read_bytes()
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE cannot be read: {exc}") from exc
+        _files_read[path] = (now, content)
+        return content
     return None
 
 
