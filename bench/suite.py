@@ -42,13 +42,20 @@ FULL = [
     Planned("catalog-10k", "catalog", "catalog", ("--products", "10000")),
     Planned("catalog-100k", "catalog", "catalog", ("--products", "100000")),
     Planned("catalog-1m", "catalog", "catalog", ("--products", "1000000")),
-    Planned("gateway", "gateway", "auth-gateway"),
+    Planned("gateway", "gateway", "auth-gateway", ("--bare-proxy",)),
+    Planned(
+        "gateway-8-clients",
+        "gateway",
+        "auth-gateway",
+        ("--reads", "average_price", "--clients", "8", "--bare-proxy"),
+    ),
+    Planned("gateway-slow-clients", "gateway", "auth-gateway", ("--slow-clients",)),
     Planned("orders", "orders", "orders", ("--through-gateway",)),
     Planned("notifier", "notifier", "notifier"),
 ]
 SMOKE = [
     Planned("catalog", "catalog", "catalog", ("--smoke",)),
-    Planned("gateway", "gateway", "auth-gateway", ("--smoke",)),
+    Planned("gateway", "gateway", "auth-gateway", ("--smoke", "--bare-proxy")),
     Planned("orders", "orders", "orders", ("--through-gateway", "--smoke")),
     Planned("notifier", "notifier", "notifier", ("--smoke",)),
 ]

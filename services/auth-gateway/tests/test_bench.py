@@ -23,7 +23,7 @@ def test_the_gateway_benchmark_measures_every_read_both_ways_and_through_both_pa
     server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x").rsplit("/", 1)
     written = tmp_path / "gateway.json"
     subprocess.run(
-        [sys.executable, "bench/gateway/run.py", "--smoke", "--json", str(written)],
+        [sys.executable, "bench/gateway/run.py", "--smoke", "--bare-proxy", "--json", str(written)],
         cwd=ROOT,
         env={**os.environ, "BENCH_DATABASE_SERVER": server[0]},
         check=True,
@@ -43,8 +43,15 @@ def test_the_gateway_benchmark_measures_every_read_both_ways_and_through_both_pa
             assert proxied["target"] == "<= 1.30x catalog p50"
             assert proxied["met"] is (proxied["ratio"] <= 1.30)
             assert by_measure[f"req/s {read}, gateway, {way}"]["value"] > 0
-            assert f"gateway CPU per call {read}, gateway, {way}" in by_measure
+            cpu = by_measure[f"proxy CPU per call {read}, gateway, {way}"]
+            assert cpu["value"] > 0 and cpu["target"] == "<= 0.5 ms"
+            assert cpu["met"] is (cpu["value"] <= 0.5)
             assert report["samples_ms"][f"{read}, gateway, {way}"]
+        # The floor beside them: the same reads through a proxy that only proxies, held to nothing.
+        bare = by_measure[f"p50 {read}, bare proxy, anonymous"]
+        assert bare["baseline"] == by_measure[f"p50 {read}, catalog, anonymous"]["value"]
+        assert bare["target"] is None and bare["met"] is None
+        assert by_measure[f"proxy CPU per call {read}, bare proxy, anonymous"]["value"] > 0
     assert {"gateway master", "gateway worker 1", "catalog master", "catalog worker 1"} <= set(
         report["rss_mb"]
     )
