@@ -19,12 +19,25 @@ round trips the ORM would make per event or per delivery (services/notifier/READ
   attempt number), and returns the ids it stored.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import psycopg
 from django.db import connection
 
 from notifier.models import Delivery, InboxEvent
+
+
+@contextmanager
+def _cursor() -> Iterator[psycopg.Cursor]:
+    """Yield a server-side-binding cursor on Django's connection, as ``connection.cursor()``
+    would open one: health check when due, connection opened, errors as Django's."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
 
 
 @dataclass(frozen=True)
@@ -69,7 +82,7 @@ def events_insert(
     if not events:
         return []
     inbox, delivery = InboxEvent._meta.db_table, Delivery._meta.db_table
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(
             f"WITH new AS (INSERT INTO {inbox} "  # noqa: S608 - table names from the models
             "(event_id, event_type, event_version, occurred_at, correlation_id, received_at) "
@@ -147,7 +160,7 @@ def deliveries_claim(
         return []
     table, inbox = Delivery._meta.db_table, InboxEvent._meta.db_table
     exhausted = "(due.was = 'sending' AND d.attempts >= %(max)s)"
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(
             "WITH due AS ("  # noqa: S608 - table names from the models
             f"SELECT id, status AS was FROM {table} WHERE id = ANY(%(ids)s) "
@@ -206,7 +219,7 @@ def outcomes_record(outcomes: list[Outcome]) -> set[int]:
             outcome.sent_at,
         ]
     table = Delivery._meta.db_table
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS d SET status = v.status, next_attempt_at = v.next_attempt_at, "  # noqa: S608
             "provider_message_id = v.provider_message_id, last_error = v.last_error, "
