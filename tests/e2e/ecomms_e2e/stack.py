@@ -197,6 +197,8 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
                 "HOST": "127.0.0.1",
                 "ECOMMS_VAR": str(self.workdir),
+                # DEBUG stays off, as in production: a key of this run's own
+                "SECRET_KEY": secrets.token_urlsafe(50),
                 "AMQP_URL": self.amqp_url,
                 **self.topology(),
                 # the gateway: its keys, its issuer, the provider, the upstream services

@@ -18,8 +18,50 @@ from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
 
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-local-development-key-change-me")
 DEBUG = env.bool("DEBUG", default=False)
+# The key that signs sessions and CSRF tokens: SECRET_KEY, or the contents of SECRET_KEY_FILE
+# (compose generates one into a volume). Outside DEBUG a missing, known or weak one stops the
+# process at start (secret_key() below); with DEBUG on, a development default stands in.
+DEVELOPMENT_SECRET_KEY = "insecure-local-development-key-change-me"  # noqa: S105 - refused without DEBUG
+SECRET_KEY_MIN_LENGTH = 50
+
+
+def secret_key(*, debug: bool) -> str:
+    """Return the configured SECRET_KEY; outside DEBUG, refuse a missing, known or weak one.
+
+    Weak is what Django's ``check --deploy`` warns about (security.W009): fewer than 50
+    characters, fewer than 5 different ones, or Django's own ``django-insecure-`` prefix. Here it
+    stops the process instead, with one line saying how to make a key.
+    """
+    key = env.str("SECRET_KEY", default="")
+    key_file = env.str("SECRET_KEY_FILE", default="")
+    if not key and key_file:
+        try:
+            with open(key_file, encoding="utf-8") as file:
+                key = file.read().strip()
+        except OSError as error:
+            raise ImproperlyConfigured(
+                f"SECRET_KEY_FILE={key_file} cannot be read ({error.strerror})."
+            ) from None
+    if debug:
+        return key or DEVELOPMENT_SECRET_KEY
+    if not key:
+        problem = "is not set"
+    elif key == DEVELOPMENT_SECRET_KEY or key.startswith("django-insecure-"):
+        problem = "is a published development key"
+    elif len(key) < SECRET_KEY_MIN_LENGTH or len(set(key)) < 5:
+        problem = f"is too weak ({len(key)} characters, {len(set(key))} different)"
+    else:
+        return key
+    raise ImproperlyConfigured(
+        f"SECRET_KEY {problem} and DEBUG is off: set SECRET_KEY (or SECRET_KEY_FILE) to at least "
+        f"{SECRET_KEY_MIN_LENGTH} random characters, e.g. the output of "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(50))', or DEBUG=true on a "
+        "development machine."
+    )
+
+
+SECRET_KEY = secret_key(debug=DEBUG)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Proxies whose X-Forwarded-*/Forwarded headers are believed (ecomms_common.forwarding): the
