@@ -56,6 +56,65 @@ def test_verified_email_in_admin_emails_gets_the_admin_role(client, login, setti
     assert User.objects.get(oidc_sub="pretender").roles == ["customer"]
 
 
+def test_a_second_subject_with_the_listed_verified_email_does_not_become_admin(
+    client, login, settings
+) -> None:
+    settings.ADMIN_EMAILS = ["boss@example.com"]
+    login(client, "boss", email="boss@example.com", email_verified=True)
+    login(Client(), "impostor", email="boss@example.com", email_verified=True)
+    login(Client(), "impostor", email="boss@example.com", email_verified=True)
+    assert User.objects.get(oidc_sub="impostor").roles == ["customer"]
+    assert User.objects.get(oidc_sub="boss").roles == ["customer", "admin"]
+
+
+@pytest.mark.parametrize("verified", ["true", "True", 1, None])
+def test_only_a_json_true_email_verified_counts(client, login, settings, verified) -> None:
+    settings.ADMIN_EMAILS = ["boss@example.com"]
+    login(client, "boss", email="boss@example.com", email_verified=verified)
+    user = User.objects.get(oidc_sub="boss")
+    assert (user.email_verified, user.roles) == (False, ["customer"])
+
+
+def test_the_account_that_linked_the_email_first_keeps_it_whoever_logs_in_first(
+    make_user, settings
+) -> None:
+    settings.ADMIN_EMAILS = ["boss@example.com"]
+    first = make_user(sub="first", email="other@example.com")
+    make_user(sub="first", email="boss@example.com")  # verified, not yet its claim: joined first
+    second = make_user(sub="second", email="boss@example.com")
+    assert second.roles == ["customer"]
+    assert make_user(sub="first", email="boss@example.com").roles == ["customer", "admin"]
+    assert User.objects.get(pk=first.pk).listed_admin_email == "boss@example.com"
+
+
+def test_an_account_is_its_issuer_and_subject(make_user, settings) -> None:
+    settings.ADMIN_EMAILS = ["boss@example.com"]
+    ours = make_user(iss="https://accounts.example", sub="42", email="boss@example.com")
+    theirs = make_user(iss="https://elsewhere.example", sub="42", email="boss@example.com")
+    assert ours.pk != theirs.pk
+    assert (ours.roles, theirs.roles) == (["customer", "admin"], ["customer"])
+
+
+def test_an_account_linked_before_issuers_were_recorded_keeps_its_roles(make_user) -> None:
+    legacy = make_user(sub="old-subject")
+    User.objects.filter(pk=legacy.pk).update(oidc_issuer="", admin_granted=True)
+    again = make_user(iss="https://accounts.example", sub="old-subject")
+    assert again.pk == legacy.pk
+    assert again.oidc_issuer == "https://accounts.example"
+    assert again.roles == ["customer", "admin"]
+
+
+def test_a_change_of_roles_is_logged(client, login, settings, caplog) -> None:
+    settings.ADMIN_EMAILS = ["boss@example.com"]
+    login(client, "boss", email="boss@example.com", email_verified=False)
+    with caplog.at_level("WARNING", logger="gateway.identity.services"):
+        login(Client(), "boss", email="boss@example.com", email_verified=True)
+    user = User.objects.get(oidc_sub="boss")
+    assert f"roles of user {user.public_id} changed from customer to customer,admin (login)" in (
+        caplog.text
+    )
+
+
 def test_next_is_followed_when_it_is_a_local_path(client, provider) -> None:
     url = start_login(client, next="/docs/?x=1")
     assert finish_login(client, provider.approve(url, sub="dora"))["Location"] == "/docs/?x=1"

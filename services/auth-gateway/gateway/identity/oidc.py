@@ -182,7 +182,8 @@ class SubjectOIDCBackend(OIDCAuthenticationBackend):
         # The userinfo response must describe the subject the ID token names (OIDC Core 5.3.2).
         if str(claims.get("sub")) != str(payload["sub"]):
             raise SuspiciousOperation("The userinfo subject differs from the ID token's.")
-        return {**payload, **claims}
+        # The account is the verified ID token's issuer and subject, whatever userinfo says.
+        return {**payload, **claims, "iss": payload["iss"], "sub": payload["sub"]}
 
     def get_user(self, user_id: Any) -> User | None:
         # The library's version returns deactivated users too: their sessions must end.
@@ -195,7 +196,11 @@ class SubjectOIDCBackend(OIDCAuthenticationBackend):
         return subject_acceptable(claims.get("sub"))
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
-        return self.UserModel.objects.filter(oidc_sub=str(claims["sub"]))
+        # The account of this issuer and subject, or one linked before issuers were recorded
+        # (user_link_from_claims picks the first and records the issuer).
+        return self.UserModel.objects.filter(
+            oidc_issuer__in=[str(claims.get("iss") or ""), ""], oidc_sub=str(claims["sub"])
+        ).order_by("-oidc_issuer")[:1]
 
     def create_user(self, claims: dict[str, Any]) -> User:
         return user_link_from_claims(claims=claims_clean(claims))

@@ -1,17 +1,20 @@
 """What the gateway does to users and tokens: link a login to a user, issue, rotate and revoke."""
 
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from ecomms_common.auth import InvalidToken
 from gateway.identity.tokens import GatewayRefreshToken
-from gateway.models import User
+from gateway.models import ROLE_ADMIN, User
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,32 +33,92 @@ class TokenPair:
 
 
 def user_link_from_claims(*, claims: dict[str, Any]) -> User:
-    """Return the user the provider's ``sub`` belongs to, created on first login.
+    """Return the account of the provider's ``iss`` and ``sub``, created on first login.
 
-    Email, name, phone and whether the email is verified are refreshed from the claims on every
-    login. A user is never matched by email: two subjects with one email are two users.
+    Email, name, phone and whether the email is verified (only a JSON ``true`` counts) are
+    refreshed from the claims on every login. A user is never matched by email: two subjects
+    with one email are two users, and only the first of them to link a verified address of
+    ``ADMIN_EMAILS`` gets the admin role through it (:func:`_listed_email_claim`). A change of
+    roles is logged.
     """
-    subject = str(claims["sub"])
+    issuer, subject = str(claims.get("iss") or ""), str(claims["sub"])
     profile = {
         "email": str(claims.get("email") or ""),
-        "email_verified": claims.get("email_verified") in (True, "true"),
+        "email_verified": claims.get("email_verified") is True,
         "name": _full_name(claims),
     }
     if claims.get("phone_number"):
         profile["phone"] = str(claims["phone_number"])
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(oidc_sub=subject).first()
+        accounts = User.objects.select_for_update().filter(oidc_sub=subject)
+        user = accounts.filter(oidc_issuer=issuer).first()
+        if user is None and issuer:  # linked before issuers were recorded: this one's now
+            user = accounts.filter(oidc_issuer="").first()
+            if user is not None:
+                user.oidc_issuer = issuer
+                user.save(update_fields=["oidc_issuer"])
         if user is None:
             public_id = uuid.uuid4()
-            return User.objects.create(
-                oidc_sub=subject, public_id=public_id, username=str(public_id), **profile
+            user = User.objects.create(
+                oidc_issuer=issuer,
+                oidc_sub=subject,
+                public_id=public_id,
+                username=str(public_id),
+                **profile,
             )
-        changed = [field for field, value in profile.items() if getattr(user, field) != value]
-        for field in changed:
-            setattr(user, field, profile[field])
-        if changed:
-            user.save(update_fields=changed)
+            roles_before = None
+        else:
+            roles_before = user.roles
+            changed = [field for field, value in profile.items() if getattr(user, field) != value]
+            for field in changed:
+                setattr(user, field, profile[field])
+            if changed:
+                user.save(update_fields=changed)
+        _listed_email_claim(user)
+        _roles_log(user, roles_before, reason="login")
         return user
+
+
+def _listed_email_claim(user: User) -> None:
+    """Record that ``user`` links a verified ``ADMIN_EMAILS`` address, if it is the first to.
+
+    First means: no other account holds the address, and none with that verified email joined
+    earlier (it claims the address at its own next login).
+    """
+    email = user.email.lower()
+    if (
+        user.listed_admin_email is not None
+        or not user.email_verified
+        or email not in settings.ADMIN_EMAILS
+    ):
+        return
+    others = User.objects.exclude(pk=user.pk)
+    if (
+        others.filter(listed_admin_email=email).exists()
+        or others.filter(
+            email__iexact=email, email_verified=True, date_joined__lt=user.date_joined
+        ).exists()
+    ):
+        return
+    user.listed_admin_email = email
+    try:
+        with transaction.atomic():
+            user.save(update_fields=["listed_admin_email"])
+    except IntegrityError:  # another account claimed it in the meantime
+        user.listed_admin_email = None
+
+
+def _roles_log(user: User, before: list[str] | None, *, reason: str) -> None:
+    if before is not None and before != user.roles:
+        logger.warning(
+            "roles of user %s changed from %s to %s (%s)",
+            user.public_id,
+            ",".join(before),
+            ",".join(user.roles),
+            reason,
+        )
+    elif before is None and ROLE_ADMIN in user.roles:
+        logger.warning("user %s created with roles %s (%s)", user.public_id, user.roles, reason)
 
 
 def _full_name(claims: dict[str, Any]) -> str:
@@ -116,6 +179,8 @@ def _refresh_token_parse(refresh: str) -> GatewayRefreshToken:
 
 def admin_grant(*, user: User, granted: bool = True) -> User:
     """Grant (or withdraw) the admin role, whatever the user's email."""
+    before = user.roles
     user.admin_granted = granted
     user.save(update_fields=["admin_granted"])
+    _roles_log(user, before, reason="grant_admin" if granted else "grant_admin --revoke")
     return user
