@@ -1,12 +1,17 @@
-"""Fixtures of the deployment checks: throwaway PostgreSQL databases and RabbitMQ names."""
+"""Fixtures of the deployment checks: throwaway PostgreSQL databases and servers, RabbitMQ names."""
 
 import os
+import socket
+import subprocess
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pika
 import psycopg
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 SERVER = os.environ.get("TEST_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -44,3 +49,31 @@ def amqp_names():
             channel.exchange_delete(exchange)
     finally:
         connection.close()
+
+
+def local_postgres(*args: str) -> str:
+    """Run scripts/local-postgres (the embedded server of make up); return what it prints."""
+    result = subprocess.run(
+        [ROOT / "scripts" / "local-postgres", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def embedded_server() -> Iterator[str]:
+    """A throwaway embedded PostgreSQL of this test alone, on a free port of 127.0.0.1; yields
+    its superuser URL (postgres, trusted)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = ROOT / "var" / f"postgres-deploy-check-{uuid.uuid4().hex[:8]}"
+    url = local_postgres("start", "--data", str(data), "--port", str(port), "--throwaway")
+    try:
+        yield url
+    finally:
+        local_postgres("stop", "--data", str(data), "--delete")

@@ -1,12 +1,10 @@
 """docker-compose.yml: valid against the compose specification, and the stack it describes."""
 
-from urllib.parse import urlparse
-
 import pytest
 import yaml
 
 from .compose import COMPOSE_FILE, compose, resolved
-from .dockerfiles import ROOT, SERVICES
+from .dockerfiles import SERVICES
 from .manifests import objects
 
 WEB = {"catalog": 8001, "orders": 8002, "auth-gateway": 8000}
@@ -79,19 +77,6 @@ def test_stack_has_every_part():
     assert any(p["target"] == 15672 for p in services["rabbitmq"]["ports"])  # management UI
     gateway_ports = {(p["published"], p["target"]) for p in services["auth-gateway"]["ports"]}
     assert ("8000", 8000) in gateway_ports
-
-
-def test_one_database_per_service_created_at_init():
-    services = resolved()["services"]
-    init = (ROOT / "compose" / "init-databases.sql").read_text()
-    mounts = [v["source"] for v in services["postgres"]["volumes"] if v["type"] == "bind"]
-    assert str(ROOT / "compose" / "init-databases.sql") in mounts
-    names = set()
-    for service in SERVICES:
-        name = urlparse(services[service]["environment"]["DATABASE_URL"]).path.lstrip("/")
-        assert f"CREATE DATABASE {name};" in init, service
-        names.add(name)
-    assert len(names) == len(SERVICES)
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -351,13 +351,12 @@ def test_services_behind_the_gateway_trust_it_and_admit_its_public_host():
 
 def test_secret_template_urls_name_the_stateful_services_and_databases():
     services = {name: s["spec"]["ports"] for name, s in objects("Service").items()}
-    init_sql = objects("ConfigMap")["postgres-init"]["data"]["10-databases.sql"]
-    assert init_sql.split("\n", 1)[1] in (ROOT / "compose" / "init-databases.sql").read_text()
+    init_script = objects("ConfigMap")["postgres-init"]["data"]["10-databases.sh"]
     for service in SERVICES:
         data = secret_templates()[service]["stringData"]
         database = urlparse(data["DATABASE_URL"])
         assert database.port in [p["port"] for p in services[database.hostname]]
-        assert f"CREATE DATABASE {database.path.lstrip('/')};" in init_sql
+        assert re.search(rf"for database in .*\b{database.path.lstrip('/')}\b", init_script)
         if "AMQP_URL" in data:
             broker = urlparse(data["AMQP_URL"])
             assert broker.port in [p["port"] for p in services[broker.hostname]]
