@@ -1,11 +1,15 @@
 """k8s/: every overlay renders, every object is valid Kubernetes, and the shape the stack needs."""
 
+import ipaddress
+from urllib.parse import urlparse
+
 import kubernetes_validate
 import pytest
 
 from .dockerfiles import SERVICES
 from .manifests import K8S, OVERLAYS, kustomize, objects, pod_spec, rendered, secret_templates
 from .manifests import workloads as all_workloads
+from .test_consistency import WEB_PORTS, k8s_variables
 
 KUBERNETES_VERSIONS = ["1.30.0", "1.37.0"]
 WEB = ["catalog", "orders", "auth-gateway"]
@@ -228,3 +232,177 @@ def test_every_pod_carries_the_stack_label():
     for name, workload in all_workloads().items():
         labels = workload["spec"]["template"]["metadata"]["labels"]
         assert labels["app.kubernetes.io/part-of"] == "ecomms", name
+
+
+# --- NetworkPolicies: where a pod may open a connection to (egress) ---------------------------
+
+KUBE_DNS = ({"k8s-app": "kube-dns"}, "kube-system")
+OUTSIDE = "142.250.74.78"  # an address on the internet (one of Google's)
+PRIVATE_RANGES = [
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+]
+
+
+def egress_allowed(source: dict, target: tuple[dict, str] | str, port: int, protocol="TCP") -> bool:
+    """Whether the namespace's policies let a pod labelled ``source`` open a connection to
+    ``target`` (a pod's labels and namespace, or an IP address) on ``port``."""
+    selecting = [
+        p
+        for p in objects("NetworkPolicy").values()
+        if "Egress" in p["spec"]["policyTypes"] and _matches(p["spec"]["podSelector"], source)
+    ]
+    assert selecting, "a pod no egress policy selects could reach anything"
+    for policy in selecting:
+        for rule in policy["spec"].get("egress", []):
+            ports = rule.get("ports")
+            if ports and not any(
+                p.get("port") == port and p.get("protocol", "TCP") == protocol for p in ports
+            ):
+                continue
+            if "to" not in rule or any(_egress_peer(peer, target) for peer in rule["to"]):
+                return True
+    return False
+
+
+def _egress_peer(peer: dict, target: tuple[dict, str] | str) -> bool:
+    if "ipBlock" in peer:
+        if not isinstance(target, str):
+            return False  # pod addresses are private: what these blocks leave out
+        address = ipaddress.ip_address(target)
+        block = peer["ipBlock"]
+        return address in ipaddress.ip_network(block["cidr"]) and not any(
+            address in ipaddress.ip_network(n) for n in block.get("except", [])
+        )
+    if isinstance(target, str):
+        return False
+    labels, namespace = target
+    if "namespaceSelector" in peer:
+        names = {"kubernetes.io/metadata.name": namespace}
+        return _matches(peer["namespaceSelector"], names) and _matches(
+            peer.get("podSelector", {}), labels
+        )
+    return namespace == "ecomms" and _matches(peer["podSelector"], labels)
+
+
+def template_labels(workload: dict) -> dict:
+    return workload["spec"]["template"]["metadata"]["labels"]
+
+
+def service_target(host: str, port: int) -> tuple[dict, int]:
+    """The labels of the pods behind the Service ``host`` and the pod port its ``port`` leads to."""
+    service = objects("Service")[host]
+    [service_port] = [p for p in service["spec"]["ports"] if p["port"] == port]
+    for workload in all_workloads().values():
+        labels = template_labels(workload)
+        if _matches({"matchLabels": service["spec"]["selector"]}, labels):
+            for container in pod_spec(workload)["containers"]:
+                for container_port in container.get("ports", []):
+                    if service_port["targetPort"] in (
+                        container_port["name"],
+                        container_port["containerPort"],
+                    ):
+                        return labels, container_port["containerPort"]
+    raise AssertionError(f"no pod behind the Service {host}:{port}")
+
+
+def our_containers() -> list[tuple[str, dict, str, dict]]:
+    """(workload, pod labels, service, container) for every container of our images."""
+    found = []
+    for name, workload in all_workloads().items():
+        spec = pod_spec(workload)
+        for container in spec["containers"] + spec.get("initContainers", []):
+            image = container["image"].split(":")[0]
+            if image.startswith("ecomms/"):
+                service = image.removeprefix("ecomms/")
+                found.append((name, template_labels(workload), service, container))
+    return found
+
+
+def test_egress_is_denied_unless_a_policy_lets_it():
+    policies = objects("NetworkPolicy")
+    default = policies["default-deny-egress"]["spec"]
+    assert default == {"podSelector": {}, "policyTypes": ["Egress"]}
+    for name, workload in all_workloads().items():
+        labels = template_labels(workload)
+        assert not egress_allowed(labels, OUTSIDE, 80), name
+        assert not egress_allowed(labels, OUTSIDE, 5432), name
+        assert not egress_allowed(labels, KUBE_DNS, 443), name
+    for name in ("postgres", "rabbitmq"):  # the stateful parts reach nothing but DNS
+        labels = template_labels(objects("StatefulSet")[name])
+        for target in ("catalog", "orders", "auth-gateway"):
+            target_labels, port = service_target(target, WEB_PORTS[target])
+            assert not egress_allowed(labels, (target_labels, "ecomms"), port), name
+        assert not egress_allowed(labels, OUTSIDE, 443), name
+
+
+def test_every_pod_may_resolve_names():
+    for name, workload in all_workloads().items():
+        for protocol in ("UDP", "TCP"):
+            assert egress_allowed(template_labels(workload), KUBE_DNS, 53, protocol), name
+
+
+def test_every_container_may_reach_what_its_variables_name():
+    # DATABASE_URL everywhere; the broker from orders and the notifier (not their migrations);
+    # the URLs of other services and Redis from the web pods that call them.
+    checked = set()
+    for workload, labels, service, container in our_containers():
+        values = k8s_variables(service, container)
+        needed = ["DATABASE_URL"]
+        if labels["app.kubernetes.io/component"] != "migrate" and service in ("orders", "notifier"):
+            needed.append("AMQP_URL")
+        if labels["app.kubernetes.io/component"] == "web":
+            needed += ["CATALOG_URL", "ORDERS_URL", "AUTH_JWKS_URL", "RATE_LIMIT_STORE_URL"]
+        for variable in needed:
+            if variable not in values:
+                continue
+            url = urlparse(values[variable])
+            if url.hostname == service:
+                continue  # the gateway's own JWKS: it verifies with its keys, never over HTTP
+            target_labels, port = service_target(url.hostname, url.port)
+            where = (workload, container["name"], variable)
+            assert egress_allowed(labels, (target_labels, "ecomms"), port), where
+            assert allowed(target_labels, labels, "ecomms"), where  # and the target lets it in
+            checked.add((service, variable))
+    assert {
+        ("catalog", "DATABASE_URL"),
+        ("orders", "AMQP_URL"),
+        ("notifier", "AMQP_URL"),
+        ("orders", "CATALOG_URL"),
+        ("catalog", "AUTH_JWKS_URL"),
+        ("auth-gateway", "ORDERS_URL"),
+        ("auth-gateway", "RATE_LIMIT_STORE_URL"),
+    } <= checked
+
+
+def test_pods_reach_no_service_they_do_not_call():
+    rabbitmq = template_labels(objects("StatefulSet")["rabbitmq"])
+    redis = template_labels(objects("Deployment")["redis"])
+    for name in ("catalog", "auth-gateway", "catalog-migrate", "orders-migrate"):
+        assert not egress_allowed(
+            template_labels(all_workloads()[name]), (rabbitmq, "ecomms"), 5672
+        )
+    for name in ("catalog", "orders", "notifier", "relay"):
+        assert not egress_allowed(template_labels(all_workloads()[name]), (redis, "ecomms"), 6379)
+    catalog, port = service_target("catalog", 8001)
+    for name in ("notifier", "relay", "orders-migrate"):
+        assert not egress_allowed(template_labels(all_workloads()[name]), (catalog, "ecomms"), port)
+
+
+def test_only_the_providers_are_reached_outside_the_cluster():
+    gateway = pod_labels("auth-gateway")
+    discovery = urlparse(objects("ConfigMap")["auth-gateway"]["data"]["OIDC_OP_DISCOVERY_URL"])
+    assert discovery.scheme == "https"
+    assert egress_allowed(gateway, OUTSIDE, 443)  # the OIDC provider
+    notifier = pod_labels("notifier")
+    smtp_port = int(objects("ConfigMap")["notifier"]["data"]["EMAIL_PORT"])
+    assert egress_allowed(notifier, OUTSIDE, 443)  # Africa's Talking
+    assert egress_allowed(notifier, OUTSIDE, smtp_port)
+    for network in PRIVATE_RANGES:  # not the cluster's own addresses through those rules
+        inside = str(next(network.hosts()))
+        assert not egress_allowed(gateway, inside, 443)
+        assert not egress_allowed(notifier, inside, smtp_port)
+    for name, workload in all_workloads().items():
+        if name in ("auth-gateway", "notifier"):
+            continue
+        assert not egress_allowed(template_labels(workload), OUTSIDE, 443), name
+        assert not egress_allowed(template_labels(workload), OUTSIDE, smtp_port), name
