@@ -180,3 +180,36 @@ def test_oidc_provider_stage_command_starts(tmp_path):
     url = f"http://127.0.0.1:{port}{path}"
     with running(command, cwd=ROOT, env=env, log=log, ready_url=url):
         pass
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("key", [None, "insecure-local-development-key-change-me", "short-key"])
+def test_image_command_exits_at_start_without_a_strong_secret_key(service, key, tmp_path):
+    # The image's environment has DEBUG off (unset); a deployment that forgets SECRET_KEY, or
+    # gives the published development key or a short one, gets a process that stops, saying why.
+    env = dict(final_stage(service).env)
+    env.update(
+        PATH=f"{ROOT / '.venvs' / service / 'bin'}:/usr/bin:/bin",
+        HOST="127.0.0.1",
+        PORT=str(free_port()),
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+        STATIC_ROOT=str(tmp_path / "staticfiles"),
+    )
+    if key is not None:
+        env["SECRET_KEY"] = key
+    assert "DEBUG" not in env and "SECRET_KEY_FILE" not in env
+    run = subprocess.run(
+        final_stage(service).cmd,
+        cwd=ROOT / "services" / service,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS,
+        check=False,
+    )
+    assert run.returncode != 0
+    lines = (run.stdout + run.stderr).splitlines()
+    assert any(line.startswith("SECRET_KEY ") and "DEBUG is off" in line for line in lines) or any(
+        "ImproperlyConfigured: SECRET_KEY " in line for line in lines
+    ), run.stdout + run.stderr
