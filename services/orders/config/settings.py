@@ -44,3 +44,17 @@ IDEMPOTENCY_KEY_TTL_SECONDS = env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=86_
 # Phone numbers without a leading + are read as numbers of this region (ISO 3166 code);
 # empty means every number must be given in international form.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="") or None
+
+# Phone verification (POST /customers/me/phone/verification/): a one-time code by SMS.
+# How long a code can be confirmed.
+PHONE_VERIFICATION_CODE_TTL_SECONDS = env.int("PHONE_VERIFICATION_CODE_TTL_SECONDS", default=600)
+# Wrong codes a code takes before it is dead (429 then; a new code must be requested).
+PHONE_VERIFICATION_MAX_ATTEMPTS = env.int("PHONE_VERIFICATION_MAX_ATTEMPTS", default=5)
+# Codes sent per customer, and per number (whoever asks), within the window.
+PHONE_VERIFICATION_MAX_CODES_PER_CUSTOMER = env.int(
+    "PHONE_VERIFICATION_MAX_CODES_PER_CUSTOMER", default=5
+)
+PHONE_VERIFICATION_MAX_CODES_PER_NUMBER = env.int(
+    "PHONE_VERIFICATION_MAX_CODES_PER_NUMBER", default=5
+)
+PHONE_VERIFICATION_WINDOW_SECONDS = env.int("PHONE_VERIFICATION_WINDOW_SECONDS", default=3600)

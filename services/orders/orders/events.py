@@ -4,12 +4,13 @@ from decimal import Decimal
 from typing import Any
 
 from ecomms_common.events import Envelope
-from orders.models import Customer, Order
+from orders.models import Customer, Order, PhoneVerification
 
 PRODUCER = "orders"
 ORDER_PLACED = "order.placed"
 ORDER_CANCELLED = "order.cancelled"
 ORDER_PAID = "order.paid"
+PHONE_VERIFICATION_REQUESTED = "customer.phone_verification_requested"
 
 
 def money(amount: Decimal) -> str:
@@ -22,7 +23,8 @@ def _customer(customer: Customer) -> dict[str, Any]:
         "id": customer.sub,
         "email": customer.email,
         "full_name": customer.display_name,
-        "phone": customer.phone or None,
+        # Only a number whose holder confirmed its code: null otherwise, and no SMS is sent.
+        "phone": customer.notification_phone,
     }
 
 
@@ -64,3 +66,21 @@ def order_status_changed_event(
         "customer": _customer(order.customer),
     }
     return Envelope(event_type=event_type, event_version=1, producer=PRODUCER, data=data)
+
+
+def phone_verification_requested_event(*, verification: PhoneVerification, code: str) -> Envelope:
+    """Return the ``customer.phone_verification_requested`` v1 event: the code to text.
+
+    The only place the code itself is written: the notifier needs it to send the SMS. Its outbox
+    row holds it until it is published (see the README, "Phone verification").
+    """
+    data = {
+        "verification_id": str(verification.pk),
+        "customer_id": verification.customer.sub,
+        "phone": verification.phone,
+        "code": code,
+        "expires_at": verification.expires_at.isoformat(),
+    }
+    return Envelope(
+        event_type=PHONE_VERIFICATION_REQUESTED, event_version=1, producer=PRODUCER, data=data
+    )

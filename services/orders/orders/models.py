@@ -1,3 +1,5 @@
+import uuid
+
 from django.db import models
 from django.utils import timezone
 
@@ -12,6 +14,11 @@ class Customer(models.Model):
         max_length=255, blank=True, help_text="Set by the customer; the token's name if empty."
     )
     phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +254712345678.")
+    phone_verified_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the phone's holder confirmed its code; null: not verified, never texted.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -21,6 +28,45 @@ class Customer(models.Model):
     @property
     def display_name(self) -> str:
         return self.full_name or self.token_name
+
+    @property
+    def phone_verified(self) -> bool:
+        return bool(self.phone) and self.phone_verified_at is not None
+
+    @property
+    def notification_phone(self) -> str | None:
+        """Return the number order SMS may go to: the phone, only once its code was confirmed."""
+        return self.phone if self.phone_verified else None
+
+
+class PhoneVerification(models.Model):
+    """A one-time code sent to a number for a customer to confirm that they hold it.
+
+    Only an HMAC of the code is kept (``orders.services.phone_code_hash``). Rows stay for the
+    rate window (they are what the limits count); the newest row of a customer is the only code
+    that can still be confirmed.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="phone_verifications"
+    )
+    phone = models.CharField(max_length=20, help_text="E.164, the number the code was sent to.")
+    code_hash = models.CharField(max_length=64, help_text="HMAC-SHA256 of the code, hex.")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Wrong codes entered.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="phone_verif_customer_idx"),
+            models.Index(fields=["phone", "-created_at"], name="phone_verif_phone_idx"),
+            models.Index(fields=["created_at"], name="phone_verif_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"verification {self.pk} ({'confirmed' if self.confirmed_at else 'open'})"
 
 
 class OrderStatus(models.TextChoices):

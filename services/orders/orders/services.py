@@ -3,6 +3,8 @@
 import hashlib
 import json
 import logging
+import secrets
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,8 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from ecomms_common.auth import GatewayUser
 from ecomms_common.outbox.services import outbox_enqueue
@@ -20,6 +23,11 @@ from orders.errors import (
     CurrencyMismatch,
     IdempotencyKeyReused,
     IllegalTransition,
+    PhoneChangeNeedsCode,
+    PhoneCodeExpired,
+    PhoneCodeWrong,
+    TooManyPhoneCodeAttempts,
+    TooManyPhoneCodes,
     UnknownProducts,
 )
 from orders.events import (
@@ -27,6 +35,7 @@ from orders.events import (
     ORDER_PAID,
     order_placed_event,
     order_status_changed_event,
+    phone_verification_requested_event,
 )
 from orders.models import (
     Customer,
@@ -34,6 +43,7 @@ from orders.models import (
     Order,
     OrderItem,
     OrderStatus,
+    PhoneVerification,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,16 +70,166 @@ def customer_from_user(*, user: GatewayUser) -> Customer:
 def customer_update(
     *, customer: Customer, full_name: str = UNSET, phone: str | None = UNSET
 ) -> Customer:
-    """Set the customer's own name and phone (already in E.164 form, or None to clear it)."""
+    """Set the customer's own name; clear their phone (``None`` or empty).
+
+    A number is only ever set by confirming its code (:func:`phone_verification_confirm`):
+    ``phone`` may be empty, or the number the customer has already (nothing changes), and any
+    other number is refused.
+    """
     fields = []
     if full_name is not UNSET:
         customer.full_name = full_name
         fields.append("full_name")
     if phone is not UNSET:
-        customer.phone = phone or ""
-        fields.append("phone")
+        if not phone:
+            customer.phone, customer.phone_verified_at = "", None
+            fields += ["phone", "phone_verified_at"]
+        elif phone != customer.phone:
+            raise PhoneChangeNeedsCode(
+                details={
+                    "phone": [
+                        "A new number must be confirmed by its code: "
+                        "POST /customers/me/phone/verification/ with it."
+                    ]
+                }
+            )
     if fields:
         customer.save(update_fields=[*fields, "updated_at"])
+    return customer
+
+
+# Phone verification
+#
+# A code is six random digits, texted by the notifier (the customer.phone_verification_requested
+# event, through the outbox). Only an HMAC of it is kept, keyed with SECRET_KEY and bound to the
+# verification's id and number, so the table alone does not give the code away (a plain hash of
+# a six-digit code is reversed by trying all million). Limits: codes per customer and per number
+# in a window; wrong codes per code, after which it is dead. Together they bound the guesses at
+# any customer's or number's codes: MAX_ATTEMPTS x MAX_CODES per window.
+
+PHONE_CODE_DIGITS = 6
+# pg_advisory_xact_lock(class, key): serialises the sends to one number (key: hashtext(number)).
+_PHONE_LOCK_CLASS = 1902
+
+
+def phone_code_hash(*, verification: PhoneVerification, code: str) -> str:
+    """Return the hex HMAC-SHA256 (keyed with SECRET_KEY) of a code for this verification."""
+    message = f"{verification.pk}:{verification.phone}:{code}"
+    return salted_hmac("orders.phone_verification", message, algorithm="sha256").hexdigest()
+
+
+def _window_wait(times: list, *, limit: int, now) -> float | None:
+    """Return the seconds until one of ``times`` (oldest first) leaves the window, when full."""
+    if len(times) < limit:
+        return None
+    window = timedelta(seconds=settings.PHONE_VERIFICATION_WINDOW_SECONDS)
+    return (times[len(times) - limit] + window - now).total_seconds()
+
+
+def _recent_codes(**filters: Any) -> list:
+    since = timezone.now() - timedelta(seconds=settings.PHONE_VERIFICATION_WINDOW_SECONDS)
+    return list(
+        PhoneVerification.objects.filter(created_at__gt=since, **filters)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+    )
+
+
+def _customer_send_wait(*, customer: Customer, now) -> float | None:
+    return _window_wait(
+        _recent_codes(customer=customer),
+        limit=settings.PHONE_VERIFICATION_MAX_CODES_PER_CUSTOMER,
+        now=now,
+    )
+
+
+def phone_verification_start(*, customer: Customer, phone: str) -> PhoneVerification:
+    """Send a new code to ``phone`` (E.164) for ``customer``; older codes can no longer be used.
+
+    The verification and its ``customer.phone_verification_requested`` event commit together.
+    Raise ``TooManyPhoneCodes`` when the customer, or the number, has had its codes for the window.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # One send at a time per customer (row lock) and per number (advisory lock), so that
+        # concurrent requests cannot each see room under a limit.
+        Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").first()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_PHONE_LOCK_CLASS, phone]
+            )
+        wait = _customer_send_wait(customer=customer, now=now)
+        if wait is not None:
+            raise TooManyPhoneCodes(wait=wait, details={"per": "customer"})
+        wait = _window_wait(
+            _recent_codes(phone=phone),
+            limit=settings.PHONE_VERIFICATION_MAX_CODES_PER_NUMBER,
+            now=now,
+        )
+        if wait is not None:
+            raise TooManyPhoneCodes(wait=wait, details={"per": "number"})
+        code = f"{secrets.randbelow(10**PHONE_CODE_DIGITS):0{PHONE_CODE_DIGITS}d}"
+        verification = PhoneVerification(
+            id=uuid.uuid4(),
+            customer=customer,
+            phone=phone,
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.PHONE_VERIFICATION_CODE_TTL_SECONDS),
+        )
+        verification.code_hash = phone_code_hash(verification=verification, code=code)
+        verification.save(force_insert=True)
+        outbox_enqueue(
+            envelope=phone_verification_requested_event(verification=verification, code=code)
+        )
+    # Never the code; the number only in its last digits.
+    logger.info(
+        "phone verification %s sent to ...%s for customer %s",
+        verification.pk,
+        phone[-3:],
+        customer.pk,
+    )
+    return verification
+
+
+def phone_verification_confirm(*, customer: Customer, code: str) -> Customer:
+    """Confirm the customer's newest code; its number becomes their phone, verified.
+
+    Raise ``PhoneCodeWrong`` (the wrong attempt counted, committed), ``PhoneCodeExpired`` (no
+    code open: expired, used, superseded or never sent) or ``TooManyPhoneCodeAttempts`` (the
+    code took its ``PHONE_VERIFICATION_MAX_ATTEMPTS`` wrong codes and is dead).
+    """
+    now = timezone.now()
+    max_attempts = settings.PHONE_VERIFICATION_MAX_ATTEMPTS
+    with transaction.atomic():
+        verification = (
+            PhoneVerification.objects.select_for_update()
+            .filter(customer=customer)
+            .order_by("-created_at")
+            .first()
+        )
+        if verification is None or verification.confirmed_at is not None:
+            raise PhoneCodeExpired(details={"code": ["No code is waiting; request one."]})
+        if verification.attempts >= max_attempts:
+            wait = _customer_send_wait(customer=customer, now=now) or 0
+            raise TooManyPhoneCodeAttempts(wait=wait)
+        if verification.expires_at <= now:
+            raise PhoneCodeExpired(details={"code": ["The code has expired; request a new one."]})
+        matches = constant_time_compare(
+            phone_code_hash(verification=verification, code=code), verification.code_hash
+        )
+        if not matches:
+            verification.attempts += 1
+            verification.save(update_fields=["attempts"])
+        else:
+            verification.confirmed_at = now
+            verification.save(update_fields=["confirmed_at"])
+            customer.phone, customer.phone_verified_at = verification.phone, now
+            customer.save(update_fields=["phone", "phone_verified_at", "updated_at"])
+    if not matches:  # raised after the commit: the wrong attempt counts
+        left = max_attempts - verification.attempts
+        logger.info("phone verification %s: wrong code (%d left)", verification.pk, left)
+        raise PhoneCodeWrong(details={"code": ["Wrong code."], "attempts_left": left})
+    logger.info("phone verification %s confirmed by customer %s", verification.pk, customer.pk)
     return customer
 
 

@@ -69,3 +69,42 @@ BREAD_AND_ORANGES = {
     "items": [{"product_id": 10, "quantity": 2}, {"product_id": 15, "quantity": 1}],
     "currency": "USD",
 }
+
+
+VERIFICATION_EVENT = "customer.phone_verification_requested"
+
+
+def sent_code(phone: str) -> str:
+    """Return the code last sent to ``phone``: read from its event in the outbox, the only place
+    the code leaves orders (the notifier texts it from there)."""
+    from ecomms_common.outbox.models import OutboxMessage
+
+    envelopes = [
+        message.envelope
+        for message in OutboxMessage.objects.filter(event_type=VERIFICATION_EVENT).order_by("id")
+    ]
+    return [envelope for envelope in envelopes if envelope["data"]["phone"] == phone][-1]["data"][
+        "code"
+    ]
+
+
+@pytest.fixture
+def verify_phone(api_client) -> Callable[..., dict[str, Any]]:
+    """Return a function that sends a code to a number and confirms it, as the customer whose
+    headers it is given would; it returns the customer as the confirmation answered it."""
+
+    def verify(headers: dict[str, str], phone: str = "+254712345678") -> dict[str, Any]:
+        started = api_client.post(
+            "/customers/me/phone/verification/", {"phone": phone}, format="json", **headers
+        )
+        assert started.status_code == 202, started.content
+        confirmed = api_client.post(
+            "/customers/me/phone/verification/confirm/",
+            {"code": sent_code(started.json()["phone"])},
+            format="json",
+            **headers,
+        )
+        assert confirmed.status_code == 200, confirmed.content
+        return confirmed.json()
+
+    return verify

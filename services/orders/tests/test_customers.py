@@ -15,6 +15,7 @@ def test_a_customer_is_created_from_the_token_on_first_use(api_client, customer)
     assert body["email"] == "wanjiru@example.com"
     assert body["full_name"] == "Wanjiru Kamau"
     assert body["phone"] is None
+    assert body["phone_verified"] is False
     assert Customer.objects.filter(sub="sub-wanjiru").count() == 1
 
 
@@ -30,64 +31,88 @@ def test_email_and_name_follow_the_token(api_client, customer) -> None:
     assert Customer.objects.count() == 1
 
 
-def test_the_customer_sets_name_and_phone_stored_in_e164(api_client, customer) -> None:
+def test_the_customer_sets_their_name(api_client, customer) -> None:
     response = api_client.patch(
-        "/customers/me/",
-        {"full_name": "Wanjiru Kamau", "phone": "+254 712 345-678"},
-        format="json",
-        **customer(),
+        "/customers/me/", {"full_name": "Wanjiru Kamau"}, format="json", **customer()
     )
 
     assert response.status_code == 200
     assert response.json()["full_name"] == "Wanjiru Kamau"
-    assert response.json()["phone"] == "+254712345678"
-    assert Customer.objects.get().phone == "+254712345678"
     # The name they chose wins over the token's from now on.
     assert api_client.get("/customers/me/", **customer()).json()["full_name"] == "Wanjiru Kamau"
 
 
-def test_a_national_number_is_read_in_the_default_region(api_client, customer, settings) -> None:
+def test_a_confirmed_phone_is_stored_in_e164_and_verified(api_client, customer, verify_phone):
+    body = verify_phone(customer(), "+254 712 345-678")
+
+    assert (body["phone"], body["phone_verified"]) == ("+254712345678", True)
+    stored = Customer.objects.get()
+    assert stored.phone == "+254712345678"
+    assert stored.phone_verified_at is not None
+    me = api_client.get("/customers/me/", **customer()).json()
+    assert (me["phone"], me["phone_verified"]) == ("+254712345678", True)
+
+
+def test_a_national_number_is_read_in_the_default_region(customer, settings, verify_phone):
     settings.PHONE_DEFAULT_REGION = "KE"
 
-    response = api_client.patch(
-        "/customers/me/", {"phone": "0712345678"}, format="json", **customer()
-    )
-
-    assert response.json()["phone"] == "+254712345678"
+    assert verify_phone(customer(), "0712345678")["phone"] == "+254712345678"
 
 
 @pytest.mark.parametrize("phone", ["12345", "0712345678", "+254 12", "not a phone", "+1 555 0100"])
-def test_an_invalid_phone_is_a_400_and_changes_nothing(api_client, customer, phone) -> None:
-    api_client.patch("/customers/me/", {"phone": "+254712345678"}, format="json", **customer())
+def test_an_invalid_phone_is_a_400_and_sends_no_code(api_client, customer, phone) -> None:
+    from ecomms_common.outbox.models import OutboxMessage
 
-    response = api_client.patch("/customers/me/", {"phone": phone}, format="json", **customer())
+    response = api_client.post(
+        "/customers/me/phone/verification/", {"phone": phone}, format="json", **customer()
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert "phone" in response.json()["error"]["details"]
+    assert not OutboxMessage.objects.exists()
+
+
+def test_a_new_number_by_patch_is_a_400_naming_phone(api_client, customer, verify_phone):
+    verify_phone(customer(), "+254712345678")
+
+    response = api_client.patch(
+        "/customers/me/", {"phone": "+254722000111"}, format="json", **customer()
+    )
 
     assert response.status_code == 400
     assert "phone" in response.json()["error"]["details"]
     assert Customer.objects.get().phone == "+254712345678"
+    # The number they have already is no change.
+    same = api_client.patch(
+        "/customers/me/", {"phone": "+254712345678", "full_name": "W"}, format="json", **customer()
+    )
+    assert same.status_code == 200
+    assert (same.json()["phone"], same.json()["phone_verified"]) == ("+254712345678", True)
 
 
-def test_the_phone_can_be_cleared(api_client, customer) -> None:
-    api_client.patch("/customers/me/", {"phone": "+254712345678"}, format="json", **customer())
+def test_the_phone_can_be_cleared(api_client, customer, verify_phone) -> None:
+    verify_phone(customer())
 
     response = api_client.patch("/customers/me/", {"phone": None}, format="json", **customer())
 
-    assert response.json()["phone"] is None
+    assert (response.json()["phone"], response.json()["phone_verified"]) == (None, False)
+    assert Customer.objects.get().phone_verified_at is None
 
 
-def test_the_phone_and_name_reach_the_order_event(api_client, catalog, customer) -> None:
+def test_the_name_and_verified_phone_reach_the_order_event(
+    api_client, catalog, customer, verify_phone
+) -> None:
     from ecomms_common.outbox.models import OutboxMessage
     from tests.conftest import BREAD_AND_ORANGES
 
-    api_client.patch(
-        "/customers/me/",
-        {"full_name": "Wanjiru Kamau", "phone": "+254712345678"},
-        format="json",
-        **customer(),
-    )
+    api_client.patch("/customers/me/", {"full_name": "Wanjiru Kamau"}, format="json", **customer())
+    verify_phone(customer())
     api_client.post("/orders/", BREAD_AND_ORANGES, format="json", **customer())
 
-    event_customer = OutboxMessage.objects.get().envelope["data"]["customer"]
+    event_customer = OutboxMessage.objects.get(event_type="order.placed").envelope["data"][
+        "customer"
+    ]
     assert event_customer["full_name"] == "Wanjiru Kamau"
     assert event_customer["phone"] == "+254712345678"
 

@@ -30,14 +30,10 @@ def shape(value: Any) -> Any:
 
 
 @pytest.fixture
-def placed_event(api_client, catalog, customer) -> dict[str, Any]:
+def placed_event(api_client, catalog, customer, verify_phone) -> dict[str, Any]:
     headers = customer()
-    api_client.patch(
-        "/customers/me/",
-        {"full_name": "Wanjiru Kamau", "phone": "+254712345678"},
-        format="json",
-        **headers,
-    )
+    api_client.patch("/customers/me/", {"full_name": "Wanjiru Kamau"}, format="json", **headers)
+    verify_phone(headers, "+254712345678")
     response = api_client.post("/orders/", BREAD_AND_ORANGES, format="json", **headers)
     assert response.status_code == 201
     return OutboxMessage.objects.get(event_type="order.placed").envelope
@@ -86,8 +82,26 @@ def test_status_events_have_exactly_the_example_shape(
     assert envelope["data"]["changed_by"] == example(event_type)["data"]["changed_by"]
 
 
+def test_phone_verification_requested_has_exactly_the_example_shape(api_client, customer) -> None:
+    api_client.post(
+        "/customers/me/phone/verification/", {"phone": "+254712345678"}, format="json", **customer()
+    )
+
+    envelope = OutboxMessage.objects.get().envelope
+    assert envelope["event_type"] == "customer.phone_verification_requested"
+    assert shape(envelope) == shape(example("customer.phone_verification_requested"))
+    assert envelope["data"]["customer_id"] == "sub-wanjiru"
+    assert envelope["data"]["phone"] == "+254712345678"
+    assert len(envelope["data"]["code"]) == 6 and envelope["data"]["code"].isdigit()
+
+
 def test_the_examples_are_valid_envelopes() -> None:
-    for name in ("order.placed", "order.cancelled", "order.paid"):
+    for name in (
+        "order.placed",
+        "order.cancelled",
+        "order.paid",
+        "customer.phone_verification_requested",
+    ):
         envelope = Envelope.from_json((CONTRACTS / f"{name}.v1.json").read_bytes())
         assert envelope.event_type == name
         assert envelope.event_version == 1

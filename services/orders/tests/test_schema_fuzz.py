@@ -17,7 +17,9 @@ from ecomms_common.testing.fuzz import (
 
 # Where a schema-valid request may still be refused, and why no JSON Schema can say so.
 POSITIVE_DATA_UNCHECKED = {
-    ("PATCH", "/customers/me/"): "a phone number is valid by its country's numbering plan",
+    ("PATCH", "/customers/me/"): "a new phone number is taken only by confirming its code",
+    ("POST", "/customers/me/phone/verification/"): "a mobile number by its country's plan",
+    ("POST", "/customers/me/phone/verification/confirm/"): "only the code texted, while open",
     ("POST", "/orders/"): "product ids must exist in the catalog (422 unknown_products)",
 }
 

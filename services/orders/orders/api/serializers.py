@@ -7,6 +7,7 @@ from typing import Any
 
 import phonenumbers
 from django.conf import settings
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from ecomms_common.openapi import StrictCharField, StrictSerializer
@@ -133,6 +134,29 @@ class PhoneNumberField(StrictCharField):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Number types an SMS can reach; premium-rate, shared-cost, toll-free, fixed lines and the like are
+# refused before a code is sent to them.
+SMS_NUMBER_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+
+
+class MobileNumberField(PhoneNumberField):
+    """A phone number that can receive an SMS, in E.164 form; required."""
+
+    default_error_messages = {
+        "not_mobile": "Not a mobile number: a code can only be sent by SMS to a mobile phone."
+    }
+
+    def to_internal_value(self, data: Any) -> str:
+        e164 = super().to_internal_value(data)
+        if not e164:
+            self.fail("blank")
+        if phonenumbers.number_type(phonenumbers.parse(e164)) not in SMS_NUMBER_TYPES:
+            self.fail("not_mobile")
+        return e164
+
+
 class PersonNameField(StrictCharField):
     """A name on one line: control characters (line breaks, tabs, escapes) become one space.
 
@@ -157,10 +181,35 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="sub")
     full_name = serializers.CharField(source="display_name")
     phone = serializers.SerializerMethodField()
+    phone_verified = serializers.BooleanField(
+        help_text="Whether the phone's code was confirmed; SMS go only to a verified phone."
+    )
 
     class Meta:
         model = Customer
-        fields = ["id", "email", "full_name", "phone", "created_at", "updated_at"]
+        fields = ["id", "email", "full_name", "phone", "phone_verified", "created_at", "updated_at"]
 
     def get_phone(self, customer: Customer) -> str | None:
         return customer.phone or None
+
+
+class PhoneVerificationInputSerializer(StrictSerializer):
+    """``{"phone": "+254712345678"}``: the mobile number to send a code to."""
+
+    phone = MobileNumberField(max_length=32)
+
+
+class PhoneVerificationOutputSerializer(serializers.Serializer):
+    phone = serializers.CharField(help_text="The number the code is sent to, in E.164 form.")
+    expires_at = serializers.DateTimeField(help_text="The code cannot be confirmed after this.")
+    attempts_allowed = serializers.IntegerField(help_text="Wrong codes before the code is dead.")
+
+
+class PhoneCodeInputSerializer(StrictSerializer):
+    """``{"code": "123456"}``: the code the SMS brought."""
+
+    code = StrictCharField(
+        validators=[
+            RegexValidator(r"^[0-9]{6}$", message='The six digits of the code, e.g. "123456".')
+        ]
+    )

@@ -4,8 +4,9 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import DataError
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -22,6 +23,9 @@ from orders.api.serializers import (
     OrderListFilterSerializer,
     OrderOutputSerializer,
     OrderPlaceInputSerializer,
+    PhoneCodeInputSerializer,
+    PhoneVerificationInputSerializer,
+    PhoneVerificationOutputSerializer,
 )
 from orders.models import Order
 
@@ -192,7 +196,7 @@ class CustomerMeView(APIView):
         return Response(CustomerOutputSerializer(customer).data)
 
     @extend_schema(
-        summary="Set the caller's full name and phone (E.164)",
+        summary="Set the caller's full name; clear their phone (a new number needs its code)",
         request=CustomerInputSerializer,
         responses={200: CustomerOutputSerializer},
         tags=["customers"],
@@ -202,4 +206,76 @@ class CustomerMeView(APIView):
         serializer.is_valid(raise_exception=True)
         customer = services.customer_from_user(user=request.user)
         customer = services.customer_update(customer=customer, **serializer.validated_data)
+        return Response(CustomerOutputSerializer(customer).data)
+
+
+retry_after_header = OpenApiParameter(
+    "Retry-After",
+    int,
+    OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before trying again.",
+)
+
+
+def _too_many(description: str) -> dict[int, OpenApiResponse]:
+    # The shared Error component replaces this body (ecomms_common.openapi.document_errors).
+    return {429: OpenApiResponse(response=dict, description=description)}
+
+
+class PhoneVerificationView(APIView):
+    permission_classes = [IsAuthenticated, IsCustomer]
+
+    @extend_schema(
+        summary="Text a one-time code to a mobile number (confirmed, it is the caller's phone)",
+        request=PhoneVerificationInputSerializer,
+        responses={
+            202: PhoneVerificationOutputSerializer,
+            **_too_many(
+                "`too_many_codes`: the caller, or the number, has had its codes for the window."
+            ),
+        },
+        parameters=[retry_after_header],
+        tags=["customers"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PhoneVerificationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_from_user(user=request.user)
+        verification = services.phone_verification_start(
+            customer=customer, phone=serializer.validated_data["phone"]
+        )
+        body = {
+            "phone": verification.phone,
+            "expires_at": verification.expires_at,
+            "attempts_allowed": settings.PHONE_VERIFICATION_MAX_ATTEMPTS,
+        }
+        return Response(
+            PhoneVerificationOutputSerializer(body).data, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class PhoneVerificationConfirmView(APIView):
+    permission_classes = [IsAuthenticated, IsCustomer]
+
+    @extend_schema(
+        summary="Confirm the code last sent: its number becomes the caller's phone, verified",
+        request=PhoneCodeInputSerializer,
+        responses={
+            200: CustomerOutputSerializer,
+            **_too_many(
+                "`too_many_attempts`: the code took too many wrong codes and is dead; request a"
+                " new one."
+            ),
+        },
+        parameters=[retry_after_header],
+        tags=["customers"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PhoneCodeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_from_user(user=request.user)
+        customer = services.phone_verification_confirm(
+            customer=customer, code=serializer.validated_data["code"]
+        )
         return Response(CustomerOutputSerializer(customer).data)
