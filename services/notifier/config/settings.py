@@ -34,7 +34,13 @@ NOTIFIER_DEAD_LETTER_QUEUE = env.str(
 )
 # The events it handles (notifier.events.HANDLED): anything else bound here would be dead-lettered.
 NOTIFIER_BINDING_KEYS = env.list(
-    "NOTIFIER_BINDING_KEYS", default=["order.placed.v1", "order.cancelled.v1", "order.paid.v1"]
+    "NOTIFIER_BINDING_KEYS",
+    default=[
+        "order.placed.v1",
+        "order.cancelled.v1",
+        "order.paid.v1",
+        "customer.phone_verification_requested.v1",
+    ],
 )
 # Deliveries of one message before RabbitMQ dead-letters it (quorum queue x-delivery-limit).
 NOTIFIER_DELIVERY_LIMIT = env.int("NOTIFIER_DELIVERY_LIMIT", default=10)

@@ -13,7 +13,7 @@ from ecomms_common.events import Envelope
 from notifier.channels import PermanentDeliveryError, TransientDeliveryError
 from notifier.channels.email import email_send
 from notifier.channels.sms import sms_send
-from notifier.events import OrderEvent
+from notifier.events import NotifierEvent, PhoneVerificationEvent, event_read
 from notifier.messages import MESSAGES, message_render
 from notifier.metrics import DELIVERIES, DELIVERY_LATENCY
 from notifier.models import Delivery
@@ -50,7 +50,7 @@ def events_receive(*, envelopes: list[Envelope]) -> list[list[int] | None]:
     Raise ``MalformedEvent`` (before writing anything) when an envelope is not an event the
     notifier handles.
     """
-    events = [OrderEvent.from_envelope(envelope) for envelope in envelopes]
+    events = [event_read(envelope) for envelope in envelopes]
     now = timezone.now()
     inbox_rows: dict[str, InboxRow] = {}
     delivery_rows: list[DeliveryRow] = []
@@ -78,14 +78,20 @@ def events_receive(*, envelopes: list[Envelope]) -> list[list[int] | None]:
     return [to_attempt.pop(str(envelope.event_id), None) for envelope in envelopes]
 
 
-def _deliveries_for(*, event_id: str, event: OrderEvent, now) -> list[DeliveryRow]:
-    """Return the event's deliveries: those its entry in ``MESSAGES`` names."""
+def _deliveries_for(*, event_id: str, event: NotifierEvent, now) -> list[DeliveryRow]:
+    """Return the event's deliveries: those its entry in ``MESSAGES`` names.
+
+    An SMS goes only to the number the event names for it (``sms_to``): for an order, the
+    customer's phone, which orders sends only once verified; for a verification, the number
+    being verified, while its code is still valid. Otherwise the SMS is recorded as skipped.
+    """
     messages = MESSAGES[event.event_type]
     rows = []
     if messages.sms:
         body = message_render(messages.sms, event=event)
-        if event.customer_phone:
-            rows.append(_row(event_id, Delivery.Channel.SMS, event.customer_phone, "", body, now))
+        expired = isinstance(event, PhoneVerificationEvent) and event.expired(now)
+        if event.sms_to and not expired:
+            rows.append(_row(event_id, Delivery.Channel.SMS, event.sms_to, "", body, now))
         else:
             rows.append(
                 DeliveryRow(
@@ -96,7 +102,7 @@ def _deliveries_for(*, event_id: str, event: OrderEvent, now) -> list[DeliveryRo
                     body=body,
                     status=Delivery.Status.SKIPPED,
                     next_attempt_at=None,
-                    last_error="the order has no phone number",
+                    last_error=event.sms_skipped_because,
                 )
             )
     if messages.email_subject and messages.email_body:

@@ -26,7 +26,7 @@ from ecomms_common.consumer import BatchOutcome, EventConsumer, Message
 from ecomms_common.events import Envelope, MalformedEvent
 from notifier.channels.email import email_connection_close
 from notifier.channels.sms import sms_connection_close
-from notifier.events import OrderEvent
+from notifier.events import event_read
 from notifier.metrics import EVENTS_CONSUMED
 from notifier.services import deliveries_attempt, due_delivery_ids, events_receive
 from notifier.topology import notifier_topology
@@ -93,7 +93,7 @@ class NotifierWorker:
             try:
                 envelope = Envelope.from_json(message.body)
                 uuid.UUID(str(envelope.event_id))
-                OrderEvent.from_envelope(envelope)
+                event_read(envelope)
             except (MalformedEvent, ValueError) as exc:
                 event_type = message.properties.type or ""
                 EVENTS_CONSUMED.labels(event_type=event_type, outcome="dead_lettered").inc()

@@ -7,6 +7,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -27,6 +28,7 @@ CONTRACTS = SERVICE_DIR.parent / "orders" / "contracts"
 ORDER_PLACED_EXAMPLE = CONTRACTS / "order.placed.v1.json"
 ORDER_CANCELLED_EXAMPLE = CONTRACTS / "order.cancelled.v1.json"
 ORDER_PAID_EXAMPLE = CONTRACTS / "order.paid.v1.json"
+PHONE_VERIFICATION_EXAMPLE = CONTRACTS / "customer.phone_verification_requested.v1.json"
 
 
 def example_envelope(path: Path = ORDER_PLACED_EXAMPLE) -> dict:
@@ -63,6 +65,29 @@ def order_cancelled(**kwargs) -> Envelope:
 def order_paid(**kwargs) -> Envelope:
     """Return the producer's example ``order.paid`` event with fresh ids."""
     return order_placed(example=ORDER_PAID_EXAMPLE, **kwargs)
+
+
+def phone_verification(
+    *, phone: str | None = None, code: str | None = None, valid_seconds: float = 600
+) -> Envelope:
+    """Return the producer's example verification event, fresh: a new id, number and code,
+    occurring now and valid for ``valid_seconds`` (negative: expired already)."""
+    raw = example_envelope(PHONE_VERIFICATION_EXAMPLE)
+    now = datetime.now(UTC)
+    data = {
+        **raw["data"],
+        "verification_id": str(uuid.uuid4()),
+        "phone": phone or f"+2547{random.randint(10**7, 10**8 - 1)}",
+        "code": code or f"{random.randint(0, 999_999):06d}",
+        "expires_at": (now + timedelta(seconds=valid_seconds)).isoformat(),
+    }
+    return Envelope(
+        event_type=raw["event_type"],
+        event_version=raw["event_version"],
+        producer=raw["producer"],
+        data=data,
+        occurred_at=now.isoformat(),
+    )
 
 
 def commit_event(envelope: Envelope) -> Envelope:

@@ -1,11 +1,16 @@
 from datetime import UTC, datetime
 
 import pytest
-from notifier.events import OrderEvent
+from notifier.events import OrderEvent, PhoneVerificationEvent, event_read
 from notifier.messages import MESSAGES, message_render
 
 from ecomms_common.events import Envelope, MalformedEvent
-from tests.helpers import ORDER_CANCELLED_EXAMPLE, ORDER_PAID_EXAMPLE, ORDER_PLACED_EXAMPLE
+from tests.helpers import (
+    ORDER_CANCELLED_EXAMPLE,
+    ORDER_PAID_EXAMPLE,
+    ORDER_PLACED_EXAMPLE,
+    PHONE_VERIFICATION_EXAMPLE,
+)
 
 
 def _texts(event: OrderEvent) -> dict[str, str]:
@@ -102,3 +107,50 @@ def test_a_name_is_written_as_it_is_not_html_escaped():
     body = _texts(OrderEvent.from_envelope(envelope))["email_body"]
 
     assert body.splitlines()[0] == "Customer: O'Brien & <Sons>"
+
+
+def test_the_producers_example_phone_verification_texts_the_code_to_the_number():
+    event = event_read(Envelope.from_json(PHONE_VERIFICATION_EXAMPLE.read_bytes()))
+
+    assert isinstance(event, PhoneVerificationEvent)
+    assert (event.sms_to, event.code, event.valid_minutes) == ("+254712345678", "042917", 10)
+    assert _texts(event) == {
+        "sms": "Your ecomms verification code is 042917. It expires in 10 minutes."
+        " Do not share it with anyone."
+    }
+
+
+def test_the_code_stays_out_of_the_events_repr():
+    event = event_read(Envelope.from_json(PHONE_VERIFICATION_EXAMPLE.read_bytes()))
+
+    assert "042917" not in repr(event)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"code": 42917}, "code"),
+        ({"code": "04291x"}, "code"),
+        ({"code": ""}, "code"),
+        ({"code": None}, "code"),
+        ({"expires_at": "soon"}, "payload"),
+        ({"expires_at": "2026-11-25T10:10:00"}, "UTC offset"),
+    ],
+)
+def test_a_verification_it_cannot_use_is_malformed_and_the_code_is_not_in_the_error(
+    changes, message
+):
+    envelope = _example(PHONE_VERIFICATION_EXAMPLE)
+    envelope.data.update(changes)
+
+    with pytest.raises(MalformedEvent, match=message) as error:
+        event_read(envelope)
+    assert "042917" not in str(error.value)
+
+
+def test_a_verification_without_a_number_is_malformed():
+    envelope = _example(PHONE_VERIFICATION_EXAMPLE)
+    del envelope.data["phone"]
+
+    with pytest.raises(MalformedEvent, match="phone"):
+        event_read(envelope)

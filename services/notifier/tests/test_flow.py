@@ -18,6 +18,7 @@ from tests.helpers import (
     order_cancelled,
     order_paid,
     order_placed,
+    phone_verification,
     place_order,
     running_notifier,
     settled,
@@ -73,6 +74,44 @@ def test_an_order_without_a_phone_sends_only_the_email(sms_standin, smtp):
     assert sms_standin.requests == []
     assert len(smtp.messages) == 1
     assert Delivery.objects.get(channel="sms").status == Delivery.Status.SKIPPED
+
+
+def test_a_verification_code_is_texted_once_to_the_number_and_nothing_else(
+    sms_standin, smtp, settings
+):
+    envelope = phone_verification(phone="+254711000333", code="550123")
+    with running_relay(), running_notifier():
+        commit_event(envelope)
+        place_order(phone=None)  # an order without a verified phone: no SMS at all
+        wait_for(settled(2), what="the code's SMS")
+        # The same event again (a relay that died before marking it sent): texted once.
+        properties = pika.BasicProperties(
+            content_type="application/json", delivery_mode=2, message_id=envelope.event_id
+        )
+        labels = {"event_type": envelope.event_type, "outcome": "duplicate"}
+        duplicates = _metric("notifier_events_consumed_total", **labels)
+        with broker_channel() as channel:
+            channel.basic_publish(
+                settings.EVENTS_EXCHANGE, envelope.routing_key, envelope.to_json(), properties
+            )
+        wait_for(
+            lambda: _metric("notifier_events_consumed_total", **labels) == duplicates + 1,
+            what="the second copy to be dropped",
+        )
+
+    assert [(s.to, s.message) for s in sms_standin.requests] == [
+        (
+            "+254711000333",
+            "Your ecomms verification code is 550123. It expires in 10 minutes."
+            " Do not share it with anyone.",
+        )
+    ]
+    assert len(smtp.messages) == 1  # the order's admin email; the code sends none
+    assert sorted(Delivery.objects.values_list("event__event_type", "channel", "status")) == [
+        ("customer.phone_verification_requested", "sms", "sent"),
+        ("order.placed", "email", "sent"),
+        ("order.placed", "sms", "skipped"),
+    ]
 
 
 def test_smtp_451_then_250_sends_one_email_after_a_retry(sms_standin, smtp):

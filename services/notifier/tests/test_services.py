@@ -13,7 +13,7 @@ from notifier.services import (
 )
 
 from ecomms_common.events import MalformedEvent
-from tests.helpers import order_cancelled, order_paid, order_placed
+from tests.helpers import order_cancelled, order_paid, order_placed, phone_verification
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,36 @@ def test_an_order_without_a_phone_skips_the_sms():
     ids = event_receive(envelope=order_placed(phone=None))
     sms = Delivery.objects.get(channel="sms")
     assert sms.status == Delivery.Status.SKIPPED
+    assert sms.last_error == "the customer has no verified phone number"
     assert ids == [Delivery.objects.get(channel="email").id]
+
+
+def test_a_verification_is_one_sms_with_the_code_to_the_number_and_no_email(settings):
+    settings.ADMIN_EMAIL = "admin@ecomms.test"
+    envelope = phone_verification(phone="+254711000222", code="120034")
+
+    [sms_id] = event_receive(envelope=envelope)
+
+    assert event_receive(envelope=envelope) is None
+    [sms] = Delivery.objects.all()
+    assert (sms.id, sms.channel, sms.recipient, sms.status) == (
+        sms_id,
+        "sms",
+        "+254711000222",
+        Delivery.Status.PENDING,
+    )
+    assert "120034" in sms.body
+    assert sms.event.event_type == "customer.phone_verification_requested"
+
+
+def test_a_code_that_expired_before_it_was_taken_in_is_not_sent():
+    assert event_receive(envelope=phone_verification(valid_seconds=-1)) == []
+
+    sms = Delivery.objects.get()
+    assert (sms.status, sms.last_error) == (
+        Delivery.Status.SKIPPED,
+        "the code expired before it could be sent",
+    )
 
 
 def test_a_malformed_payload_records_nothing():
