@@ -1,11 +1,13 @@
 """The whole system through the gateway, as an API client uses it: OIDC login, a catalog upload
-and its average prices, orders with their SMS and admin email, idempotent retries."""
+and its average prices, phone verification by SMS code, orders with their SMS and admin email,
+idempotent retries."""
 
 import uuid
 from decimal import Decimal
 
 import pytest
 from ecomms_e2e.client import (
+    Api,
     expected_average,
     login,
     read_mail,
@@ -13,6 +15,7 @@ from ecomms_e2e.client import (
     token_claims,
     wait_for,
 )
+from ecomms_e2e.phone import texted_codes, verify_phone
 
 # Shared leaf names under different parents ("Organic", "Bread"), a deep path, products in
 # several categories, and prices whose averages need rounding.
@@ -74,9 +77,10 @@ def catalog(admin):
 
 
 @pytest.fixture(scope="module")
-def alice_order(alice, catalog):
-    """Alice sets her phone and places an order (prices from the catalog: hers are refused)."""
-    assert alice.patch("/customers/me/", json={"phone": PHONE}).status_code == 200
+def alice_order(stack, alice, catalog):
+    """Alice verifies her phone (the code from its SMS) and places an order (prices from the
+    catalog: hers are refused)."""
+    assert verify_phone(alice, stack.sms_record, PHONE)["phone_verified"] is True
     items = [
         {"product_id": catalog["Navel Oranges"], "quantity": 3},
         {"product_id": catalog["Sourdough"], "quantity": 1},
@@ -201,3 +205,53 @@ def test_retried_order_with_the_same_idempotency_key_creates_nothing_new(stack, 
     )
     sms = [s for s in read_sms(stack.sms_record) if number in s["message"]]
     assert len(sms) == 1
+
+
+CAROL_PHONE = "+254711444555"
+
+
+def test_order_sms_go_only_to_a_number_confirmed_by_its_code(stack, catalog):
+    """Carol asks for a code and guesses: refused, then the code is dead. Her order sends no SMS
+    (the number is not hers until confirmed). A new code, confirmed: her next order texts her."""
+    carol = Api.logged_in(stack.gateway, "carol")
+    started = carol.post("/customers/me/phone/verification/", json={"phone": CAROL_PHONE})
+    assert started.status_code == 202, started.text
+    [code] = wait_for(
+        lambda: texted_codes(stack.sms_record, CAROL_PHONE), timeout=30, what="carol's code"
+    )
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    guesses = [
+        carol.post("/customers/me/phone/verification/confirm/", json={"code": wrong})
+        for _ in range(5)
+    ]
+    assert [g.status_code for g in guesses] == [400] * 5
+    dead = carol.post("/customers/me/phone/verification/confirm/", json={"code": code})
+    assert dead.status_code == 429, dead.text
+    assert int(dead.headers["Retry-After"]) >= 1
+    assert carol.patch("/customers/me/", json={"phone": CAROL_PHONE}).status_code == 400
+    assert carol.get("/customers/me/").json()["phone_verified"] is False
+
+    unverified = carol.place_order([(catalog["Lemons"], 1)], key=str(uuid.uuid4())).json()
+    _wait_for_admin_email(stack, unverified["id"])  # the order's events have been handled
+
+    assert _order_sms(stack, unverified["id"]) == []
+    assert [s["to"] for s in read_sms(stack.sms_record)].count(CAROL_PHONE) == 1  # the code
+
+    assert verify_phone(carol, stack.sms_record, CAROL_PHONE)["phone_verified"] is True
+    verified = carol.place_order([(catalog["Lemons"], 1)], key=str(uuid.uuid4())).json()
+    [sms] = wait_for(
+        lambda: _order_sms(stack, verified["id"]), timeout=30, what="carol's order SMS"
+    )
+    assert sms["to"] == CAROL_PHONE
+
+
+def _order_sms(stack, order_id: int) -> list[dict]:
+    return [s for s in read_sms(stack.sms_record) if f"#{order_id} " in s["message"]]
+
+
+def _wait_for_admin_email(stack, order_id: int) -> None:
+    wait_for(
+        lambda: [m for m in read_mail(stack.maildir) if m["Subject"] == f"New order #{order_id}"],
+        timeout=30,
+        what=f"order {order_id}'s admin email",
+    )

@@ -133,8 +133,11 @@ class Ledger:
         return self.tally()
 
     def phantoms(self) -> list[str]:
-        """SMS and emails a provider accepted for an order the orders database does not hold."""
+        """SMS and emails a provider accepted for an order the orders database does not hold.
+
+        An SMS naming no order (a phone verification code) is none."""
         known = {order for (order,) in self.stack.query("orders", "SELECT id FROM orders_order")}
+        known.add(None)
         outside = self.stack.outside
         return [
             f"{name} for order {order}"

@@ -21,6 +21,7 @@ from ecomms_e2e.client import (
     token_claims,
     wait_for,
 )
+from ecomms_e2e.phone import verify_phone
 
 ROOT = Path(__file__).resolve().parents[3]
 PHONE = "+254712345678"
@@ -114,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             f"over {answer['product_count']} products (sample alone: {sample} over {count})"
         )
 
-    step(4, "The customer sets a phone and places an order: POST /orders/")
-    alice.patch("/customers/me/", json={"phone": PHONE}).raise_for_status()
+    step(4, "The customer verifies a phone (code by SMS) and places an order: POST /orders/")
+    verify_phone(alice, args.sms_record, PHONE, timeout=args.wait)
+    show(f"{PHONE} confirmed by the code texted to it: order SMS go there")
     ids = lookup_ids(admin, result)
     order = alice.place_order(
         [(ids["Whole Wheat Bread"], 2), (ids["Navel Oranges (1 kg)"], 1)], key=str(uuid.uuid4())
