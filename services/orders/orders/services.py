@@ -191,6 +191,16 @@ def phone_verification_start(*, customer: Customer, phone: str) -> PhoneVerifica
     return verification
 
 
+def phone_verification_purge_old() -> int:
+    """Delete verifications the limits no longer count and no one can confirm; return how many."""
+    age = max(
+        settings.PHONE_VERIFICATION_WINDOW_SECONDS, settings.PHONE_VERIFICATION_CODE_TTL_SECONDS
+    )
+    cutoff = timezone.now() - timedelta(seconds=age)
+    deleted, _ = PhoneVerification.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
 def phone_verification_confirm(*, customer: Customer, code: str) -> Customer:
     """Confirm the customer's newest code; its number becomes their phone, verified.
 

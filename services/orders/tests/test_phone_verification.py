@@ -330,3 +330,42 @@ def test_the_relay_publishes_the_code_to_the_notifiers_routing_key(
     assert envelope["data"]["phone"] == PHONE
     assert envelope["data"]["code"] == sent_code(PHONE)
     assert OutboxMessage.objects.get().published_at is not None
+
+
+def test_old_verifications_are_purged_and_recent_ones_kept(api_client, customer) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    _start(api_client, customer("a"))
+    _start(api_client, customer("b"), "+254722000111")
+    PhoneVerification.objects.filter(phone=PHONE).update(
+        created_at=timezone.now() - timedelta(seconds=3601)
+    )
+    out = StringIO()
+
+    call_command("purge_phone_verifications", stdout=out)
+
+    assert "deleted 1 old phone verifications" in out.getvalue()
+    assert list(PhoneVerification.objects.values_list("phone", flat=True)) == ["+254722000111"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_confirmation_cut_off_from_its_database_is_a_503_and_costs_no_attempt(
+    api_client, customer, database_proxy
+) -> None:
+    from django.db import close_old_connections
+
+    headers = customer()
+    _start(api_client, headers)
+    code = sent_code(PHONE)
+    database_proxy.cut()
+
+    failed = _confirm(api_client, headers, _wrong(code))
+    database_proxy.restore()
+    close_old_connections()
+
+    assert failed.status_code == 503
+    assert failed.json()["error"]["code"] == "database_unavailable"
+    assert PhoneVerification.objects.get().attempts == 0
+    assert _confirm(api_client, headers, code).status_code == 200

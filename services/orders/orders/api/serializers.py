@@ -182,7 +182,8 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
     full_name = serializers.CharField(source="display_name")
     phone = serializers.SerializerMethodField()
     phone_verified = serializers.BooleanField(
-        help_text="Whether the phone's code was confirmed; SMS go only to a verified phone."
+        read_only=True,
+        help_text="Whether the phone's code was confirmed; SMS go only to a verified phone.",
     )
 
     class Meta:
