@@ -32,6 +32,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # No page of the gateway's may be framed by another site (X-Frame-Options: DENY).
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     MIDDLEWARE[-1],
 ]
 DATABASES = {"default": database()}
@@ -108,6 +110,9 @@ JWT_LEEWAY_SECONDS = env.int("JWT_LEEWAY_SECONDS", default=30)
 # Access tokens verified once are remembered (by their exact string, until they expire) so a
 # client's next calls skip the signature check; at most this many (0: verify every call).
 JWT_VERIFIED_CACHE_SIZE = env.int("JWT_VERIFIED_CACHE_SIZE", default=10_000)
+# How often each gateway process asks Redis whether access tokens were denied (logout, account
+# disabled, a refresh token reused): the longest a denied token still passes.
+TOKEN_DENYLIST_REFRESH_SECONDS = env.float("TOKEN_DENYLIST_REFRESH_SECONDS", default=0.5)
 
 SIMPLE_JWT = {
     "ALGORITHM": "RS256",

@@ -62,3 +62,15 @@ class User(AbstractUser):
         if self.admin_granted or self.is_listed_admin:
             return [ROLE_CUSTOMER, ROLE_ADMIN]
         return [ROLE_CUSTOMER]
+
+
+class RefreshFamily(models.Model):
+    """Which login a refresh token descends from: every refresh token issued by refreshing
+    another carries its family, so that reusing a spent one revokes them all (OAuth 2.0
+    Security BCP, refresh token rotation)."""
+
+    jti = models.CharField(max_length=255, unique=True)
+    family = models.UUIDField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"refresh token {self.jti} of family {self.family}"

@@ -139,7 +139,7 @@ def test_revoked_refresh_token_is_refused(client, token_pair) -> None:
         "/auth/token/refresh/", {"refresh": refresh}, content_type="application/json"
     )
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "invalid_token"
+    assert response.json()["error"]["code"] == "refresh_token_revoked"
 
 
 @pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer a b"])

@@ -33,6 +33,7 @@ from gateway.edge.deadlines import Receive, RequestTimeout
 from gateway.edge.responses import Send, send_json_error
 from gateway.edge.routes import Upstream, route
 from gateway.forwarding import FORWARDING_HEADERS, forwarded_headers
+from gateway.identity.revocation import denied_tokens
 from gateway.identity.tokens import access_token_verify
 from gateway.ratelimit import limit_refusal, limits_for, refusal_document
 
@@ -162,8 +163,11 @@ async def _answer(call: Call, service: Upstream, receive: Receive, send: Send) -
         await call.send_error(send, 400, "bad_request", f"Invalid HTTP_HOST header: {host!r}.")
         return
 
+    authorization = headers.get(b"authorization")
+    if authorization:
+        await denied_tokens.refresh_async()
     try:
-        claims = _bearer_claims(headers.get(b"authorization"))
+        claims = _bearer_claims(authorization)
         token_error = None
     except InvalidToken as exc:
         claims, token_error = None, exc

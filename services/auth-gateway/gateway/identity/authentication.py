@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from rest_framework.request import Request
 
 from ecomms_common.auth import GatewayUser, InvalidToken, JWTAuthentication
+from gateway.identity.revocation import denied_tokens
 from gateway.identity.tokens import access_token_verify
 
 
@@ -48,4 +49,5 @@ def _verify_authorization(request: HttpRequest) -> dict[str, Any] | None:
     token = token.strip()
     if scheme.lower() != "bearer" or not token or " " in token:
         raise InvalidToken("The Authorization header must be 'Bearer <access token>'.")
+    denied_tokens.refresh()
     return access_token_verify(token)

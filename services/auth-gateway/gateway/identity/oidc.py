@@ -236,6 +236,9 @@ class LoginStartView(OIDCAuthenticationRequestView):
         return response
 
 
+TOKENS_PENDING_SESSION_KEY = "gateway_tokens_pending"
+
+
 class LoginCallbackView(OIDCAuthenticationCallbackView):
     """The provider's redirect back: state and nonce are spent on first use."""
 
@@ -243,6 +246,12 @@ class LoginCallbackView(OIDCAuthenticationCallbackView):
     def success_url(self) -> str:
         next_url = local_path(self.request.session.get("oidc_login_next"))
         return next_url or settings.LOGIN_REDIRECT_URL
+
+    def login_success(self) -> HttpResponse:
+        response = super().login_success()
+        # The token page issues one pair for this login, on its first load (views.TokenForSession).
+        self.request.session[TOKENS_PENDING_SESSION_KEY] = True
+        return response
 
     def get(self, request: HttpRequest) -> HttpResponse:
         try:

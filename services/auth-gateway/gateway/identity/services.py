@@ -7,12 +7,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from ecomms_common.auth import InvalidToken
+from gateway.identity.revocation import access_token_record, account_access_deny
 from gateway.identity.tokens import GatewayRefreshToken
-from gateway.models import ROLE_ADMIN, User
+from gateway.models import ROLE_ADMIN, RefreshFamily, User
 
 logger = logging.getLogger(__name__)
 
@@ -128,24 +131,35 @@ def _full_name(claims: dict[str, Any]) -> str:
     return " ".join(str(part) for part in parts if part)
 
 
-def token_pair_issue(*, user: User) -> TokenPair:
-    """Return a new access/refresh pair for the user (the refresh token is recorded)."""
+def token_pair_issue(*, user: User, family: uuid.UUID | None = None) -> TokenPair:
+    """Return a new access/refresh pair for the user.
+
+    The refresh token is recorded with its family (a new one for a login, the spent token's for a
+    refresh); the access token's ``jti`` is recorded so that it can be denied (raises
+    ``RevocationUnavailable`` when that store is down: a token that could not be revoked is not
+    issued).
+    """
     refresh = GatewayRefreshToken.for_user(user)
+    RefreshFamily.objects.create(jti=refresh["jti"], family=family or uuid.uuid4())
+    access = refresh.access_token
+    access_token_record(subject=str(user.public_id), jti=access["jti"], expires_at=access["exp"])
     return TokenPair(
-        access=str(refresh.access_token),
+        access=str(access),
         refresh=str(refresh),
         expires_in=settings.JWT_ACCESS_TTL_SECONDS,
     )
 
 
 def token_refresh(*, refresh: str) -> TokenPair:
-    """Spend a refresh token on a new pair; a refresh token works once.
+    """Spend a refresh token on a new pair of the same family; a refresh token works once.
 
     The spent token is revoked in the same transaction that checks it, under a row lock, so two
-    concurrent uses of one token cannot both succeed. Roles and profile are read afresh.
+    concurrent uses of one token cannot both succeed. Roles and profile are read afresh. A spent
+    token used again means that two parties hold it: every refresh token of its family is
+    revoked and the account's access tokens are denied, then the call is refused.
     """
+    token = _refresh_token_parse(refresh)
     with transaction.atomic():
-        token = _refresh_token_parse(refresh)
         outstanding = (
             OutstandingToken.objects.select_for_update(of=("self",))
             .filter(jti=token["jti"])
@@ -155,19 +169,84 @@ def token_refresh(*, refresh: str) -> TokenPair:
         )
         if outstanding is None:
             raise InvalidToken("This refresh token was not issued here.")
-        if BlacklistedToken.objects.filter(token=outstanding).exists():
-            raise InvalidToken("This refresh token was already used or revoked.")
-        BlacklistedToken.objects.create(token=outstanding)
-        user = outstanding.user
-        if user is None or not user.is_active:
-            raise InvalidToken("The account of this token is no longer active.")
-        return token_pair_issue(user=user)
+        family = (
+            RefreshFamily.objects.filter(jti=token["jti"]).values_list("family", flat=True).first()
+        )
+        reused = BlacklistedToken.objects.filter(token=outstanding).exists()
+        if not reused:
+            BlacklistedToken.objects.create(token=outstanding)
+            user = outstanding.user
+            if user is None or not user.is_active:
+                raise InvalidToken("The account of this token is no longer active.")
+            return token_pair_issue(user=user, family=family)
+    if outstanding.user is not None:
+        _family_revoke(user=outstanding.user, family=family)
+    raise InvalidToken(
+        "This refresh token was already used or revoked; every token of its login is revoked.",
+        "refresh_token_revoked",
+    )
 
 
-def token_revoke(*, refresh: str) -> None:
-    """Revoke a refresh token: it can no longer be used."""
+def token_logout(*, refresh: str) -> None:
+    """Log the account of a refresh token out everywhere (:func:`account_tokens_revoke`)."""
     token = _refresh_token_parse(refresh)
-    token.blacklist()
+    outstanding = (
+        OutstandingToken.objects.filter(jti=token["jti"]).select_related("user").order_by().first()
+    )
+    if outstanding is None or outstanding.user is None:
+        raise InvalidToken("This refresh token was not issued here.")
+    account_tokens_revoke(user=outstanding.user, reason="logout")
+
+
+def account_tokens_revoke(*, user: User, reason: str) -> None:
+    """Deny the account's unexpired access tokens, then revoke all its refresh tokens.
+
+    The denial comes first: when its store is down nothing is revoked and the caller gets a 503
+    to retry, rather than a logout that leaves the access tokens working.
+    """
+    denied = account_access_deny(subject=str(user.public_id))
+    revoked = _refresh_tokens_revoke(OutstandingToken.objects.filter(user=user))
+    logger.warning(
+        "tokens of user %s revoked (%s): %d access tokens denied, %d refresh tokens revoked",
+        user.public_id,
+        reason,
+        denied,
+        revoked,
+    )
+
+
+def account_disable(*, user: User, disabled: bool = True) -> User:
+    """Disable an account (no login, no refresh; its tokens revoked), or enable it again."""
+    if disabled:
+        account_tokens_revoke(user=user, reason="account disabled")
+    user.is_active = not disabled
+    user.save(update_fields=["is_active"])
+    logger.warning("user %s %s", user.public_id, "disabled" if disabled else "enabled again")
+    return user
+
+
+def _family_revoke(*, user: User, family: uuid.UUID | None) -> None:
+    denied = account_access_deny(subject=str(user.public_id))
+    revoked = 0
+    if family is not None:
+        jtis = RefreshFamily.objects.filter(family=family).values("jti")
+        revoked = _refresh_tokens_revoke(OutstandingToken.objects.filter(jti__in=jtis))
+    logger.warning(
+        "a spent refresh token of user %s was used again: %d refresh tokens of its family "
+        "revoked, %d access tokens denied",
+        user.public_id,
+        revoked,
+        denied,
+    )
+
+
+def _refresh_tokens_revoke(outstanding: QuerySet[OutstandingToken]) -> int:
+    """Revoke the given refresh tokens that are not yet revoked or expired; return how many."""
+    live = outstanding.filter(expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
+    created = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in live], ignore_conflicts=True
+    )
+    return len(created)
 
 
 def _refresh_token_parse(refresh: str) -> GatewayRefreshToken:

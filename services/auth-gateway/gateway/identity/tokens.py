@@ -21,6 +21,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from ecomms_common.auth import InvalidToken, UnknownSigningKey, token_verify
 from gateway.identity.keys import ALGORITHM, KeyRing, key_ring
+from gateway.identity.revocation import denied_tokens
 from gateway.models import User
 
 
@@ -98,6 +99,11 @@ class GatewayRefreshToken(GatewayTokenMixin, RefreshToken):
     def lifetime(self) -> timedelta:
         return timedelta(seconds=settings.JWT_REFRESH_TTL_SECONDS)
 
+    def check_blacklist(self) -> None:
+        # Whether a refresh token was spent is token_refresh's to judge, under a row lock: a spent
+        # one presented again revokes its whole family, which a parse error would hide.
+        return None
+
     @classmethod
     def for_user(cls, user: User) -> "GatewayRefreshToken":
         token = super().for_user(user)
@@ -115,8 +121,9 @@ def describe(token: RefreshToken | AccessToken, user: User) -> None:
 class VerifiedTokens:
     """A bounded LRU of access tokens already verified, by their exact string, until they expire.
 
-    Access tokens are never revoked before ``exp`` (only refresh tokens are), so a token that
-    verified once stays valid until then: a hit skips the RS256 check but not the expiry check.
+    A token that verified once keeps its valid signature and claims until ``exp``: a hit skips the
+    RS256 check but not the expiry check, nor the denylist (gateway.identity.revocation), which
+    :func:`access_token_verify` checks on every call.
     An entry is tied to the key ring, issuer, audience and leeway it was verified under, so a key
     retired from the ring, or another issuer or audience, is checked afresh (and refused).
     """
@@ -162,4 +169,6 @@ def access_token_verify(token: str) -> dict[str, Any]:
     if claims is None:
         claims = gateway_token_verify(token, token_type="access")  # noqa: S106
         verified_tokens.put(key, claims)
+    if denied_tokens.denied(claims.get("jti")):
+        raise InvalidToken("This token was revoked (logout or account disabled).", "token_revoked")
     return claims

@@ -20,7 +20,9 @@ from rest_framework.views import APIView
 from ecomms_common.errors import error_response
 from ecomms_common.openapi import StrictCharField, StrictSerializer
 from gateway.identity.keys import key_ring
-from gateway.identity.services import token_pair_issue, token_refresh, token_revoke
+from gateway.identity.oidc import TOKENS_PENDING_SESSION_KEY
+from gateway.identity.revocation import RevocationUnavailable
+from gateway.identity.services import token_logout, token_pair_issue, token_refresh
 
 _token_pair = inline_serializer(
     "TokenPair",
@@ -49,29 +51,62 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
+# Our HTML pages: no scripts, no framing, nothing loaded from elsewhere (their styles are inline).
+PAGE_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def page_headers(response: HttpResponse) -> HttpResponse:
+    """Add the headers every HTML page of the gateway's own sends (not Swagger UI's)."""
+    response["Content-Security-Policy"] = PAGE_SECURITY_POLICY
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @method_decorator(never_cache, name="dispatch")
 class TokenForSessionView(View):
-    """Give the logged-in browser user an access/refresh pair (a page, or JSON)."""
+    """Show the logged-in browser user the pair issued for this login, once (a page, or JSON).
+
+    The login callback marks the session; the first load issues the pair and clears the mark, so
+    reloading the page (or a prefetch, or another tab) mints nothing: it says the pair was shown
+    and how to get another (refresh it, or log in again). ``POST`` (with the CSRF token) issues a
+    new pair on purpose.
+    """
 
     def get(self, request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated:
             if _wants_json(request):
                 return _login_required()
             return redirect(f"{settings.LOGIN_URL}?next={request.path}")
-        pair = token_pair_issue(user=request.user)
+        context = {"user": request.user, "origin": request.build_absolute_uri("/")[:-1]}
+        if request.session.pop(TOKENS_PENDING_SESSION_KEY, False):
+            try:
+                pair = token_pair_issue(user=request.user)
+            except RevocationUnavailable as exc:
+                request.session[TOKENS_PENDING_SESSION_KEY] = True  # a reload may try again
+                return error_response(503, exc.default_code, str(exc.detail))
+            if _wants_json(request):
+                return JsonResponse(pair.as_dict())
+            return page_headers(render(request, "gateway/token.html", {**context, "pair": pair}))
         if _wants_json(request):
-            return JsonResponse(pair.as_dict())
-        return render(
-            request,
-            "gateway/token.html",
-            {"pair": pair, "user": request.user, "origin": request.build_absolute_uri("/")[:-1]},
-        )
+            return error_response(
+                409,
+                "tokens_already_issued",
+                "The tokens of this login were shown once already: refresh them with "
+                "POST /auth/token/refresh/, POST here for a new pair, or log in again.",
+            )
+        return page_headers(render(request, "gateway/token.html", context, status=409))
 
     @method_decorator(csrf_protect)
     def post(self, request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated:
             return _login_required()
-        return JsonResponse(token_pair_issue(user=request.user).as_dict())
+        try:
+            return JsonResponse(token_pair_issue(user=request.user).as_dict())
+        except RevocationUnavailable as exc:
+            return error_response(503, exc.default_code, str(exc.detail))
 
 
 def _login_required() -> HttpResponse:
@@ -111,7 +146,8 @@ class TokenRefreshView(RefreshTokenView):
 
 class LogoutView(RefreshTokenView):
     @extend_schema(
-        summary="Revoke a refresh token and end the browser session",
+        summary="Log the account out everywhere: revoke its refresh tokens, deny its access "
+        "tokens (within a second at every gateway), end the browser session",
         request=RefreshInput,
         responses={204: None},
         tags=["auth"],
@@ -119,7 +155,7 @@ class LogoutView(RefreshTokenView):
     def post(self, request: Request) -> Response:
         serializer = RefreshInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token_revoke(refresh=serializer.validated_data["refresh"])
+        token_logout(refresh=serializer.validated_data["refresh"])
         auth.logout(request._request)
         return Response(status=204)
 

@@ -22,14 +22,19 @@ class Command(BaseCommand):
         parser.add_argument("--revoke", action="store_true", help="withdraw the role instead")
 
     def handle(self, *args: Any, who: str, revoke: bool, **options: Any) -> None:
-        match = Q(email__iexact=who) | Q(oidc_sub=who)
-        with contextlib.suppress(ValueError):
-            match |= Q(public_id=uuid.UUID(who))
-        users = list(User.objects.filter(match)[:2])
-        if not users:
-            raise CommandError(f"No user matches {who!r}; they must log in once first.")
-        if len(users) > 1:
-            raise CommandError(f"Several users match {who!r}; name one by its OIDC subject or id.")
-        user = admin_grant(user=users[0], granted=not revoke)
+        user = admin_grant(user=user_named(who), granted=not revoke)
         verb = "withdrawn from" if revoke else "granted to"
         self.stdout.write(f"admin role {verb} {user.email or user.oidc_sub} ({user.public_id})")
+
+
+def user_named(who: str) -> User:
+    """Return the one user an email, OIDC subject or user id names; CommandError otherwise."""
+    match = Q(email__iexact=who) | Q(oidc_sub=who)
+    with contextlib.suppress(ValueError):
+        match |= Q(public_id=uuid.UUID(who))
+    users = list(User.objects.filter(match)[:2])
+    if not users:
+        raise CommandError(f"No user matches {who!r}; they must log in once first.")
+    if len(users) > 1:
+        raise CommandError(f"Several users match {who!r}; name one by its OIDC subject or id.")
+    return users[0]
