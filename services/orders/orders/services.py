@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from ecomms_common.auth import GatewayUser
+from ecomms_common.outbox.models import OutboxMessage
 from ecomms_common.outbox.services import outbox_enqueue
 from orders.clients.catalog import catalog_client
 from orders.errors import (
@@ -33,6 +34,7 @@ from orders.errors import (
 from orders.events import (
     ORDER_CANCELLED,
     ORDER_PAID,
+    PHONE_VERIFICATION_REQUESTED,
     order_placed_event,
     order_status_changed_event,
     phone_verification_requested_event,
@@ -191,13 +193,42 @@ def phone_verification_start(*, customer: Customer, phone: str) -> PhoneVerifica
     return verification
 
 
+def phone_codes_redact(*, customer: Customer | None = None, created_before=None) -> int:
+    """Blank the code in published verification events (the customer's, or those older than
+    ``created_before``); return how many. Such a code can no longer be confirmed: this leaves
+    it in the outbox only while its event waits to be published and the code may be used.
+    """
+    filters = ["event_type = %s", "published_at IS NOT NULL", "envelope->'data'->>'code' <> ''"]
+    params: list[Any] = [PHONE_VERIFICATION_REQUESTED]
+    if customer is not None:
+        filters.append("envelope->'data'->>'customer_id' = %s")
+        params.append(customer.sub)
+    if created_before is not None:
+        filters.append("created_at < %s")
+        params.append(created_before)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {OutboxMessage._meta.db_table} "  # noqa: S608 - the table's name, no input
+            "SET envelope = jsonb_set(envelope, '{data,code}', '\"\"') "
+            f"WHERE {' AND '.join(filters)}",
+            params,
+        )
+        return cursor.rowcount
+
+
 def phone_verification_purge_old() -> int:
-    """Delete verifications the limits no longer count and no one can confirm; return how many."""
+    """Delete verifications the limits no longer count and no one can confirm, and blank the
+    codes of published verification events past their lifetime; return how many were deleted."""
+    now = timezone.now()
+    phone_codes_redact(
+        created_before=now - timedelta(seconds=settings.PHONE_VERIFICATION_CODE_TTL_SECONDS)
+    )
     age = max(
         settings.PHONE_VERIFICATION_WINDOW_SECONDS, settings.PHONE_VERIFICATION_CODE_TTL_SECONDS
     )
-    cutoff = timezone.now() - timedelta(seconds=age)
-    deleted, _ = PhoneVerification.objects.filter(created_at__lt=cutoff).delete()
+    deleted, _ = PhoneVerification.objects.filter(
+        created_at__lt=now - timedelta(seconds=age)
+    ).delete()
     return deleted
 
 
@@ -235,6 +266,9 @@ def phone_verification_confirm(*, customer: Customer, code: str) -> Customer:
             verification.save(update_fields=["confirmed_at"])
             customer.phone, customer.phone_verified_at = verification.phone, now
             customer.save(update_fields=["phone", "phone_verified_at", "updated_at"])
+        if matches or verification.attempts >= max_attempts:
+            # Used or dead: none of the customer's codes can be confirmed any more.
+            phone_codes_redact(customer=customer)
     if not matches:  # raised after the commit: the wrong attempt counts
         left = max_attempts - verification.attempts
         logger.info("phone verification %s: wrong code (%d left)", verification.pk, left)

@@ -331,6 +331,10 @@ def test_the_relay_publishes_the_code_to_the_notifiers_routing_key(
     assert envelope["data"]["code"] == sent_code(PHONE)
     assert OutboxMessage.objects.get().published_at is not None
 
+    # Once used, the code is blanked in the published event: the outbox no longer holds it.
+    assert _confirm(api_client, customer(), envelope["data"]["code"]).status_code == 200
+    assert OutboxMessage.objects.get().envelope["data"]["code"] == ""
+
 
 def test_old_verifications_are_purged_and_recent_ones_kept(api_client, customer) -> None:
     from io import StringIO
@@ -344,10 +348,33 @@ def test_old_verifications_are_purged_and_recent_ones_kept(api_client, customer)
     )
     out = StringIO()
 
+    OutboxMessage.objects.update(published_at=timezone.now())
+    OutboxMessage.objects.filter(envelope__data__phone=PHONE).update(
+        created_at=timezone.now() - timedelta(seconds=601)
+    )
+
     call_command("purge_phone_verifications", stdout=out)
 
     assert "deleted 1 old phone verifications" in out.getvalue()
     assert list(PhoneVerification.objects.values_list("phone", flat=True)) == ["+254722000111"]
+    # The published events' codes: blanked past the code's lifetime, kept within it.
+    codes = dict(OutboxMessage.objects.values_list("envelope__data__phone", "envelope__data__code"))
+    assert codes[PHONE] == ""
+    assert len(codes["+254722000111"]) == 6
+
+
+def test_a_dead_code_is_blanked_in_its_published_event(api_client, customer, settings) -> None:
+    settings.PHONE_VERIFICATION_MAX_ATTEMPTS = 2
+    headers = customer()
+    _start(api_client, headers)
+    code = sent_code(PHONE)
+    OutboxMessage.objects.update(published_at=timezone.now())  # what the relay does
+
+    _confirm(api_client, headers, _wrong(code))
+    assert OutboxMessage.objects.get().envelope["data"]["code"] == code
+    _confirm(api_client, headers, _wrong(code))
+
+    assert OutboxMessage.objects.get().envelope["data"]["code"] == ""
 
 
 @pytest.mark.django_db(transaction=True)
