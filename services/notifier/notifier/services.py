@@ -13,7 +13,12 @@ from ecomms_common.events import Envelope
 from notifier.channels import PermanentDeliveryError, TransientDeliveryError
 from notifier.channels.email import email_send
 from notifier.channels.sms import sms_send
-from notifier.events import NotifierEvent, PhoneVerificationEvent, event_read
+from notifier.events import (
+    PHONE_VERIFICATION_REQUESTED,
+    NotifierEvent,
+    PhoneVerificationEvent,
+    event_read,
+)
 from notifier.messages import MESSAGES, message_render
 from notifier.metrics import DELIVERIES, DELIVERY_LATENCY
 from notifier.models import Delivery
@@ -23,6 +28,7 @@ from notifier.storage import (
     InboxRow,
     Outcome,
     deliveries_claim,
+    delivery_body_blank,
     events_insert,
     outcomes_record,
 )
@@ -99,7 +105,7 @@ def _deliveries_for(*, event_id: str, event: NotifierEvent, now) -> list[Deliver
                     channel=Delivery.Channel.SMS,
                     recipient="",
                     subject="",
-                    body=body,
+                    body="" if expired else body,  # an expired code is not kept
                     status=Delivery.Status.SKIPPED,
                     next_attempt_at=None,
                     last_error=event.sms_skipped_because,
@@ -180,6 +186,7 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> list[Claim]:
             logger.warning("%s delivery %s: %s", delivery.channel, delivery.id, delivery.last_error)
         if delivery.status == Delivery.Status.FAILED:
             _observe(delivery)
+            _secret_forget(delivery)
             continue
         _attempt(delivery)
         # Recorded at once, not with the batch: an accepted message must not wait for a slow
@@ -195,8 +202,23 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> list[Claim]:
         )
         if _outcome_record(delivery=delivery, outcome=outcome, until=record_until):
             _observe(delivery)
+            _secret_forget(delivery)
         attempted.append(delivery)
     return attempted
+
+
+def _secret_forget(delivery: Claim) -> None:
+    """Blank a verification code's SMS text once it is sent or failed for good: the code is
+    kept in the notifier's database only while the SMS may still have to be sent."""
+    if delivery.event_type != PHONE_VERIFICATION_REQUESTED:
+        return
+    if delivery.status not in (Delivery.Status.SENT, Delivery.Status.FAILED):
+        return
+    try:
+        delivery_body_blank(delivery.id)
+    except DatabaseError:  # the delivery is done all the same; only its text stays
+        connection.close()
+        logger.warning("sms delivery %s: its code could not be blanked", delivery.id)
 
 
 def _attempt(delivery: Claim) -> None:

@@ -141,6 +141,7 @@ class Claim:
     occurred_at: datetime
     correlation_id: str
     taken_over: bool = False  # its previous attempt's outcome was never recorded
+    event_type: str = ""
     provider_message_id: str = ""
     sent_at: datetime | None = field(default=None)
 
@@ -175,7 +176,8 @@ def deliveries_claim(
             "updated_at = %(now)s "
             f"FROM due, {inbox} AS e WHERE d.id = due.id AND e.event_id = d.event_id "
             "RETURNING d.id, d.channel, d.recipient, d.subject, d.body, d.status, d.attempts, "
-            "d.next_attempt_at, d.last_error, e.occurred_at, e.correlation_id, due.was",
+            "d.next_attempt_at, d.last_error, e.occurred_at, e.correlation_id, due.was, "
+            "e.event_type",
             {
                 "ids": list(delivery_ids),
                 "now": now,
@@ -184,7 +186,7 @@ def deliveries_claim(
             },
         )
         rows = cursor.fetchall()
-    claims = [Claim(*row[:11], taken_over=row[11] == "sending") for row in rows]
+    claims = [Claim(*row[:11], taken_over=row[11] == "sending", event_type=row[12]) for row in rows]
     return sorted(claims, key=lambda claim: claim.id)
 
 
@@ -231,3 +233,10 @@ def outcomes_record(outcomes: list[Outcome]) -> set[int]:
             params,
         )
         return {stored for (stored,) in cursor.fetchall()}
+
+
+def delivery_body_blank(delivery_id: int) -> None:
+    """Blank the text of a delivery that is done (sent or failed): for a text holding a secret."""
+    Delivery.objects.filter(
+        pk=delivery_id, status__in=[Delivery.Status.SENT, Delivery.Status.FAILED]
+    ).update(body="")

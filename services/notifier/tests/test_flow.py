@@ -107,6 +107,7 @@ def test_a_verification_code_is_texted_once_to_the_number_and_nothing_else(
         )
     ]
     assert len(smtp.messages) == 1  # the order's admin email; the code sends none
+    assert Delivery.objects.get(event__event_type=envelope.event_type).body == ""  # code gone
     assert sorted(Delivery.objects.values_list("event__event_type", "channel", "status")) == [
         ("customer.phone_verification_requested", "sms", "sent"),
         ("order.placed", "email", "sent"),

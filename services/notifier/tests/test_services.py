@@ -92,10 +92,44 @@ def test_a_code_that_expired_before_it_was_taken_in_is_not_sent():
     assert event_receive(envelope=phone_verification(valid_seconds=-1)) == []
 
     sms = Delivery.objects.get()
-    assert (sms.status, sms.last_error) == (
+    assert (sms.status, sms.last_error, sms.body) == (
         Delivery.Status.SKIPPED,
         "the code expired before it could be sent",
+        "",
     )
+
+
+def test_a_codes_text_is_kept_while_it_may_be_sent_and_blanked_once_sent(sms_standin):
+    [sms_id] = event_receive(envelope=phone_verification(phone="+254711000444", code="345678"))
+    sms_standin.reply = lambda s: Answer(http_status=500)
+    assert delivery_attempt(delivery_id=sms_id).status == Delivery.Status.PENDING
+    assert "345678" in Delivery.objects.get().body  # the retry needs it
+    Delivery.objects.update(next_attempt_at=timezone.now())
+    sms_standin.reply = lambda s: Answer()
+
+    assert delivery_attempt(delivery_id=sms_id).status == Delivery.Status.SENT
+
+    assert [s.message for s in sms_standin.accepted][-1].startswith(
+        "Your ecomms verification code is 345678."
+    )
+    assert Delivery.objects.get().body == ""
+
+
+def test_a_codes_text_is_blanked_when_its_sms_fails_for_good(sms_standin):
+    [sms_id] = event_receive(envelope=phone_verification(phone="+254711000555"))
+    sms_standin.reply = lambda s: Answer(status_code=403)
+
+    assert delivery_attempt(delivery_id=sms_id).status == Delivery.Status.FAILED
+
+    assert Delivery.objects.get().body == ""
+
+
+def test_an_order_sms_keeps_its_text_once_sent(sms_standin):
+    event_receive(envelope=order_placed(order_id=81))
+
+    delivery_attempt(delivery_id=Delivery.objects.get(channel="sms").id)
+
+    assert Delivery.objects.get(channel="sms").body.startswith("Your order #81")
 
 
 def test_a_malformed_payload_records_nothing():
