@@ -22,6 +22,7 @@ every script and renders their results into a page with ``render`` and ``draw_pl
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -178,19 +179,39 @@ def verdict(item: dict[str, Any]) -> str:
 
 
 def label(run: dict[str, Any]) -> str:
-    """Return the bench's name, with the catalog size when the run was given one."""
+    """Return the run's name (its bench's, unless it ran the bench with other options than
+    the catalog size), with the catalog size when the run was given one."""
     products = (run.get("result") or {}).get("config", {}).get("products")
-    return f"{run['bench']} ({products:,} products)" if products else run["bench"]
+    name = run["name"] if run.get("variant") else run["bench"]
+    return f"{name} ({products:,} products)" if products else name
 
 
 def primary_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Return one run per bench, the largest where a bench ran at several catalog sizes."""
-    chosen: dict[str, dict[str, Any]] = {}
+    """Return one run per bench and set of options, the largest where runs differ only in their
+    catalog size; ``variant`` is set on each: whether its bench ran with other options too."""
+    chosen: dict[tuple[str, str], dict[str, Any]] = {}
     for run in runs:
-        best = chosen.get(run["bench"])
+        key = (run["bench"], _options(run))
+        best = chosen.get(key)
         if best is None or (run.get("result") and _size(run) >= _size(best)):
-            chosen[run["bench"]] = run
+            chosen[key] = run
+    per_bench = Counter(bench for bench, _ in chosen)
+    for (bench, _), run in chosen.items():
+        run["variant"] = per_bench[bench] > 1
     return list(chosen.values())
+
+
+def _options(run: dict[str, Any]) -> str:
+    """Return the run's options other than the catalog size, as one comparable string."""
+    options, skip = [], False
+    for argument in str(run.get("command", "")).split()[2:]:  # after the interpreter and script
+        if skip:
+            skip = False
+        elif argument in ("--products", "--json"):
+            skip = True
+        else:
+            options.append(argument)
+    return " ".join(options)
 
 
 def _size(run: dict[str, Any]) -> int:

@@ -165,6 +165,20 @@ def test_the_largest_catalog_fills_the_figures_table_and_every_size_the_scaling_
     assert "| catalog (10,000 products) | catalog (gunicorn) | 300 |" in page
 
 
+def test_runs_of_one_bench_with_other_options_each_fill_the_figures_table_under_their_name():
+    four, eight = (
+        run_of("gateway", "orders", orders_result()),
+        run_of("gateway-8-clients", "orders", orders_result()),
+    )
+    eight["command"] = eight["command"].replace("--json", "--clients 8 --json")
+
+    page = report.render(manifest_of(four, eight), {})
+
+    figures = page.split("## Figures")[1]
+    assert "| gateway | " in figures
+    assert "| gateway-8-clients | " in figures
+
+
 def test_memory_table_lists_every_process_of_every_run():
     page = report.render(manifest_of(run_of("orders", "orders", orders_result())), {})
 
