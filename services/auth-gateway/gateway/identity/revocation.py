@@ -21,6 +21,7 @@ once a minute), so tokens denied meanwhile pass until the store answers or they 
 """
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -58,7 +59,13 @@ def _client_options() -> dict[str, Any]:
 
 
 def _store() -> redis.Redis:
-    return redis.Redis.from_url(settings.RATE_LIMIT_STORE_URL, **_client_options())
+    return _client(settings.RATE_LIMIT_STORE_URL, settings.RATE_LIMIT_STORE_TIMEOUT_SECONDS)
+
+
+@functools.lru_cache(maxsize=4)
+def _client(url: str, timeout: float) -> redis.Redis:
+    """One client (and connection pool) per store, shared by this process's threads."""
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
 def access_token_record(*, subject: str, jti: str, expires_at: int) -> None:
