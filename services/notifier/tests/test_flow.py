@@ -170,18 +170,23 @@ def test_a_slow_retry_does_not_hold_up_other_orders(sms_standin, smtp, settings)
     assert "421" in waiting.last_error
 
 
-def test_an_event_published_twice_sends_one_sms(sms_standin, smtp, settings):
-    envelope = order_placed()
+def publish_twice(envelope, routing_key: str, settings) -> None:
+    """Publish one event twice, as a relay retrying after a lost confirm would."""
     properties = pika.BasicProperties(
         content_type="application/json", delivery_mode=2, message_id=envelope.event_id
     )
+    with broker_channel() as channel:
+        for _ in range(2):
+            channel.basic_publish(
+                settings.EVENTS_EXCHANGE, routing_key, envelope.to_json(), properties
+            )
+    wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 0, what="both copies")
+
+
+def test_an_event_published_twice_sends_one_sms(sms_standin, smtp, settings):
+    envelope = order_placed()
     with running_notifier():
-        with broker_channel() as channel:
-            for _ in range(2):
-                channel.basic_publish(
-                    settings.EVENTS_EXCHANGE, "order.placed.v1", envelope.to_json(), properties
-                )
-        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 0, what="both copies")
+        publish_twice(envelope, "order.placed.v1", settings)
         wait_for(settled(1), what="the deliveries")
     assert len(sms_standin.requests) == 1
     assert len(smtp.messages) == 1
@@ -296,16 +301,8 @@ def test_an_order_cancelled_then_another_paid_each_tell_the_customer_once(sms_st
 
 def test_a_status_change_published_twice_sends_one_sms(sms_standin, smtp, settings):
     envelope = order_paid()
-    properties = pika.BasicProperties(
-        content_type="application/json", delivery_mode=2, message_id=envelope.event_id
-    )
     with running_notifier():
-        with broker_channel() as channel:
-            for _ in range(2):
-                channel.basic_publish(
-                    settings.EVENTS_EXCHANGE, "order.paid.v1", envelope.to_json(), properties
-                )
-        wait_for(lambda: queue_depth(settings.NOTIFIER_QUEUE) == 0, what="both copies")
+        publish_twice(envelope, "order.paid.v1", settings)
         wait_for(settled(1), what="the SMS")
     assert [s.to for s in sms_standin.requests] == [envelope.data["customer"]["phone"]]
     assert smtp.messages == []
