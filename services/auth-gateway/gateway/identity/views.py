@@ -86,7 +86,7 @@ class TokenForSessionView(View):
                 pair = token_pair_issue(user=request.user)
             except RevocationUnavailable as exc:
                 request.session[TOKENS_PENDING_SESSION_KEY] = True  # a reload may try again
-                return error_response(503, exc.default_code, str(exc.detail))
+                return _unavailable(exc)
             if _wants_json(request):
                 return JsonResponse(pair.as_dict())
             return page_headers(render(request, "gateway/token.html", {**context, "pair": pair}))
@@ -106,7 +106,11 @@ class TokenForSessionView(View):
         try:
             return JsonResponse(token_pair_issue(user=request.user).as_dict())
         except RevocationUnavailable as exc:
-            return error_response(503, exc.default_code, str(exc.detail))
+            return _unavailable(exc)
+
+
+def _unavailable(exc: RevocationUnavailable) -> HttpResponse:
+    return error_response(exc.status_code, exc.default_code, str(exc.detail))
 
 
 def _login_required() -> HttpResponse:
