@@ -3,8 +3,9 @@ import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, start_http_server
 
+from ecomms_common.outbox.metrics import OutboxGauges
 from ecomms_common.outbox.relay import OutboxRelay
 
 
@@ -32,6 +33,7 @@ class Command(BaseCommand):
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         if settings.OUTBOX_RELAY_METRICS_PORT:
+            REGISTRY.register(OutboxGauges())
             start_http_server(
                 settings.OUTBOX_RELAY_METRICS_PORT, settings.OUTBOX_RELAY_METRICS_HOST
             )
