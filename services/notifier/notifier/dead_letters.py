@@ -31,6 +31,21 @@ def _dead_letter(properties: pika.BasicProperties, body: bytes) -> DeadLetter:
     )
 
 
+def dead_letters_count() -> int:
+    """Return how many dead letters wait, without declaring or touching the queue."""
+    parameters = connection_parameters()
+    # Asked at every metrics scrape: a broker that does not answer must not hold the scrape up.
+    parameters.socket_timeout = parameters.stack_timeout = settings.READINESS_TIMEOUT_SECONDS
+    connection = pika.BlockingConnection(parameters)
+    try:
+        declared = connection.channel().queue_declare(
+            settings.NOTIFIER_DEAD_LETTER_QUEUE, passive=True
+        )
+        return declared.method.message_count
+    finally:
+        connection.close()
+
+
 def dead_letters_list(*, limit: int = 100) -> list[DeadLetter]:
     """Return up to ``limit`` dead letters without removing them."""
     connection = pika.BlockingConnection(connection_parameters())
