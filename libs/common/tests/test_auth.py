@@ -133,3 +133,34 @@ def test_unreachable_keys_are_a_503_not_a_401(api_client, rotating_jwks, setting
     response = _get(api_client, "/whoami/", token)
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "auth_keys_unavailable"
+
+
+def test_an_access_token_is_an_rfc_9068_one(local_jwks):
+    import jwt
+
+    token = local_jwks.mint()
+    assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert {"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"} <= claims.keys()
+
+
+def test_a_media_type_typ_is_accepted(api_client, local_jwks):
+    token = local_jwks.mint(headers={"typ": "application/AT+JWT"})
+    assert _get(api_client, "/whoami/", token).status_code == 200
+
+
+def test_a_legacy_token_issued_before_the_cut_over_works_until_it_expires(
+    api_client, local_jwks, settings
+):
+    issued = int(settings.AUTH_LEGACY_TOKENS_ISSUED_BEFORE.timestamp()) - 60
+    legacy = {"headers": {"typ": "JWT"}, "client_id": None, "scope": None, "iat": issued}
+    live = local_jwks.mint(**legacy, exp=int(time.time()) + 300)
+    assert _get(api_client, "/whoami/", live).status_code == 200
+    _refused(_get(api_client, "/whoami/", local_jwks.mint(**legacy, exp=issued + 300)), ANY_INVALID)
+
+
+def test_without_a_cut_over_no_legacy_token_passes(api_client, local_jwks, settings):
+    issued = int(settings.AUTH_LEGACY_TOKENS_ISSUED_BEFORE.timestamp()) - 60
+    settings.AUTH_LEGACY_TOKENS_ISSUED_BEFORE = None
+    token = local_jwks.mint(headers={"typ": "JWT"}, iat=issued, exp=int(time.time()) + 300)
+    _refused(_get(api_client, "/whoami/", token))

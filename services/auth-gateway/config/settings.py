@@ -77,6 +77,9 @@ OIDC_RP_SIGN_ALGO = "RS256"
 OIDC_USE_NONCE = True
 OIDC_USE_PKCE = True
 OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+# How far the provider's clock may be from ours: the ID token's exp, iat and nbf are checked
+# with this much leeway (an ID token issued further in the future is refused).
+OIDC_ID_TOKEN_LEEWAY_SECONDS = env.int("OIDC_ID_TOKEN_LEEWAY_SECONDS", default=60)
 # (connect, read) seconds for every call to the provider; the library's default waits forever.
 OIDC_TIMEOUT = (
     env.float("OIDC_CONNECT_TIMEOUT_SECONDS", default=3.05),
@@ -104,6 +107,10 @@ JWT_PREVIOUS_KEY = env.str("JWT_PREVIOUS_KEY", default="")
 JWT_PREVIOUS_KEY_FILE = env.str("JWT_PREVIOUS_KEY_FILE", default="")
 JWT_ISSUER = env.str("JWT_ISSUER", default="http://127.0.0.1:8000")
 JWT_AUDIENCE = env.str("JWT_AUDIENCE", default="ecomms")
+# RFC 9068 claims of every access token: the client it is issued to (the gateway's token page
+# and refresh endpoint), and the scope it grants (the API; roles say what within it).
+JWT_CLIENT_ID = env.str("JWT_CLIENT_ID", default="ecomms-gateway")
+JWT_SCOPE = env.str("JWT_SCOPE", default="api")
 JWT_ACCESS_TTL_SECONDS = env.int("JWT_ACCESS_TTL_SECONDS", default=300)
 JWT_REFRESH_TTL_SECONDS = env.int("JWT_REFRESH_TTL_SECONDS", default=14 * 24 * 3600)
 JWT_LEEWAY_SECONDS = env.int("JWT_LEEWAY_SECONDS", default=30)

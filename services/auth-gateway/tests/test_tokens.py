@@ -56,6 +56,7 @@ def test_logged_in_browser_gets_a_pair_with_the_contract_claims(client, login) -
 
     assert claims["sub"] == str(User.objects.get(pk=user).public_id)
     assert claims_of(pair["refresh"])["token_type"] == "refresh"
+    assert claims_of(pair["refresh"])["aud"] == "http://127.0.0.1:8000"
 
 
 def test_a_deactivated_user_gets_no_more_tokens_from_the_session(client, login) -> None:
@@ -325,11 +326,63 @@ def test_the_verified_token_cache_forgets_the_least_recently_used_first() -> Non
 def test_refresh_applies_the_shared_token_rules(client, token_pair, change) -> None:
     ring = key_ring()
     claims = {**claims_of(token_pair().refresh), **change}
-    forged = jwt.encode(
-        claims, ring.signing_key, algorithm="RS256", headers={"kid": ring.signing_kid}
-    )
+    headers = {"kid": ring.signing_kid, "typ": "refresh+jwt"}
+    forged = jwt.encode(claims, ring.signing_key, algorithm="RS256", headers=headers)
     response = client.post(
         "/auth/token/refresh/", {"refresh": forged}, content_type="application/json"
     )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_token"
+
+
+def test_the_access_token_is_an_rfc_9068_one_and_the_refresh_token_is_not(
+    client, token_pair, settings
+) -> None:
+    pair = token_pair()
+    public_key = key_ring().public_key(key_ring().signing_kid)
+    assert jwt.get_unverified_header(pair.access)["typ"] == "at+jwt"
+    claims = jwt.decode(
+        pair.access,
+        public_key,
+        algorithms=["RS256"],
+        audience="ecomms",
+        issuer=settings.JWT_ISSUER,
+        options={"require": ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"]},
+    )
+    assert (claims["client_id"], claims["scope"]) == ("ecomms-gateway", "api")
+    # The refresh token is another kind for the gateway alone: another typ, another audience.
+    assert jwt.get_unverified_header(pair.refresh)["typ"] == "refresh+jwt"
+    with pytest.raises(jwt.InvalidAudienceError):
+        jwt.decode(pair.refresh, public_key, algorithms=["RS256"], audience="ecomms")
+    refused = client.get("/schema/", HTTP_AUTHORIZATION=f"Bearer {pair.refresh}")
+    assert refused.status_code == 401
+    assert b"invalid_token" in refused.content
+
+
+def _legacy(token: str, **claims) -> str:
+    """Return ``token`` as the gateway signed it before access tokens were RFC 9068 ones."""
+    ring = key_ring()
+    legacy = {**claims_of(token), "aud": "ecomms", **claims}
+    for rfc_9068_only in ("client_id", "scope"):
+        legacy.pop(rfc_9068_only, None)
+    return jwt.encode(
+        legacy, ring.signing_key, algorithm="RS256", headers={"kid": ring.signing_kid}
+    )
+
+
+def test_tokens_issued_before_the_cut_over_work_until_they_expire(
+    client, token_pair, settings
+) -> None:
+    pair = token_pair()
+    before = int(settings.AUTH_LEGACY_TOKENS_ISSUED_BEFORE.timestamp()) - 60
+    access = _legacy(pair.access, iat=before)
+    assert client.get("/schema/", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
+    refresh = _legacy(pair.refresh, iat=before)
+    response = client.post(
+        "/auth/token/refresh/", {"refresh": refresh}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    assert jwt.get_unverified_header(response.json()["access"])["typ"] == "at+jwt"
+    # The same legacy shape issued after the cut-over is refused.
+    late = _legacy(token_pair().access)
+    assert client.get("/schema/", HTTP_AUTHORIZATION=f"Bearer {late}").status_code == 401

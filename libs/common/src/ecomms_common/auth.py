@@ -6,10 +6,17 @@ and refetched once when a token names an unknown ``kid`` (at most once per
 
 :func:`token_verify` holds every rule a token must pass; callers hand it a :class:`KeySource`
 (here :class:`JWKSKeys`; the gateway passes its own key ring) and never check tokens themselves.
+
+Access tokens follow RFC 9068: header ``typ: at+jwt``, claims ``iss sub aud exp iat jti client_id
+scope``. Refresh tokens carry ``typ: refresh+jwt`` and the gateway itself as audience, so neither
+this verifier nor any library told to require ``at+jwt`` takes one for an access token. Tokens
+issued before that change carried ``typ: JWT``: they pass only when issued before
+``AUTH_LEGACY_TOKENS_ISSUED_BEFORE`` (the cut-over), so they keep working until they expire.
 """
 
 import functools
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import jwt
@@ -23,8 +30,14 @@ from rest_framework.request import Request
 from ecomms_common.errors import ServiceUnavailable
 
 ALGORITHM = "RS256"
-# Every access token the gateway issues carries these; a token without one of them is refused.
+# The header ``typ`` of each kind of token (RFC 9068 for access tokens; ours for refresh tokens).
+TOKEN_TYP = {"access": "at+jwt", "refresh": "refresh+jwt"}
+# What every token issued before the cut-over carried, whatever its kind.
+LEGACY_TYP = "jwt"
+# Every token the gateway issues carries these; a token without one of them is refused.
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti", "token_type"]
+# RFC 9068 (section 2.2) adds the client the access token was issued to.
+ACCESS_REQUIRED_CLAIMS = [*REQUIRED_CLAIMS, "client_id"]
 TIME_CLAIMS = ("exp", "iat", "nbf")
 ROLE_ADMIN = "admin"
 ROLE_CUSTOMER = "customer"
@@ -126,6 +139,14 @@ class JWKSKeys:
             raise UnknownSigningKey() from exc
 
 
+def typ_normalized(typ: Any) -> str | None:
+    """Return a JOSE ``typ`` as RFC 7515 compares it: lower case, without "application/"."""
+    if not isinstance(typ, str):
+        return None
+    typ = typ.lower()
+    return typ.removeprefix("application/")
+
+
 def token_verify(
     token: str,
     *,
@@ -134,12 +155,20 @@ def token_verify(
     audience: str,
     leeway: float,
     token_type: str = "access",  # noqa: S107 - a claim value, not a secret
+    legacy_issued_before: datetime | None = None,
+    legacy_audience: str | None = None,
 ) -> dict[str, Any]:
     """Return the claims of a valid gateway token of ``token_type``; raise ``InvalidToken``.
 
-    The one place the rules live: RS256 only, a ``kid`` the key source knows, our issuer and
-    audience, every required claim, numeric time claims within ``leeway``, the expected
-    ``token_type``, a non-empty string ``sub`` and, when present, ``roles`` as a list of strings.
+    The one place the rules live: RS256 only, a ``kid`` the key source knows, the header ``typ``
+    of ``token_type`` (``at+jwt`` for access tokens), our issuer and audience, every required
+    claim (and ``client_id`` on access tokens), numeric time claims within ``leeway``, the
+    expected ``token_type`` claim, a non-empty string ``sub`` and, when present, ``roles`` as a
+    list of strings.
+
+    A legacy token (``typ: JWT``, audience ``legacy_audience`` or ``audience``) passes the same
+    checks but only when its ``iat`` is before ``legacy_issued_before``; without that instant,
+    never.
     """
     try:
         header = jwt.get_unverified_header(token)
@@ -150,16 +179,22 @@ def token_verify(
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise InvalidToken("The token names no signing key (kid).")
+    typ = typ_normalized(header.get("typ"))
+    legacy = typ == LEGACY_TYP and legacy_issued_before is not None
+    if typ != TOKEN_TYP[token_type] and not legacy:
+        raise InvalidToken(f"Only tokens of typ {TOKEN_TYP[token_type]} are accepted here.")
+    rfc_9068 = token_type == "access" and not legacy  # noqa: S105 - a claim value
+    required = ACCESS_REQUIRED_CLAIMS if rfc_9068 else REQUIRED_CLAIMS
     public_key = keys.key_for(kid)
     try:
         claims = jwt.decode(
             token,
             public_key,
             algorithms=[ALGORITHM],
-            audience=audience,
+            audience=(legacy_audience or audience) if legacy else audience,
             issuer=issuer,
             leeway=leeway,
-            options={"require": REQUIRED_CLAIMS},
+            options={"require": required},
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("The token has expired.", code="token_expired") from exc
@@ -170,7 +205,9 @@ def token_verify(
         value = claims.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidToken(f"Invalid token: {name} must be a number.")
-    # Refresh tokens are signed with the same key; only access tokens open the API.
+    if legacy and claims["iat"] >= legacy_issued_before.timestamp():
+        raise InvalidToken(f"Only tokens of typ {TOKEN_TYP[token_type]} are accepted here.")
+    # Belt and braces beside typ: the kinds of token also differ by this claim.
     if claims["token_type"] != token_type:
         raise InvalidToken(f"Only {token_type} tokens are accepted here.")
     if not isinstance(claims["sub"], str) or not claims["sub"]:
@@ -189,6 +226,7 @@ def verify_access_token(token: str) -> dict[str, Any]:
         issuer=settings.AUTH_ISSUER,
         audience=settings.AUTH_AUDIENCE,
         leeway=settings.AUTH_LEEWAY_SECONDS,
+        legacy_issued_before=settings.AUTH_LEGACY_TOKENS_ISSUED_BEFORE,
     )
 
 
@@ -237,4 +275,4 @@ class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
     name = "gatewayJWT"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (RFC 9068, typ at+jwt)"}

@@ -11,6 +11,7 @@ A service's ``config/settings.py`` star-imports this module, then names itself a
     LOGGING = logging_config(service=SERVICE_NAME)
 """
 
+from datetime import datetime
 from typing import Any
 
 import environ
@@ -163,11 +164,32 @@ DJANGO_GUID = {
     "UUID_FORMAT": "string",
 }
 
+
+def _instant(name: str, *, default: str) -> datetime | None:
+    text = env.str(name, default=default)
+    if not text:
+        return None
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an ISO 8601 date and time: {exc}") from exc
+    if instant.tzinfo is None:
+        raise ImproperlyConfigured(f"{name} must name its UTC offset (e.g. +00:00).")
+    return instant
+
+
 # Verifying the gateway's access tokens (see ecomms_common.auth).
 AUTH_JWKS_URL = env.str("AUTH_JWKS_URL", default="http://127.0.0.1:8000/.well-known/jwks.json")
 AUTH_ISSUER = env.str("AUTH_ISSUER", default="http://127.0.0.1:8000")
 AUTH_AUDIENCE = env.str("AUTH_AUDIENCE", default="ecomms")
 AUTH_LEEWAY_SECONDS = env.int("AUTH_LEEWAY_SECONDS", default=30)
+# Tokens of the gateway issued before this instant (ISO 8601 with its offset) may carry the
+# legacy header typ JWT; later ones must be RFC 9068 access tokens (typ at+jwt). The default is
+# the release that made them so; set the gateway's roll-out time when that was later, or "" to
+# accept no legacy token.
+AUTH_LEGACY_TOKENS_ISSUED_BEFORE = _instant(
+    "AUTH_LEGACY_TOKENS_ISSUED_BEFORE", default="2026-12-07T02:45:00+00:00"
+)
 AUTH_JWKS_CACHE_SECONDS = env.int("AUTH_JWKS_CACHE_SECONDS", default=300)
 AUTH_JWKS_REFETCH_COOLDOWN_SECONDS = env.float("AUTH_JWKS_REFETCH_COOLDOWN_SECONDS", default=10.0)
 AUTH_JWKS_TIMEOUT_SECONDS = env.float("AUTH_JWKS_TIMEOUT_SECONDS", default=3.0)

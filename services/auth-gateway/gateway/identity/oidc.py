@@ -165,6 +165,8 @@ class SubjectOIDCBackend(OIDCAuthenticationBackend):
                 algorithms=[ID_TOKEN_ALGORITHM],
                 audience=self.OIDC_RP_CLIENT_ID,
                 issuer=self.provider.issuer,
+                # The provider's clock and ours differ: exp, iat and nbf are each given this much.
+                leeway=settings.OIDC_ID_TOKEN_LEEWAY_SECONDS,
                 options={"require": ["iss", "aud", "sub", "exp", "iat"]},
             )
         except jwt.InvalidTokenError as exc:

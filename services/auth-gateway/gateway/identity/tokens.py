@@ -2,7 +2,10 @@
 
 simplejwt signs without a ``kid`` and verifies with a single key; :class:`KeyRingTokenBackend`
 adds the ``kid`` header and verifies with the key the ``kid`` names, so tokens signed with the
-previous key stay valid through a rotation. Every check of a token is
+previous key stay valid through a rotation. Access tokens are RFC 9068 ones (``typ: at+jwt``,
+``client_id``, ``scope``); refresh tokens carry ``typ: refresh+jwt`` and the gateway's issuer as
+their audience, so no service (nor any library told to require ``at+jwt``) takes one for an
+access token. Every check of a token is
 ``ecomms_common.auth.token_verify``'s, with :class:`KeyRingKeys` (the in-process public keys) as
 its key source: the gateway has no verification rules of its own.
 """
@@ -19,7 +22,7 @@ from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendExpiredToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from ecomms_common.auth import InvalidToken, UnknownSigningKey, token_verify
+from ecomms_common.auth import TOKEN_TYP, InvalidToken, UnknownSigningKey, token_verify
 from gateway.identity.keys import ALGORITHM, KeyRing, key_ring
 from gateway.identity.revocation import denied_tokens
 from gateway.models import User
@@ -38,25 +41,36 @@ class KeyRingKeys:
         return public_key
 
 
+def token_audience(token_type: str) -> str:
+    """Return who a token of ``token_type`` is for: the services, or (refresh) the gateway."""
+    return settings.JWT_AUDIENCE if token_type == "access" else settings.JWT_ISSUER  # noqa: S105
+
+
 def gateway_token_verify(token: str, *, token_type: str) -> dict[str, Any]:
-    """Return the claims of a valid token of ours of ``token_type``; raise ``InvalidToken``."""
+    """Return the claims of a valid token of ours of ``token_type``; raise ``InvalidToken``.
+
+    Tokens issued before ``AUTH_LEGACY_TOKENS_ISSUED_BEFORE`` (``typ: JWT``, audience
+    ``JWT_AUDIENCE`` whatever their kind) pass until they expire.
+    """
     return token_verify(
         token,
         keys=KeyRingKeys(key_ring()),
         issuer=settings.JWT_ISSUER,
-        audience=settings.JWT_AUDIENCE,
+        audience=token_audience(token_type),
         leeway=settings.JWT_LEEWAY_SECONDS,
         token_type=token_type,
+        legacy_issued_before=settings.AUTH_LEGACY_TOKENS_ISSUED_BEFORE,
+        legacy_audience=settings.JWT_AUDIENCE,
     )
 
 
 class KeyRingTokenBackend(TokenBackend):
-    """Sign with the current key (``kid`` in the header); verify with ``token_verify``."""
+    """Sign with the current key (``kid`` and ``typ`` in the header); verify: ``token_verify``."""
 
     def __init__(self, token_type: str) -> None:
         super().__init__(
             ALGORITHM,
-            audience=settings.JWT_AUDIENCE,
+            audience=token_audience(token_type),
             issuer=settings.JWT_ISSUER,
             leeway=settings.JWT_LEEWAY_SECONDS,
         )
@@ -65,9 +79,8 @@ class KeyRingTokenBackend(TokenBackend):
     def encode(self, payload: dict[str, Any]) -> str:
         ring = key_ring()
         claims = {**payload, "aud": self.audience, "iss": self.issuer}
-        return jwt.encode(
-            claims, ring.signing_key, algorithm=ALGORITHM, headers={"kid": ring.signing_kid}
-        )
+        headers = {"kid": ring.signing_kid, "typ": TOKEN_TYP[self.token_type]}
+        return jwt.encode(claims, ring.signing_key, algorithm=ALGORITHM, headers=headers)
 
     def decode(self, token: Any, verify: bool = True) -> dict[str, Any]:
         try:
@@ -87,6 +100,12 @@ class GatewayTokenMixin:
 
 
 class GatewayAccessToken(GatewayTokenMixin, AccessToken):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.token is None:  # a new token: the client and scope RFC 9068 asks for
+            self["client_id"] = settings.JWT_CLIENT_ID
+            self["scope"] = settings.JWT_SCOPE
+
     @property
     def lifetime(self) -> timedelta:  # read per token, so settings apply without a restart
         return timedelta(seconds=settings.JWT_ACCESS_TTL_SECONDS)

@@ -1,5 +1,8 @@
 """Access tokens every verifier must refuse with a 401: one table, run against every caller.
 
+Among them the tokens RFC 9068 tells apart from access tokens: no ``typ: at+jwt`` header (a
+legacy ``typ: JWT`` is refused once issued after the cut-over), a refresh token's ``typ``.
+
 Each case is ``(name, build)``; ``build(minter)`` returns the token, made from a minter whose
 good tokens the caller under test accepts (same issuer, audience and signing key).
 """
@@ -26,7 +29,7 @@ def _claims(minter: TokenMinter) -> dict:
 
 
 def _alg_none(minter: TokenMinter) -> str:
-    header = {"alg": "none", "typ": "JWT", "kid": minter.key.kid}
+    header = {"alg": "none", "typ": "at+jwt", "kid": minter.key.kid}
     return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(_claims(minter)).encode())}."
 
 
@@ -35,7 +38,7 @@ def _hs256_with_public_key(minter: TokenMinter) -> str:
     public_pem = minter.key.private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    header = {"alg": "HS256", "typ": "JWT", "kid": minter.key.kid}
+    header = {"alg": "HS256", "typ": "at+jwt", "kid": minter.key.kid}
     signing_input = (
         f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(_claims(minter)).encode())}"
     )
@@ -46,12 +49,17 @@ def _hs256_with_public_key(minter: TokenMinter) -> str:
 def _rs512(minter: TokenMinter) -> str:
     """Signed with the right key, but not with the one pinned algorithm."""
     return jwt.encode(
-        _claims(minter), minter.key.private_key, algorithm="RS512", headers={"kid": minter.key.kid}
+        _claims(minter),
+        minter.key.private_key,
+        algorithm="RS512",
+        headers={"typ": "at+jwt", "kid": minter.key.kid},
     )
 
 
 def _no_kid(minter: TokenMinter) -> str:
-    return jwt.encode(_claims(minter), minter.key.private_key, algorithm="RS256")
+    return jwt.encode(
+        _claims(minter), minter.key.private_key, algorithm="RS256", headers={"typ": "at+jwt"}
+    )
 
 
 def _forged_signature(minter: TokenMinter) -> str:
@@ -93,6 +101,20 @@ BAD_ACCESS_TOKENS: list[tuple[str, Callable[[TokenMinter], str]]] = [
     ("nbf_in_the_future", lambda minter: minter.mint(nbf=_now() + 3600)),
     ("nbf_as_string", lambda minter: minter.mint(nbf=str(_now()))),
     ("no_jti", lambda minter: minter.mint(jti=None)),
+    ("no_typ", lambda minter: minter.mint(headers={"typ": None})),
+    ("typ_jwt_issued_after_the_cut_over", lambda minter: minter.mint(headers={"typ": "JWT"})),
+    ("typ_of_a_refresh_token", lambda minter: minter.mint(headers={"typ": "refresh+jwt"})),
+    (
+        "refresh_token_shaped",
+        lambda minter: minter.mint(
+            headers={"typ": "refresh+jwt"},
+            token_type="refresh",  # noqa: S106
+            client_id=None,
+            scope=None,
+        ),
+    ),
+    ("typ_id_token_shaped", lambda minter: minter.mint(headers={"typ": "id_token+jwt"})),
+    ("no_client_id", lambda minter: minter.mint(client_id=None)),
     ("no_token_type", lambda minter: minter.mint(token_type=None)),
     ("token_type_refresh", lambda minter: minter.mint(token_type="refresh")),  # noqa: S106
     ("no_sub", lambda minter: minter.mint(sub=None)),

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 DEFAULT_AUDIENCE = "ecomms"
+DEFAULT_CLIENT_ID = "ecomms-gateway"
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class LocalJWKS:
 
 @dataclass(frozen=True)
 class TokenMinter:
-    """Mint RS256 access tokens shaped like the gateway's, signed with ``key``."""
+    """Mint RS256 access tokens shaped like the gateway's (RFC 9068), signed with ``key``."""
 
     issuer: str
     audience: str
@@ -116,6 +117,7 @@ class TokenMinter:
         """Return a signed access token shaped like the gateway's.
 
         ``claims`` override or add any claim (``sub="..."``); a claim given as None is left out.
+        ``headers`` override or add header fields (``{"typ": "JWT"}``); None leaves one out.
         """
         now = int(time.time())
         payload = {
@@ -130,13 +132,24 @@ class TokenMinter:
             "iat": now,
             "exp": now + ttl,
             "jti": uuid.uuid4().hex,
+            "client_id": DEFAULT_CLIENT_ID,
+            "scope": "api",
             **claims,
         }
-        payload = {field: value for field, value in payload.items() if value is not None}
+        payload = _without_none(payload)
         signer = key or self.key
         return jwt.encode(
             payload,
             signer.private_key,
             algorithm="RS256",
-            headers={"kid": signer.kid, **(headers or {})},
+            headers=_header({"typ": "at+jwt", "kid": signer.kid, **(headers or {})}),
         )
+
+
+def _header(fields: dict[str, Any]) -> dict[str, Any]:
+    # PyJWT writes typ "JWT" unless given an empty one: that is how typ is left out.
+    return {**_without_none(fields), "typ": fields["typ"] or ""}
+
+
+def _without_none(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not None}
