@@ -1,9 +1,11 @@
-"""Reads: which orders a caller may see."""
+"""Reads: which orders a caller may see; the answer stored under an idempotency key."""
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from ecomms_common.auth import GatewayUser
-from orders.models import Order
+from orders.errors import IdempotencyKeyReused
+from orders.models import Customer, IdempotencyKey, Order
 
 
 def order_list(
@@ -27,3 +29,18 @@ def order_list(
 def order_get(*, user: GatewayUser, order_id: int) -> Order | None:
     """Return the order if the caller may see it (another customer's order is as good as absent)."""
     return order_list(user=user).filter(pk=order_id).first()
+
+
+def idempotency_key_get(
+    *, customer: Customer, key: str, request_hash: str
+) -> IdempotencyKey | None:
+    """Return the customer's unexpired key with its stored answer, or ``None`` if there is none.
+
+    Raise ``IdempotencyKeyReused`` (422) when the key was used with another request body.
+    """
+    record = IdempotencyKey.objects.filter(
+        customer=customer, key=key, expires_at__gt=timezone.now()
+    ).first()
+    if record is not None and record.request_hash != request_hash:
+        raise IdempotencyKeyReused(details={"Idempotency-Key": key})
+    return record

@@ -1,11 +1,10 @@
-"""Writes: customers, placing orders (with their outbox event), status changes, idempotency."""
+"""Writes: customers, phone verification, placing orders (with their outbox event), status
+changes, idempotency keys."""
 
-import hashlib
-import json
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -13,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -22,7 +22,6 @@ from ecomms_common.outbox.services import outbox_enqueue
 from orders.clients.catalog import catalog_client
 from orders.errors import (
     CurrencyMismatch,
-    IdempotencyKeyReused,
     IllegalTransition,
     PhoneChangeNeedsCode,
     PhoneCodeExpired,
@@ -286,17 +285,11 @@ class OrderLine:
     quantity: int
 
 
-def order_place(
-    *,
-    customer: Customer,
-    items: Sequence[OrderLine],
-    currency: str,
-    on_placed: Callable[[Order], None] | None = None,
-) -> Order:
+def order_place(*, customer: Customer, items: Sequence[OrderLine], currency: str) -> Order:
     """Place an order at the catalog's current prices; write its ``order.placed`` event with it.
 
-    ``on_placed`` runs inside the order's transaction (the idempotency record uses it), so that
-    the order, its items, its event and whatever ``on_placed`` writes commit together or not at all.
+    Return the order with its customer and items loaded. The order, its items and its event
+    commit together, in the caller's transaction when there is one.
     """
     lookup = catalog_client().products_lookup(product_ids=[line.product_id for line in items])
     if lookup.missing:
@@ -321,7 +314,7 @@ def order_place(
         order = Order.objects.create(
             customer=customer, currency=currency, total_amount=total, status=OrderStatus.PENDING
         )
-        order_items = OrderItem.objects.bulk_create(
+        OrderItem.objects.bulk_create(
             OrderItem(
                 order=order,
                 product_id=line.product_id,
@@ -332,31 +325,38 @@ def order_place(
             )
             for line in items
         )
-        # The items just written are the order's items: serve order.items.all() from them the
-        # way prefetch_related caches a relation, instead of reading them back.
-        written_items = order.items.all()
-        written_items._result_cache = order_items
-        written_items._prefetch_done = True
-        order._prefetched_objects_cache = {"items": written_items}
+        # One read of the items just written serves the event and whoever renders the order.
+        prefetch_related_objects([order], "items")
         outbox_enqueue(envelope=order_placed_event(order=order))
-        if on_placed is not None:
-            on_placed(order)
     logger.info("order placed", extra={"order_id": order.pk, "total": str(order.total_amount)})
     return order
 
 
 # Status changes
+#
+# The one table of allowed changes: (from, to) -> the event the change publishes. Any other
+# change is refused (409 illegal_transition) by order_status_change, the one place that checks.
+
+ORDER_TRANSITIONS: dict[tuple[str, str], str] = {
+    (OrderStatus.PENDING, OrderStatus.PAID): ORDER_PAID,
+    (OrderStatus.PENDING, OrderStatus.CANCELLED): ORDER_CANCELLED,
+}
 
 
-def _order_transition(*, order: Order, to_status: str, event_type: str, changed_by: str) -> Order:
+def order_status_change(*, order: Order, to_status: str, changed_by: str) -> Order:
+    """Move the order to ``to_status`` if ``ORDER_TRANSITIONS`` allows it; write its event.
+
+    Raise ``IllegalTransition`` (409) for a change the table does not hold.
+    """
     with transaction.atomic():
         locked = Order.objects.select_for_update().select_related("customer").get(pk=order.pk)
-        if locked.status != OrderStatus.PENDING:
-            raise IllegalTransition(
-                f"Order {locked.pk} is {locked.status}; it cannot become {to_status}.",
-                details={"status": locked.status, "requested": to_status},
-            )
         previous = locked.status
+        event_type = ORDER_TRANSITIONS.get((previous, to_status))
+        if event_type is None:
+            raise IllegalTransition(
+                f"Order {locked.pk} is {previous}; it cannot become {to_status}.",
+                details={"status": previous, "requested": to_status},
+            )
         locked.status = to_status
         locked.save(update_fields=["status", "updated_at"])
         outbox_enqueue(
@@ -369,124 +369,46 @@ def _order_transition(*, order: Order, to_status: str, event_type: str, changed_
 
 
 def order_cancel(*, order: Order, changed_by: str) -> Order:
-    """Cancel a PENDING order (its owner or an admin); write ``order.cancelled``."""
-    return _order_transition(
-        order=order,
-        to_status=OrderStatus.CANCELLED,
-        event_type=ORDER_CANCELLED,
-        changed_by=changed_by,
-    )
+    """Cancel the order (its owner or an admin); write ``order.cancelled``."""
+    return order_status_change(order=order, to_status=OrderStatus.CANCELLED, changed_by=changed_by)
 
 
 def order_mark_paid(*, order: Order, changed_by: str = "admin") -> Order:
-    """Mark a PENDING order as paid (admins only); write ``order.paid``."""
-    return _order_transition(
-        order=order, to_status=OrderStatus.PAID, event_type=ORDER_PAID, changed_by=changed_by
-    )
+    """Mark the order as paid (admins only); write ``order.paid``."""
+    return order_status_change(order=order, to_status=OrderStatus.PAID, changed_by=changed_by)
 
 
-# Idempotency keys
-#
-# A key is written in the transaction that places its order, never before: there is no
-# "running" claim to release, so a request that fails before its commit (a catalog error, a
-# database connection that drops, a killed process) leaves nothing behind and the same request
-# may be sent again at once. Two requests racing with one key both do the work; the unique
-# constraint on (customer, key) lets exactly one commit, and the other rolls its order back and
-# answers what the first one stored.
+# Idempotency keys: what orders.api.idempotency stores (see there for how a key is used).
 
 
-@dataclass(frozen=True)
-class PlacedResponse:
-    status: int
-    body: Any
-    replayed: bool
-
-
-class _KeyTaken(Exception):
-    """Another request committed an order under the key first."""
-
-
-def request_hash(body: Any) -> str:
-    """Return the SHA-256 of a parsed JSON body in canonical form (key order does not matter)."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def idempotency_stored(*, customer: Customer, key: str, body_hash: str) -> PlacedResponse | None:
-    """Return the response stored under an unexpired key, or ``None`` when there is none.
-
-    The same key with another body is refused (422).
-    """
-    record = IdempotencyKey.objects.filter(
-        customer=customer, key=key, expires_at__gt=timezone.now()
-    ).first()
-    if record is None:
-        return None
-    if record.request_hash != body_hash:
-        raise IdempotencyKeyReused(details={"Idempotency-Key": key})
-    return PlacedResponse(status=record.response_status, body=record.response_body, replayed=True)
+class IdempotencyKeyTaken(Exception):
+    """Another request committed an answer under the key first."""
 
 
 def idempotency_record(
-    *, customer: Customer, key: str, body_hash: str, status: int, body: Any
-) -> None:
-    """Store the response placed under a key (inside the transaction of the order it placed).
+    *, customer: Customer, key: str, request_hash: str, status: int, body: Any
+) -> IdempotencyKey:
+    """Store the answer given under a key, in the transaction of the write it answers.
 
-    Raise ``IntegrityError`` when another request has stored one under the key meanwhile: this
-    waits for that request's transaction, and the caller's transaction must then roll back.
+    Raise ``IdempotencyKeyTaken`` when another request has stored one under the key meanwhile
+    (this waits for that request's transaction); the caller's transaction must then roll back.
     """
     now = timezone.now()
     IdempotencyKey.objects.filter(customer=customer, key=key, expires_at__lte=now).delete()
-    IdempotencyKey.objects.create(
-        customer=customer,
-        key=key,
-        request_hash=body_hash,
-        response_status=status,
-        response_body=body,
-        expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
-    )
+    try:
+        return IdempotencyKey.objects.create(
+            customer=customer,
+            key=key,
+            request_hash=request_hash,
+            response_status=status,
+            response_body=body,
+            expires_at=now + timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS),
+        )
+    except IntegrityError as exc:
+        raise IdempotencyKeyTaken(key) from exc
 
 
 def idempotency_purge_expired() -> int:
     """Delete expired keys; return how many."""
     deleted, _ = IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).delete()
     return deleted
-
-
-def order_place_idempotent(
-    *,
-    customer: Customer,
-    key: str,
-    body_hash: str,
-    items: Sequence[OrderLine],
-    currency: str,
-    render: Callable[[Order], Any],
-) -> PlacedResponse:
-    """Place an order at most once per (customer, ``Idempotency-Key``); replay the first response.
-
-    Only a placed order is remembered: if placing fails, nothing is stored under the key and the
-    same request may be retried.
-    """
-    stored = idempotency_stored(customer=customer, key=key, body_hash=body_hash)
-    if stored is not None:
-        return stored
-    rendered: list[Any] = []
-
-    def remember(order: Order) -> None:
-        rendered.append(render(order))
-        try:
-            idempotency_record(
-                customer=customer, key=key, body_hash=body_hash, status=201, body=rendered[0]
-            )
-        except IntegrityError as exc:
-            raise _KeyTaken() from exc
-
-    try:
-        order_place(customer=customer, items=items, currency=currency, on_placed=remember)
-    except _KeyTaken:
-        logger.info("idempotency key %s was used by a concurrent request; replaying it", key)
-        stored = idempotency_stored(customer=customer, key=key, body_hash=body_hash)
-        if stored is None:  # pragma: no cover - purged in the instant since: a bug's 500
-            raise
-        return stored
-    return PlacedResponse(status=201, body=rendered[0], replayed=False)

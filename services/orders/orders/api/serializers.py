@@ -1,16 +1,17 @@
-"""Input and output serializers of the orders API."""
+"""What the orders API's views share: field types, and the rendering of an order and a customer.
+
+Each view's own input and output serializers are nested in it (``orders.api.views``).
+"""
 
 import re
 import unicodedata
-from collections import Counter
 from typing import Any
 
 import phonenumbers
 from django.conf import settings
-from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from ecomms_common.openapi import StrictCharField, StrictSerializer
+from ecomms_common.openapi import StrictCharField
 from orders.models import Customer, OrderStatus
 
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -26,55 +27,6 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
-
-
-class OrderLineInputSerializer(StrictSerializer):
-    product_id = StrictIntegerField(min_value=1, max_value=MAX_PRODUCT_ID)
-    quantity = StrictIntegerField(min_value=1)
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        # The limit is a setting: build the bound field with it, not at import time.
-        self.fields["quantity"] = StrictIntegerField(
-            min_value=1, max_value=settings.ORDER_MAX_QUANTITY
-        )
-
-
-class OrderPlaceInputSerializer(StrictSerializer):
-    """``{"items": [{"product_id", "quantity"}], "currency"}``; any other field is a 400."""
-
-    items = serializers.ListField(child=OrderLineInputSerializer(), allow_empty=False)
-    currency = serializers.RegexField(
-        CURRENCY_RE, error_messages={"invalid": "An ISO 4217 code in capitals, e.g. USD."}
-    )
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        # The limit is a setting: build the bound field with it (the schema shows it too).
-        self.fields["items"] = serializers.ListField(
-            child=OrderLineInputSerializer(),
-            allow_empty=False,
-            min_length=1,
-            max_length=settings.ORDER_MAX_ITEMS,
-        )
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        # Count the items before checking each one: a long list is refused at once.
-        items = data.get("items") if isinstance(data, dict) else None
-        limit = settings.ORDER_MAX_ITEMS
-        if isinstance(items, list) and len(items) > limit:
-            raise serializers.ValidationError({"items": [f"At most {limit} items per order."]})
-        return super().to_internal_value(data)
-
-    def validate_items(self, items: list[dict[str, int]]) -> list[dict[str, int]]:
-        counts = Counter(item["product_id"] for item in items)
-        repeated = sorted(product_id for product_id, count in counts.items() if count > 1)
-        if repeated:
-            raise serializers.ValidationError(
-                f"Each product may appear once; repeated: {', '.join(map(str, repeated))}."
-                " Put the total quantity on one line."
-            )
-        return items
 
 
 class OrderItemOutputSerializer(serializers.Serializer):
@@ -95,25 +47,6 @@ class OrderOutputSerializer(serializers.Serializer):
     placed_at = serializers.DateTimeField()
     customer = serializers.CharField(source="customer.sub")
     items = OrderItemOutputSerializer(many=True)
-
-
-class OrderListFilterSerializer(serializers.Serializer):
-    """Query parameters of ``GET /orders/`` (``customer`` counts for admins only)."""
-
-    customer = serializers.CharField(required=False, max_length=255)
-    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        # DRF reads an empty query parameter as absent; a filter given empty is a mistake.
-        empty = {name: ["Must not be empty."] for name in self.fields if data.get(name) == ""}
-        if empty:
-            raise serializers.ValidationError(empty)
-        return super().to_internal_value(data)
-
-    def validate_customer(self, value: str) -> str:
-        if "\x00" in value:
-            raise serializers.ValidationError("Must not contain the NUL character (U+0000).")
-        return value
 
 
 class PhoneNumberField(StrictCharField):
@@ -172,11 +105,6 @@ class PersonNameField(StrictCharField):
         return " ".join(spaced.split())
 
 
-class CustomerInputSerializer(StrictSerializer):
-    full_name = PersonNameField(max_length=255, allow_blank=True, required=False)
-    phone = PhoneNumberField(max_length=32, allow_blank=True, allow_null=True, required=False)
-
-
 class CustomerOutputSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="sub")
     full_name = serializers.CharField(source="display_name")
@@ -192,25 +120,3 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
 
     def get_phone(self, customer: Customer) -> str | None:
         return customer.phone or None
-
-
-class PhoneVerificationInputSerializer(StrictSerializer):
-    """``{"phone": "+254712345678"}``: the mobile number to send a code to."""
-
-    phone = MobileNumberField(max_length=32)
-
-
-class PhoneVerificationOutputSerializer(serializers.Serializer):
-    phone = serializers.CharField(help_text="The number the code is sent to, in E.164 form.")
-    expires_at = serializers.DateTimeField(help_text="The code cannot be confirmed after this.")
-    attempts_allowed = serializers.IntegerField(help_text="Wrong codes before the code is dead.")
-
-
-class PhoneCodeInputSerializer(StrictSerializer):
-    """``{"code": "123456"}``: the code the SMS brought."""
-
-    code = StrictCharField(
-        validators=[
-            RegexValidator(r"^[0-9]{6}$", message='The six digits of the code, e.g. "123456".')
-        ]
-    )
