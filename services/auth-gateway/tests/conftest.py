@@ -11,9 +11,11 @@ import werkzeug.serving
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import Client
+from gateway.identity.keys import key_ring
 from gateway.identity.oidc import forget_discovery
 from gateway.identity.tokens import verified_tokens
 
+from ecomms_common.testing import SigningKey, TokenMinter
 from tests.edge import EdgeClient, EdgeServer
 from tests.servers import HTTPStandIn, ScriptedProvider
 
@@ -29,6 +31,13 @@ def private_pem() -> str:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
+
+
+def signed_by_gateway(**claims) -> str:
+    """Return an access token signed with the gateway's current key (``TokenMinter.mint``)."""
+    ring = key_ring()
+    key = SigningKey(kid=ring.signing_kid, private_key=ring.signing_key)
+    return TokenMinter(issuer="http://127.0.0.1:8000", audience="ecomms", key=key).mint(**claims)
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,11 @@ gateway keeps answering everyone else meanwhile. Every wait is bounded; none is 
 import json
 import socket
 import time
-import uuid
 
-import jwt
 import pytest
 import requests
-from gateway.identity.keys import key_ring
+
+from tests.conftest import signed_by_gateway
 
 pytestmark = pytest.mark.django_db
 
@@ -35,24 +34,6 @@ def read_until_closed(connection: socket.socket) -> bytes:
 def status_and_error(answer: bytes) -> tuple[int, dict]:
     head, _, body = answer.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), json.loads(body)["error"]
-
-
-def access_token() -> str:
-    ring = key_ring()
-    now = int(time.time())
-    claims = {
-        "iss": "http://127.0.0.1:8000",
-        "aud": "ecomms",
-        "sub": str(uuid.uuid4()),
-        "roles": ["customer"],
-        "token_type": "access",
-        "iat": now,
-        "exp": now + 300,
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(
-        claims, ring.signing_key, algorithm="RS256", headers={"kid": ring.signing_kid}
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +71,7 @@ def test_a_proxied_body_that_does_not_arrive_in_time_gets_a_408_and_is_never_for
     with connect(edge_server) as connection:
         connection.sendall(
             b"POST /orders/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            + f"Authorization: Bearer {access_token()}\r\n".encode()
+            + f"Authorization: Bearer {signed_by_gateway()}\r\n".encode()
             + b"Content-Length: 100\r\n\r\n"
             + b'{"items": '
         )
@@ -160,7 +141,7 @@ def test_the_gateway_answers_while_slow_clients_hold_connections(
             else:  # a body that never ends
                 connection.sendall(
                     b"POST /products/upload/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    + f"Authorization: Bearer {access_token()}\r\n".encode()
+                    + f"Authorization: Bearer {signed_by_gateway()}\r\n".encode()
                     + b"Content-Length: 1000\r\n\r\n{"
                 )
             slow.append(connection)

@@ -10,9 +10,8 @@ import jwt
 import pytest
 import requests
 from django_guid.log_filters import CorrelationId
-from gateway.identity.keys import key_ring
 
-from tests.conftest import CLIENT_ID, private_pem, start_login
+from tests.conftest import CLIENT_ID, private_pem, signed_by_gateway, start_login
 from tests.edge import EdgeClient
 from tests.servers import Reply
 
@@ -27,34 +26,6 @@ def client(gateway):
 
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def access_claims(**overrides) -> dict:
-    now = int(time.time())
-    claims = {
-        "iss": "http://127.0.0.1:8000",
-        "aud": "ecomms",
-        "sub": str(uuid.uuid4()),
-        "email": "x@example.com",
-        "name": "X",
-        "roles": ["customer", "admin"],
-        "token_type": "access",
-        "iat": now,
-        "exp": now + 300,
-        "jti": uuid.uuid4().hex,
-        **overrides,
-    }
-    return {name: value for name, value in claims.items() if value is not None}
-
-
-def signed_by_gateway(**overrides) -> str:
-    ring = key_ring()
-    return jwt.encode(
-        access_claims(**overrides),
-        ring.signing_key,
-        algorithm="RS256",
-        headers={"kid": ring.signing_kid},
-    )
 
 
 def test_expired_within_leeway_is_still_accepted(client, orders) -> None:
@@ -105,7 +76,7 @@ def test_refresh_token_is_not_an_access_token(client, orders, token_pair) -> Non
     refresh = token_pair().refresh
     response = client.get("/orders/", HTTP_AUTHORIZATION=f"Bearer {refresh}")
     assert response.status_code == 401
-    assert "access tokens" in response.json()["error"]["message"]
+    assert "at+jwt" in response.json()["error"]["message"]
     assert orders.received == []
 
 

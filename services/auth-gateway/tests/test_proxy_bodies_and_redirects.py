@@ -1,14 +1,11 @@
 """What the proxy does with request bodies (one limit, one 413) and with a service's redirects."""
 
 import socket
-import time
-import uuid
 
-import jwt
 import pytest
 import requests
-from gateway.identity.keys import key_ring
 
+from tests.conftest import signed_by_gateway
 from tests.servers import Received, Reply
 
 pytestmark = pytest.mark.django_db
@@ -24,24 +21,6 @@ def client(gateway):
 UPLOAD = b'{"products": [' + b",".join([b'{"name": "tea", "price": "2.00"}'] * 120_000) + b"]}"
 
 
-def access_token() -> str:
-    now = int(time.time())
-    ring = key_ring()
-    claims = {
-        "iss": "http://127.0.0.1:8000",
-        "aud": "ecomms",
-        "sub": str(uuid.uuid4()),
-        "roles": ["customer", "admin"],
-        "token_type": "access",
-        "iat": now,
-        "exp": now + 300,
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(
-        claims, ring.signing_key, algorithm="RS256", headers={"kid": ring.signing_kid}
-    )
-
-
 def test_an_upload_of_about_4_mb_reaches_the_service_intact(client, settings, catalog) -> None:
     assert settings.REQUEST_BODY_MAX_BYTES < len(UPLOAD) < settings.PROXY_BODY_MAX_BYTES
     catalog.reply = Reply(status=201, body=b'{"created": 10000}')
@@ -49,7 +28,7 @@ def test_an_upload_of_about_4_mb_reaches_the_service_intact(client, settings, ca
         "/products/upload/",
         data=UPLOAD,
         content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {access_token()}",
+        HTTP_AUTHORIZATION=f"Bearer {signed_by_gateway()}",
     )
     assert response.status_code == 201
     assert b"".join(response.streaming_content) == b'{"created": 10000}'
@@ -62,7 +41,7 @@ def test_a_body_over_the_proxy_limit_is_one_413_naming_the_limit(client, setting
         "/products/upload/",
         data=UPLOAD,
         content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {access_token()}",
+        HTTP_AUTHORIZATION=f"Bearer {signed_by_gateway()}",
     )
     assert response.status_code == 413
     error = response.json()["error"]
@@ -85,7 +64,7 @@ def test_a_garbage_content_length_is_a_json_400(client, catalog, length) -> None
         "/products/upload/",
         data=b"{}",
         CONTENT_LENGTH=length,
-        HTTP_AUTHORIZATION=f"Bearer {access_token()}",
+        HTTP_AUTHORIZATION=f"Bearer {signed_by_gateway()}",
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_request"
@@ -98,7 +77,7 @@ def test_a_body_shorter_than_its_content_length_is_a_json_400(edge_server, catal
         connection.sendall(
             b"POST /products/upload/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 100\r\n"
-            + f"Authorization: Bearer {access_token()}\r\n\r\n".encode()
+            + f"Authorization: Bearer {signed_by_gateway()}\r\n\r\n".encode()
             + b'{"products": []}'
         )
         connection.shutdown(socket.SHUT_WR)
@@ -120,7 +99,7 @@ def test_a_services_308_passes_through_and_a_client_following_it_still_posts(
         return Reply(status=201, body=b'{"placed": true}')
 
     orders.respond = orders_service
-    headers = {"Authorization": f"Bearer {access_token()}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {signed_by_gateway()}", "Content-Type": "application/json"}
     order = b'{"items": [{"product_id": 1, "quantity": 2}]}'
 
     redirect = requests.post(
