@@ -31,7 +31,8 @@ WEB_PORTS = {"catalog": 8001, "orders": 8002, "auth-gateway": 8000, "notifier": 
 SERVED_PATHS = {
     "/" + path for path in re.findall(r'path\("([a-z]+)"', (COMMON / "urls.py").read_text())
 }
-NOT_SETTINGS = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"}
+# SERVICE_COMMAND: read by the image's CMD (sh -c "exec $SERVICE_COMMAND"), not by Django.
+NOT_SETTINGS = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "SERVICE_COMMAND"}
 
 
 def sources(service: str) -> list[Path]:

@@ -1,4 +1,4 @@
-"""The images: one Dockerfile per service, linted, small and non-root."""
+"""The images: one recipe for the four services, linted, small and non-root."""
 
 import fnmatch
 import subprocess
@@ -7,15 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from .dockerfiles import ROOT, SERVICES, dockerfile, final_stage, stages
+from .dockerfiles import (
+    LOCAL_OIDC,
+    ROOT,
+    SERVICES,
+    TEMPLATE,
+    build_args,
+    final_stage,
+    service_stages,
+)
 
 BIN = Path(sys.executable).parent
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_hadolint_finds_nothing(service):
+@pytest.mark.parametrize("path", [TEMPLATE, LOCAL_OIDC], ids=lambda path: path.name)
+def test_hadolint_finds_nothing(path):
     result = subprocess.run(
-        [BIN / "hadolint", "--no-color", "--failure-threshold", "style", dockerfile(service)],
+        [BIN / "hadolint", "--no-color", "--failure-threshold", "style", path],
         capture_output=True,
         text=True,
         check=False,
@@ -25,7 +33,7 @@ def test_hadolint_finds_nothing(service):
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_multi_stage_slim_non_root_with_healthcheck(service):
-    all_stages = stages(dockerfile(service))
+    all_stages = service_stages(service)
     final = all_stages[-1]
     assert len(all_stages) >= 2
     assert all(stage.base == "python:3.12-slim" for stage in all_stages)
@@ -41,7 +49,7 @@ def test_multi_stage_slim_non_root_with_healthcheck(service):
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_builder_installs_pinned_requirements_and_common(service):
-    builder = next(stage for stage in stages(dockerfile(service)) if stage.name == "builder")
+    builder = next(stage for stage in service_stages(service) if stage.name == "builder")
     runs = " ".join(builder.all("RUN"))
     copies = " ".join(builder.all("COPY"))
     assert f"services/{service}/requirements.txt" in copies
@@ -85,7 +93,7 @@ def test_dockerignore_keeps_tests_and_local_state_out():
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_what_the_dockerfile_copies_is_in_the_build_context(service):
-    for stage in stages(dockerfile(service)):
+    for stage in service_stages(service):
         for args in stage.all("COPY"):
             if args.startswith("--from="):
                 continue
@@ -95,7 +103,7 @@ def test_what_the_dockerfile_copies_is_in_the_build_context(service):
                 assert not ignored(source), f"{source} is left out by .dockerignore"
     # and what runs in the image is not left out
     assert not ignored(f"services/{service}/manage.py")
-    if final_stage(service).cmd[0] == "gunicorn":  # gunicorn reads ./gunicorn.conf.py
+    if final_stage(service).cmd[0] == "gunicorn":  # gunicorn reads ./gunicorn.conf.py (its app)
         assert not ignored(f"services/{service}/gunicorn.conf.py")
         assert (ROOT / "services" / service / "gunicorn.conf.py").is_file()
     assert not ignored("libs/common/src/ecomms_common/base_settings.py")
@@ -108,3 +116,28 @@ def test_final_image_sets_static_root_and_port(service):
     assert env["WHITENOISE_USE_FINDERS"] == "false"
     assert env["PORT"].isdigit()
     assert "PROMETHEUS_MULTIPROC_DIR" not in env  # set for the web process only (see Dockerfile)
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, LOCAL_OIDC], ids=lambda path: path.name)
+def test_recipes_build_offline_with_any_builder(path):
+    # A `# syntax=` line makes BuildKit fetch a frontend image first: no offline build.
+    assert not any(line.startswith("# syntax") for line in path.read_text().splitlines())
+
+
+def test_no_service_image_holds_the_local_oidc_provider():
+    # Older builders build every stage before the target: the provider has a file of its own.
+    for service in SERVICES:
+        assert [stage.name for stage in service_stages(service)] == ["builder", None]
+        assert "oidc" not in TEMPLATE.read_text().lower()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_build_arguments_name_the_service_and_its_port(service):
+    args = build_args(service)
+    assert args["SERVICE"] == service
+    gunicorn_conf = (ROOT / "services" / service / "gunicorn.conf.py").read_text()
+    assert f"bind_address(default_port={args['PORT']})" in gunicorn_conf
+    final = final_stage(service)
+    assert final.env["PORT"] == args["PORT"]
+    assert final.all("EXPOSE") == [args["PORT"]]
+    assert final.cmd == (args.get("COMMAND") or "gunicorn").split()

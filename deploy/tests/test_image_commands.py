@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from .compose import resolved
-from .dockerfiles import ROOT, SERVICES, final_stage, stages
+from .dockerfiles import LOCAL_OIDC, ROOT, SERVICES, final_stage, service_stages, stages
 from .manifests import objects, pod_spec
 
 STARTUP_SECONDS = 60
@@ -52,9 +52,7 @@ def run(args, *, cwd, env) -> None:
 def prepared_image(service: str, tmp_path: Path, database: str, amqp_names: dict) -> dict:
     """The image's environment, after its build step and its migration Job ran."""
     stage = final_stage(service)
-    builder = next(
-        s for s in stages(ROOT / "services" / service / "Dockerfile") if s.name == "builder"
-    )
+    builder = next(s for s in service_stages(service) if s.name == "builder")
     assert f"services/{service} /app" in builder.all("COPY")
     assert stage.workdir == "/app"
     folder = ROOT / "services" / service
@@ -73,7 +71,7 @@ def prepared_image(service: str, tmp_path: Path, database: str, amqp_names: dict
         SECRET_KEY=secrets.token_urlsafe(50),
         **amqp_names,
     )
-    if "JWT_PRIVATE_KEY_FILE" in env:
+    if service == "auth-gateway":  # the signing key: a mounted Secret (compose, k8s)
         key = tmp_path / "jwt-private.pem"
         run([venv_bin / "python", "manage.py", "generate_signing_key", key], cwd=folder, env=env)
         env["JWT_PRIVATE_KEY_FILE"] = str(key)
@@ -159,13 +157,9 @@ def test_relay_command_starts_from_the_orders_image(tmp_path, throwaway_database
 
 
 def test_oidc_provider_stage_command_starts(tmp_path):
-    """The compose-only OIDC provider image (the gateway Dockerfile's oidc-provider stage)."""
-    stage = next(
-        s
-        for s in stages(ROOT / "services" / "auth-gateway" / "Dockerfile")
-        if s.name == "oidc-provider"
-    )
-    assert resolved()["services"]["oidc"]["build"]["target"] == "oidc-provider"
+    """The compose-only OIDC provider image (deploy/docker/local-oidc.Dockerfile)."""
+    (stage,) = stages(LOCAL_OIDC)
+    assert ROOT / resolved()["services"]["oidc"]["build"]["dockerfile"] == LOCAL_OIDC
     assert "-r /build/requirements-dev.txt" in " ".join(stage.all("RUN"))
     copies = dict(reversed(args.split()) for args in stage.all("COPY"))
     port = free_port()

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from .dockerfiles import ROOT, SERVICES
@@ -55,27 +54,48 @@ def test_scripts_pass_shellcheck():
     assert result.returncode == 0, result.stdout
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_service_workflow(service):
-    data = workflow(service)
-    for event in ("push", "pull_request"):
-        paths = data["on"][event]["paths"]
+def test_one_pipeline_called_for_each_service():
+    caller = workflow("services")
+    filters = yaml.safe_load(
+        next(s for s in caller["jobs"]["changes"]["steps"] if s.get("id") == "filter")["with"][
+            "filters"
+        ]
+    )
+    for service in SERVICES:  # each service's own files, and everything all of them share
+        paths = filters[service]
         assert f"services/{service}/**" in paths
-        assert "libs/common/**" in paths
+        for shared in ("libs/common/**", "deploy/docker/service.Dockerfile", "docker-compose.yml"):
+            assert shared in str(paths)
+    job = caller["jobs"]["service"]
+    assert job["uses"] == "./.github/workflows/service.yml"
+    assert job["with"]["service"] == "${{ matrix.service }}"
+    assert sorted(path.name for path in WORKFLOWS.iterdir()) == [
+        "kind.yml",
+        "service.yml",
+        "services.yml",
+    ]
+
+
+def test_service_pipeline():
+    data = workflow("service")
+    assert data["on"]["workflow_call"]["inputs"]["service"]["required"] is True
     test = data["jobs"]["test"]
-    assert {"postgres", "rabbitmq"} <= test["services"].keys()
+    assert {"postgres", "rabbitmq", "redis"} <= test["services"].keys()
     runs = " ".join(step.get("run", "") for step in test["steps"])
     assert "scripts/lint" in runs
-    assert f"PACKAGES=services/{service} scripts/test --cov-fail-under=85" in runs
+    assert "PACKAGES=services/${{ inputs.service }} scripts/test --cov-fail-under=85" in runs
     image = data["jobs"]["image"]
     assert image["needs"] == "test"
     build = next(s for s in image["steps"] if s.get("uses", "").startswith("docker/build-push"))
-    assert build["with"]["file"] == f"services/{service}/Dockerfile"
+    assert build["with"]["file"] == "deploy/docker/service.Dockerfile"
     assert build["with"]["context"] == "."
+    assert build["with"]["build-args"] == "${{ env.BUILD_ARGS }}"
     assert build["with"]["tags"].endswith(":${{ github.sha }}")
     push_on_main = "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     assert push_on_main in build["with"]["push"]
-    assert "ghcr.io/" in " ".join(step.get("run", "") for step in image["steps"])
+    image_runs = " ".join(step.get("run", "") for step in image["steps"])
+    assert "ghcr.io/" in image_runs
+    assert "docker compose config --format json" in image_runs  # the build arguments' one source
     assert image["permissions"]["packages"] == "write"
 
 
@@ -83,8 +103,7 @@ def test_kind_workflow_deploys_an_overlay_and_smoke_tests_through_the_ingress():
     data = workflow("kind")
     steps = data["jobs"]["deploy-and-smoke"]["steps"]
     runs = "\n".join(step.get("run", "") for step in steps)
-    for service in SERVICES:
-        assert service in runs
+    assert f"docker compose build {' '.join(SERVICES)}" in runs
     applied = [line.split()[-1] for line in runs.splitlines() if "kubectl apply -k" in line]
     assert applied == ["k8s/overlays/kind"]
     assert "kind" in OVERLAYS

@@ -1,20 +1,27 @@
-# syntax=docker/dockerfile:1
-# The auth gateway (web: gunicorn config.asgi:application with the edge's uvicorn worker, gunicorn.conf.py; migrations: python manage.py migrate). The signing key is a mounted Secret file (JWT_PRIVATE_KEY_FILE).
-# Build from the repository root (libs/common is part of the context):
-#   docker build -f services/auth-gateway/Dockerfile -t ecomms/auth-gateway .
+# The one image recipe of the four services. Build from the repository root (libs/common is part of
+# the context), naming the service's folder, its port and its default command:
+#   docker build -f deploy/docker/service.Dockerfile --build-arg SERVICE=catalog --build-arg PORT=8001 \
+#     -t ecomms/catalog .
+#   docker build -f deploy/docker/service.Dockerfile --build-arg SERVICE=notifier --build-arg PORT=8003 \
+#     --build-arg "COMMAND=python manage.py consume" -t ecomms/notifier .
+# The arguments of each service are in docker-compose.yml (x-build-*), which the workflows and the
+# deployment tests read. Web services run gunicorn, which reads the service's gunicorn.conf.py (bind
+# address and application); one-off and background commands (migrate, relay_outbox) are given by
+# the deployment.
 
 # --- builder: a virtual environment with the pinned requirements, libs/common and the service ---
 FROM python:3.12-slim AS builder
+ARG SERVICE
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-COPY services/auth-gateway/requirements.txt /build/requirements.txt
+COPY services/${SERVICE}/requirements.txt /build/requirements.txt
 RUN pip install --no-cache-dir -r /build/requirements.txt
 COPY libs/common /build/libs/common
 RUN pip install --no-cache-dir --no-deps /build/libs/common
-COPY services/auth-gateway /app
+COPY services/${SERVICE} /app
 WORKDIR /app
 # Static files (the API docs' assets) are collected once here; WhiteNoise serves them. The code is
 # compiled here too: the runtime's root filesystem is read-only. Settings insist on a database
@@ -26,40 +33,30 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
     && rm -rf /app/tests /app/requirements-test.txt \
     && python -m compileall -q /app
 
-# --- oidc-provider: the local OpenID Connect provider, for docker compose only ---
-# (docker build --target oidc-provider ...; never part of the production image below)
-FROM python:3.12-slim AS oidc-provider
-COPY requirements-dev.txt /build/requirements-dev.txt
-RUN pip install --no-cache-dir --disable-pip-version-check -r /build/requirements-dev.txt
-COPY services/auth-gateway/local-oidc-users.json /oidc/users.json
-USER 65534:65534
-EXPOSE 9400
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9400/.well-known/openid-configuration', timeout=2)"]
-CMD ["oidc-provider-mock", "--host", "0.0.0.0", "--port", "9400", "--require-nonce", "--user-claims-file", "/oidc/users.json"]
-
 # --- runtime: no compilers, no tests, a non-root user ---
-# The web process is run with PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus (compose, k8s: an emptyDir)
-# so that /metrics adds up every gunicorn worker; the migrate and other one-off commands from this
+# Web processes run with PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus (compose, k8s: an emptyDir) so
+# that /metrics adds up every gunicorn worker; the migrate and other one-off commands from this
 # image must run without it (prometheus_client switches mode on the variable's mere presence).
 FROM python:3.12-slim
-# JWT_PRIVATE_KEY_FILE names where the Secret is mounted; it holds no key itself.
-# hadolint ignore=DL3064
+ARG PORT
+ARG COMMAND=gunicorn
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     STATIC_ROOT=/app/staticfiles \
     WHITENOISE_USE_FINDERS=false \
     HOST=0.0.0.0 \
-    PORT=8000 \
-    JWT_PRIVATE_KEY_FILE=/run/secrets/jwt/jwt-private.pem
+    PORT=${PORT} \
+    SERVICE_COMMAND="${COMMAND}"
 RUN groupadd --gid 10001 app \
     && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin app
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
 WORKDIR /app
 USER 10001:10001
-EXPOSE 8000
+EXPOSE ${PORT}
+# Every long-running command of these images (web, consume, relay_outbox) answers /healthz on PORT.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['PORT'], timeout=2)"]
-CMD ["gunicorn", "config.asgi:application"]
+# exec: the command, not the shell, is PID 1 and gets the stop signal.
+CMD ["/bin/sh", "-c", "exec $SERVICE_COMMAND"]
