@@ -5,8 +5,9 @@ from urllib.parse import urlparse
 
 import kubernetes_validate
 import pytest
+import yaml
 
-from .dockerfiles import SERVICES
+from .dockerfiles import ROOT, SERVICES
 from .manifests import K8S, OVERLAYS, kustomize, objects, pod_spec, rendered, secret_templates
 from .manifests import workloads as all_workloads
 from .test_consistency import WEB_PORTS, k8s_variables
@@ -147,11 +148,13 @@ def _matches(selector: dict, labels: dict) -> bool:
     return True
 
 
-def allowed(target_labels: dict, source_labels: dict, source_namespace: str) -> bool:
+def allowed(
+    target_labels: dict, source_labels: dict, source_namespace: str, overlay: str = "minikube"
+) -> bool:
     """Whether the namespace's policies admit a connection from source to target."""
     selecting = [
         p
-        for p in objects("NetworkPolicy").values()
+        for p in objects("NetworkPolicy", overlay).values()
         if _matches(p["spec"]["podSelector"], target_labels)
     ]
     assert selecting, "a pod no policy selects would be open to all"
@@ -243,12 +246,18 @@ PRIVATE_RANGES = [
 ]
 
 
-def egress_allowed(source: dict, target: tuple[dict, str] | str, port: int, protocol="TCP") -> bool:
+def egress_allowed(
+    source: dict,
+    target: tuple[dict, str] | str,
+    port: int,
+    protocol="TCP",
+    overlay: str = "minikube",
+) -> bool:
     """Whether the namespace's policies let a pod labelled ``source`` open a connection to
     ``target`` (a pod's labels and namespace, or an IP address) on ``port``."""
     selecting = [
         p
-        for p in objects("NetworkPolicy").values()
+        for p in objects("NetworkPolicy", overlay).values()
         if "Egress" in p["spec"]["policyTypes"] and _matches(p["spec"]["podSelector"], source)
     ]
     assert selecting, "a pod no egress policy selects could reach anything"
@@ -406,3 +415,36 @@ def test_only_the_providers_are_reached_outside_the_cluster():
             continue
         assert not egress_allowed(template_labels(workload), OUTSIDE, 443), name
         assert not egress_allowed(template_labels(workload), OUTSIDE, smtp_port), name
+
+
+APPLY_STEP = (
+    "kubectl -n ecomms delete job -l app.kubernetes.io/component=migrate --ignore-not-found",
+    "kubectl apply -k k8s/overlays/{overlay}",
+    "kubectl -n ecomms wait --for=condition=complete job --all --timeout=300s",
+)
+
+
+def test_migration_jobs_stay_until_the_next_apply_deletes_them():
+    # A Job that deletes itself (TTL) is missing for `kubectl wait ... job --all`; one that stays
+    # must be deleted before an apply with a new image, since its pod template cannot change.
+    jobs = objects("Job")
+    assert len(jobs) == 4
+    for name, job in jobs.items():
+        assert "ttlSecondsAfterFinished" not in job["spec"], name
+        assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "migrate"
+    readme = (K8S / "README.md").read_text()
+    for overlay in ("minikube", "kind"):
+        lines = [line.format(overlay=overlay) for line in APPLY_STEP]
+        assert "\n".join(lines) in readme, overlay
+    kind_workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "kind.yml").read_text())
+    runs = [step.get("run", "") for step in kind_workflow["jobs"]["deploy-and-smoke"]["steps"]]
+    step = "\n".join(line.format(overlay="kind") for line in APPLY_STEP)
+    assert sum(run.startswith(step) for run in runs) == 2  # the flow, and the flow again
+
+
+def test_postgres_is_ready_only_when_it_answers_over_tcp():
+    # During first initialisation the image runs a server on the Unix socket only.
+    (container,) = pod_spec(objects("StatefulSet")["postgres"])["containers"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        command = container[probe]["exec"]["command"]
+        assert command[:3] == ["pg_isready", "-h", "127.0.0.1"], probe

@@ -105,7 +105,7 @@ def test_kind_workflow_deploys_an_overlay_and_smoke_tests_through_the_ingress():
     runs = "\n".join(step.get("run", "") for step in steps)
     assert f"docker compose build {' '.join(SERVICES)}" in runs
     applied = [line.split()[-1] for line in runs.splitlines() if "kubectl apply -k" in line]
-    assert applied == ["k8s/overlays/kind"]
+    assert applied == ["k8s/overlays/kind"] * 2  # the README's step 4, then again as after a change
     assert "kind" in OVERLAYS
     assert "Host: ecomms.local" in runs
     assert any(step.get("uses", "").startswith("helm/kind-action") for step in steps)
