@@ -80,6 +80,16 @@ OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
 # How far the provider's clock may be from ours: the ID token's exp, iat and nbf are checked
 # with this much leeway (an ID token issued further in the future is refused).
 OIDC_ID_TOKEN_LEEWAY_SECONDS = env.int("OIDC_ID_TOKEN_LEEWAY_SECONDS", default=60)
+# How the gateway authenticates at the provider's token endpoint: client_secret_basic (HTTP
+# Basic, the OAuth default) or client_secret_post (in the form). Unset: the first of those the
+# discovery document lists (client_secret_basic when it lists none, or without discovery).
+OIDC_TOKEN_ENDPOINT_AUTH_METHOD = env.str("OIDC_TOKEN_ENDPOINT_AUTH_METHOD", default="")
+if OIDC_TOKEN_ENDPOINT_AUTH_METHOD not in ("", "client_secret_basic", "client_secret_post"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "OIDC_TOKEN_ENDPOINT_AUTH_METHOD must be client_secret_basic or client_secret_post."
+    )
 # (connect, read) seconds for every call to the provider; the library's default waits forever.
 OIDC_TIMEOUT = (
     env.float("OIDC_CONNECT_TIMEOUT_SECONDS", default=3.05),

@@ -129,10 +129,11 @@ def test_next_never_leads_off_site(client, provider, next_url) -> None:
     assert finish_login(client, provider.approve(url, sub="erin"))["Location"] == "/auth/token/"
 
 
-def assert_refused(client: Client, response) -> None:
-    assert response.status_code in (302, 400, 401)
-    if response.status_code == 302:
-        assert response["Location"] == "/auth/login-failed/"
+def assert_refused(client: Client, response, code: str, status: int = 401) -> None:
+    """The failure page (a browser), with the failure's code; no session, no user."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("text/html")
+    assert f"<code>{code}</code>".encode() in response.content
     assert session_user_id(client) is None
     assert not User.objects.exists()
 
@@ -143,15 +144,17 @@ def test_wrong_state_is_refused(client, provider) -> None:
     query = parse_qs(parts.query)
     forged = urlencode({"code": query["code"][0], "state": "not-the-state-we-sent"})
     response = client.get(f"{parts.path}?{forged}")
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "bad_request"
-    assert_refused(client, response)
+    assert_refused(client, response, "login_state_invalid", status=400)
+    api = client.get(f"{parts.path}?{forged}", HTTP_ACCEPT="application/json")
+    assert api.status_code == 400
+    assert api.json()["error"]["code"] == "login_state_invalid"
+    assert "start the login again" in api.json()["error"]["message"]
 
 
 def test_callback_without_a_login_in_progress_is_refused(provider) -> None:
     stranger = Client()
     callback = provider.approve(start_login(Client()), sub="gina")
-    assert_refused(stranger, finish_login(stranger, callback))
+    assert_refused(stranger, finish_login(stranger, callback), "login_state_invalid", status=400)
 
 
 def test_replayed_callback_is_refused(client, provider) -> None:
@@ -160,7 +163,7 @@ def test_replayed_callback_is_refused(client, provider) -> None:
     client.logout()
     User.objects.all().delete()
     replay = finish_login(client, callback)
-    assert_refused(client, replay)
+    assert_refused(client, replay, "login_state_invalid", status=400)
 
 
 def test_id_token_with_another_nonce_is_refused(client, provider) -> None:
@@ -170,26 +173,26 @@ def test_id_token_with_another_nonce_is_refused(client, provider) -> None:
     query["nonce"] = "a-nonce-this-browser-never-sent"
     tampered = f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
     response = finish_login(client, provider.approve(tampered, sub="ivy"))
-    assert response.status_code == 400
-    assert_refused(client, response)
+    assert_refused(client, response, "id_token_invalid")
+    assert b"nonce" in response.content
 
 
 def test_id_token_for_another_audience_is_refused(client, scripted_provider) -> None:
     scripted_provider.id_token_overrides = {"aud": "some-other-client"}
     callback = scripted_provider.authorize(start_login(client), sub="jack")
-    assert_refused(client, finish_login(client, callback))
+    assert_refused(client, finish_login(client, callback), "id_token_invalid")
 
 
 def test_id_token_from_another_issuer_is_refused(client, scripted_provider) -> None:
     scripted_provider.id_token_overrides = {"iss": "https://impostor.example"}
     callback = scripted_provider.authorize(start_login(client), sub="kate")
-    assert_refused(client, finish_login(client, callback))
+    assert_refused(client, finish_login(client, callback), "id_token_invalid")
 
 
 def test_userinfo_about_another_subject_is_refused(client, scripted_provider) -> None:
     scripted_provider.claims = {"sub": "someone-else", "email": "someone@example.com"}
     callback = scripted_provider.authorize(start_login(client), sub="lena")
-    assert_refused(client, finish_login(client, callback))
+    assert_refused(client, finish_login(client, callback), "login_failed")
 
 
 def test_scripted_provider_login_checks_pkce_and_succeeds(client, scripted_provider) -> None:
@@ -198,23 +201,39 @@ def test_scripted_provider_login_checks_pkce_and_succeeds(client, scripted_provi
     assert User.objects.get(oidc_sub="liam").email == "scripted@example.com"
 
 
-def test_spent_code_sends_the_browser_to_the_failure_page(client, scripted_provider) -> None:
+def test_a_refused_code_exchange_says_what_the_provider_answered(client, scripted_provider) -> None:
     callback = scripted_provider.authorize(start_login(client), sub="mia")
     # The provider has forgotten the code (as after a first use): it answers invalid_grant.
     scripted_provider._grants.clear()
-    response = finish_login(client, callback)
-    assert response["Location"] == "/auth/login-failed/"
-    failed = client.get("/auth/login-failed/")
-    assert failed.status_code == 401
-    assert failed.json()["error"]["code"] == "login_failed"
+    parts = urlsplit(callback)
+    response = client.get(f"{parts.path}?{parts.query}", HTTP_ACCEPT="application/json")
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["code"] == "code_exchange_failed"
+    assert "HTTP 400: invalid_grant" in error["message"]
+    assert "tests-secret" not in error["message"]
     assert not User.objects.exists()
+
+
+def test_a_login_the_provider_refused_is_one_shape_too(client, provider) -> None:
+    url = start_login(client)
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    query = urlencode({"error": "access_denied", "error_description": "No.", "state": state})
+    assert_refused(client, client.get(f"/oidc/callback/?{query}"), "login_refused")
+    api = client.get(f"/oidc/callback/?{query}", HTTP_ACCEPT="application/json")
+    assert api.json()["error"]["message"].startswith(
+        "The login provider did not let the login through (access_denied: No.)"
+    )
 
 
 def test_unreachable_provider_is_a_json_503(client, settings) -> None:
     settings.OIDC_OP_DISCOVERY_URL = "http://127.0.0.1:1/.well-known/openid-configuration"
-    response = client.get("/oidc/authenticate/")
+    response = client.get("/oidc/authenticate/", HTTP_ACCEPT="application/json")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "provider_unavailable"
+    page = client.get("/oidc/authenticate/")
+    assert page.status_code == 503
+    assert b"<code>provider_unavailable</code>" in page.content
 
 
 def test_explicit_endpoints_must_all_be_set(client, settings) -> None:

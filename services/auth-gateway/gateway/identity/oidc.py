@@ -1,8 +1,10 @@
 """Login with an OpenID Connect provider, on top of mozilla-django-oidc.
 
-What the library leaves out, added here: endpoints from a discovery document, the ID token's
-``iss`` and ``aud`` checks (RS256 pinned), users keyed on the provider's ``sub`` rather than the
-email, and ``next`` limited to local paths.
+What the library leaves out, added here: endpoints (and the token endpoint's client
+authentication method) from a discovery document, the ID token's ``iss`` and ``aud`` checks
+(RS256 pinned, a leeway for the provider's clock), users keyed on the provider's ``sub`` rather
+than the email, ``next`` limited to local paths, and one shape for every way a login fails
+(:class:`LoginFailed` and its kinds: JSON for API clients, a page for browsers).
 """
 
 import logging
@@ -11,23 +13,28 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 import jwt
 import requests
 from django.conf import settings
+from django.contrib import auth
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from ecomms_common.errors import error_response
+from gateway.identity.pages import page_headers, wants_json
 from gateway.identity.services import user_link_from_claims
 from gateway.models import User
 
 logger = logging.getLogger(__name__)
 
 ID_TOKEN_ALGORITHM = "RS256"  # noqa: S105 - an algorithm name, not a secret
+# How the gateway authenticates to the provider's token endpoint, in order of preference.
+TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 SUBJECT_MAX_LENGTH = 255  # User.oidc_sub
 # Profile claims and the longest value the user table keeps of each. A longer email or phone is
 # dropped (cut, it would be another address); a longer name is cut.
@@ -83,6 +90,23 @@ class Provider:
     token_endpoint: str
     userinfo_endpoint: str
     jwks_uri: str
+    # What the provider's discovery document lists; empty when there is none to read.
+    token_endpoint_auth_methods: tuple[str, ...] = ()
+
+    @property
+    def token_endpoint_auth_method(self) -> str:
+        """Return ``OIDC_TOKEN_ENDPOINT_AUTH_METHOD``, else the first the provider supports.
+
+        A discovery document without the list means ``client_secret_basic`` (OIDC Discovery 1.0,
+        RFC 8414), as does no document at all (RFC 6749: every provider supports it).
+        """
+        if settings.OIDC_TOKEN_ENDPOINT_AUTH_METHOD:
+            return settings.OIDC_TOKEN_ENDPOINT_AUTH_METHOD
+        supported = self.token_endpoint_auth_methods or ("client_secret_basic",)
+        return next(
+            (method for method in TOKEN_ENDPOINT_AUTH_METHODS if method in supported),
+            "client_secret_basic",
+        )
 
 
 _discovered: dict[str, tuple[float, Provider]] = {}
@@ -100,7 +124,11 @@ def provider() -> Provider:
             userinfo_endpoint=settings.OIDC_OP_USER_ENDPOINT,
             jwks_uri=settings.OIDC_OP_JWKS_ENDPOINT,
         )
-        missing = [name for name, value in vars(configured).items() if not value]
+        missing = [
+            name
+            for name, value in vars(configured).items()
+            if not value and name != "token_endpoint_auth_methods"
+        ]
         if missing:
             raise ImproperlyConfigured(
                 f"Set OIDC_OP_DISCOVERY_URL, or every OIDC_OP_* endpoint (missing: {missing})."
@@ -119,6 +147,9 @@ def provider() -> Provider:
             token_endpoint=document["token_endpoint"],
             userinfo_endpoint=document["userinfo_endpoint"],
             jwks_uri=document["jwks_uri"],
+            token_endpoint_auth_methods=tuple(
+                document.get("token_endpoint_auth_methods_supported") or ()
+            ),
         )
         _discovered[url] = (time.monotonic() + settings.OIDC_DISCOVERY_CACHE_SECONDS, found)
         return found
@@ -128,6 +159,60 @@ def forget_discovery() -> None:
     """Drop cached discovery documents (a provider moved, or tests start another)."""
     with _discovery_lock:
         _discovered.clear()
+
+
+class LoginFailed(Exception):
+    """A login that did not complete: a status, a stable code and what the user can do."""
+
+    status_code = 401
+    code = "login_failed"
+    default_message = "The login did not complete; start it again."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+
+
+class LoginStateInvalid(LoginFailed):
+    status_code = 400
+    code = "login_state_invalid"
+    default_message = (
+        "This browser has no login in progress with that state (a replayed or stale link, or "
+        "another browser): start the login again."
+    )
+
+
+class LoginRefusedByProvider(LoginFailed):
+    code = "login_refused"
+    default_message = "The login provider did not let the login through; start it again."
+
+
+class CodeExchangeFailed(LoginFailed):
+    code = "code_exchange_failed"
+    default_message = "The login provider refused to exchange the login's code for tokens."
+
+
+class IdTokenInvalid(LoginFailed):
+    code = "id_token_invalid"
+    default_message = "The login provider's ID token was refused."
+
+
+class ProviderUnavailable(LoginFailed):
+    status_code = 503
+    code = "provider_unavailable"
+    default_message = "The login provider cannot be reached; try again shortly."
+
+
+def provider_said(answer: Any) -> str:
+    """Return what an OAuth error answer (RFC 6749 5.2 / 4.1.2.1) says, for the user to read."""
+    if not isinstance(answer, dict):
+        return ""
+    fields = ("error", "error_description")
+    return ": ".join(str(answer[field])[:300] for field in fields if answer.get(field))
+
+
+class IdTokenRefused(SuspiciousOperation):
+    """The provider's ID token failed a check (raised inside the library's flow)."""
 
 
 class SubjectOIDCBackend(OIDCAuthenticationBackend):
@@ -154,9 +239,9 @@ class SubjectOIDCBackend(OIDCAuthenticationBackend):
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
-            raise SuspiciousOperation(f"Malformed ID token: {exc}") from exc
+            raise IdTokenRefused(f"Malformed ID token: {exc}") from exc
         if header.get("alg") != ID_TOKEN_ALGORITHM:
-            raise SuspiciousOperation(f"ID tokens must be signed with {ID_TOKEN_ALGORITHM}.")
+            raise IdTokenRefused(f"ID tokens must be signed with {ID_TOKEN_ALGORITHM}.")
         key = self.retrieve_matching_jwk(token)
         try:
             claims = jwt.decode(
@@ -170,14 +255,45 @@ class SubjectOIDCBackend(OIDCAuthenticationBackend):
                 options={"require": ["iss", "aud", "sub", "exp", "iat"]},
             )
         except jwt.InvalidTokenError as exc:
-            raise SuspiciousOperation(f"ID token refused: {exc}") from exc
+            raise IdTokenRefused(f"ID token refused: {exc}") from exc
         # Several audiences: the token must have been issued to us (OIDC Core 3.1.3.7).
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if len(audiences) > 1 and claims.get("azp") != self.OIDC_RP_CLIENT_ID:
-            raise SuspiciousOperation("ID token refused: azp is not this client.")
+            raise IdTokenRefused("ID token refused: azp is not this client.")
         if claims.get("nonce") != kwargs.get("nonce"):
-            raise SuspiciousOperation("ID token refused: the nonce does not match.")
+            raise IdTokenRefused("ID token refused: the nonce does not match.")
         return claims
+
+    def get_token(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Exchange the code at the token endpoint, authenticated as the provider expects."""
+        auth = None
+        if self.provider.token_endpoint_auth_method == "client_secret_basic":  # noqa: S105
+            # RFC 6749 2.3.1: both form-encoded, then HTTP Basic; neither in the body.
+            auth = (quote_plus(payload["client_id"]), quote_plus(payload["client_secret"]))
+            payload = {
+                name: value
+                for name, value in payload.items()
+                if name not in ("client_id", "client_secret")
+            }
+        response = requests.post(
+            self.OIDC_OP_TOKEN_ENDPOINT, data=payload, auth=auth, timeout=settings.OIDC_TIMEOUT
+        )
+        if response.status_code >= 500:
+            response.raise_for_status()
+        if response.status_code != 200:
+            try:
+                said = provider_said(response.json())
+            except ValueError:
+                said = ""
+            logger.warning(
+                "the OIDC provider refused the code (HTTP %s): %s", response.status_code, said
+            )
+            answer = f"HTTP {response.status_code}" + (f": {said}" if said else "")
+            raise CodeExchangeFailed(
+                f"The login provider refused to exchange the login's code for tokens ({answer}); "
+                "start the login again."
+            )
+        return response.json()
 
     def get_userinfo(self, access_token: str, id_token: str, payload: dict[str, Any]) -> dict:
         claims = super().get_userinfo(access_token, id_token, payload)
@@ -232,7 +348,7 @@ class LoginStartView(OIDCAuthenticationRequestView):
         try:
             self.OIDC_OP_AUTH_ENDPOINT = provider().authorization_endpoint
         except requests.RequestException as exc:
-            return provider_unavailable(exc)
+            return provider_unavailable(request, exc)
         response = super().get(request)
         request.session["oidc_login_next"] = local_path(request.GET.get("next"))
         return response
@@ -255,20 +371,58 @@ class LoginCallbackView(OIDCAuthenticationCallbackView):
         self.request.session[TOKENS_PENDING_SESSION_KEY] = True
         return response
 
+    def login_failure(self) -> HttpResponse:
+        # The library's failure for what is left: no user (an unusable subject, a userinfo
+        # about another subject) or a disabled account.
+        return login_failure_response(self.request, LoginFailed())
+
     def get(self, request: HttpRequest) -> HttpResponse:
         try:
+            self._callback_check(request)
             return super().get(request)
+        except IdTokenRefused as exc:
+            return login_failure_response(request, IdTokenInvalid(f"{exc} Start the login again."))
+        except LoginFailed as failure:
+            return login_failure_response(request, failure)
         except requests.HTTPError as exc:
             if exc.response is not None and exc.response.status_code < 500:
                 logger.warning("the OIDC provider refused the login: %s", exc)
-                return self.login_failure()  # e.g. a code already spent
-            return provider_unavailable(exc)
+                return login_failure_response(request, LoginFailed())
+            return provider_unavailable(request, exc)
         except requests.RequestException as exc:
-            return provider_unavailable(exc)
+            return provider_unavailable(request, exc)
+
+    def _callback_check(self, request: HttpRequest) -> None:
+        """Raise the kind of failure the callback's query alone shows."""
+        if request.GET.get("error"):
+            states = request.session.get("oidc_states", {})
+            if request.GET.get("state") in states:  # spent, as the library would
+                del states[request.GET["state"]]
+                request.session.save()
+            if request.user.is_authenticated:  # nor does an earlier session carry on
+                auth.logout(request)
+            said = provider_said(dict(request.GET.items()))
+            raise LoginRefusedByProvider(
+                f"The login provider did not let the login through ({said}); start it again."
+            )
+        state = request.GET.get("state")
+        if not request.GET.get("code") or state not in request.session.get("oidc_states", {}):
+            raise LoginStateInvalid()
 
 
-def provider_unavailable(exc: Exception) -> HttpResponse:
-    logger.warning("the OIDC provider failed: %r", exc)
-    return error_response(
-        503, "provider_unavailable", "The login provider cannot be reached; try again shortly."
+def login_failure_response(request: HttpRequest, failure: LoginFailed) -> HttpResponse:
+    """Answer a failed login: the JSON error envelope for API clients, a page for browsers."""
+    if wants_json(request):
+        return error_response(failure.status_code, failure.code, failure.message)
+    page = render(
+        request,
+        "gateway/login_failed.html",
+        {"code": failure.code, "message": failure.message, "login_url": settings.LOGIN_URL},
+        status=failure.status_code,
     )
+    return page_headers(page)
+
+
+def provider_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.warning("the OIDC provider failed: %r", exc)
+    return login_failure_response(request, ProviderUnavailable())

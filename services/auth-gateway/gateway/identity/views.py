@@ -20,7 +20,8 @@ from rest_framework.views import APIView
 from ecomms_common.errors import error_response
 from ecomms_common.openapi import StrictCharField, StrictSerializer
 from gateway.identity.keys import key_ring
-from gateway.identity.oidc import TOKENS_PENDING_SESSION_KEY
+from gateway.identity.oidc import TOKENS_PENDING_SESSION_KEY, LoginFailed, login_failure_response
+from gateway.identity.pages import page_headers, wants_json
 from gateway.identity.revocation import RevocationUnavailable
 from gateway.identity.services import token_logout, token_pair_issue, token_refresh
 
@@ -46,25 +47,6 @@ class JWKSView(APIView):
         return response
 
 
-def _wants_json(request: HttpRequest) -> bool:
-    accept = request.headers.get("Accept", "")
-    return "application/json" in accept and "text/html" not in accept
-
-
-# Our HTML pages: no scripts, no framing, nothing loaded from elsewhere (their styles are inline).
-PAGE_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
-
-
-def page_headers(response: HttpResponse) -> HttpResponse:
-    """Add the headers every HTML page of the gateway's own sends (not Swagger UI's)."""
-    response["Content-Security-Policy"] = PAGE_SECURITY_POLICY
-    response["Referrer-Policy"] = "no-referrer"
-    return response
-
-
 @method_decorator(never_cache, name="dispatch")
 class TokenForSessionView(View):
     """Show the logged-in browser user the pair issued for this login, once (a page, or JSON).
@@ -77,7 +59,7 @@ class TokenForSessionView(View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated:
-            if _wants_json(request):
+            if wants_json(request):
                 return _login_required()
             return redirect(f"{settings.LOGIN_URL}?next={request.path}")
         context = {"user": request.user, "origin": request.build_absolute_uri("/")[:-1]}
@@ -87,10 +69,10 @@ class TokenForSessionView(View):
             except RevocationUnavailable as exc:
                 request.session[TOKENS_PENDING_SESSION_KEY] = True  # a reload may try again
                 return _unavailable(exc)
-            if _wants_json(request):
+            if wants_json(request):
                 return JsonResponse(pair.as_dict())
             return page_headers(render(request, "gateway/token.html", {**context, "pair": pair}))
-        if _wants_json(request):
+        if wants_json(request):
             return error_response(
                 409,
                 "tokens_already_issued",
@@ -165,4 +147,5 @@ class LogoutView(RefreshTokenView):
 
 
 def login_failed(request: HttpRequest, *args: Any) -> HttpResponse:
-    return error_response(401, "login_failed", "The login did not complete; start it again.")
+    """Where a failed login lands when no more is known (the library's failure redirect)."""
+    return login_failure_response(request, LoginFailed())
