@@ -9,7 +9,12 @@ from typing import Any
 
 from django.core.asgi import get_asgi_application
 
+from ecomms_common.tracing import tracing_setup
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Before Django builds its middleware chain (tracing adds its own); nothing when tracing is off.
+# The edge traces its proxied calls itself (gateway.edge.tracing).
+tracing_setup()
 
 django_application = get_asgi_application()
 

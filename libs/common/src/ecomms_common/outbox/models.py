@@ -10,6 +10,10 @@ class OutboxMessage(models.Model):
     routing_key = models.CharField(max_length=200)
     envelope = models.JSONField(help_text="The whole event envelope, as published.")
     correlation_id = models.CharField(max_length=64)
+    # The W3C trace context of the change that wrote the row (empty with tracing off): the
+    # relay's publish span is its child, and the message carries it on (ecomms_common.tracing).
+    traceparent = models.CharField(max_length=55, blank=True, default="")
+    tracestate = models.CharField(max_length=512, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)

@@ -23,6 +23,10 @@ The relay declares the exchanges (``ecomms_common.amqp``) and no queue: each con
 binds its own. An event published before any consumer of it has declared its queue (e.g. orders
 taking orders before the notifier ever started) is unroutable, retried, then parked as above.
 
+Traces: a row keeps the trace context of the change that wrote it; with tracing on, each publish
+is a PRODUCER span, that change's child, and the message's ``traceparent`` header names it, so
+that the consumer's span is the child of the publish (``ecomms_common.tracing``).
+
 ``outbox_enqueue`` sends ``NOTIFY`` on commit and the relay ``LISTEN``s, so a new row is picked up
 at once; ``OUTBOX_POLL_SECONDS`` bounds the wait when a notification is missed.
 """
@@ -40,12 +44,14 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from opentelemetry import trace
 from pika.exceptions import AMQPError, NackError, UnroutableError
 from prometheus_client import Counter
 from psycopg import sql
 
 from ecomms_common.amqp import Backoff, connection_parameters, declare_topology, event_topology
 from ecomms_common.outbox.models import OutboxMessage
+from ecomms_common.tracing import producer_span, span_headers, tracing_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +69,11 @@ PUBLISH_FAILURES = Counter(
 
 def message_properties(row: OutboxMessage) -> pika.BasicProperties:
     """Return the AMQP properties every event carries (ARCHITECTURE.md "Events")."""
+    headers = {"correlation_id": row.correlation_id, "event_version": row.event_version}
+    if row.traceparent:  # the trace of the change, passed on even by a relay not tracing
+        headers["traceparent"] = row.traceparent
+        if row.tracestate:
+            headers["tracestate"] = row.tracestate
     return pika.BasicProperties(
         content_type="application/json",
         delivery_mode=2,
@@ -70,8 +81,32 @@ def message_properties(row: OutboxMessage) -> pika.BasicProperties:
         correlation_id=row.correlation_id,
         type=row.event_type,
         timestamp=int(row.created_at.timestamp()),
-        headers={"correlation_id": row.correlation_id, "event_version": row.event_version},
+        headers=headers,
     )
+
+
+@contextlib.contextmanager
+def publish_span(row: OutboxMessage, exchange: str, properties: pika.BasicProperties):
+    """With tracing on, run a row's publish in a PRODUCER span, the child of the change that
+    wrote the row, and put that span's context in the message's headers instead."""
+    if not tracing_enabled():
+        yield
+        return
+    span = producer_span(
+        f"publish {row.routing_key}",
+        parent={"traceparent": row.traceparent, "tracestate": row.tracestate},
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": exchange,
+            "messaging.rabbitmq.destination.routing_key": row.routing_key,
+            "messaging.message.id": str(row.event_id),
+            "messaging.message.conversation_id": row.correlation_id,
+        },
+    )
+    properties.headers.update(span_headers(span))
+    with trace.use_span(span, end_on_exit=True):
+        yield
 
 
 class OutboxListener:
@@ -210,14 +245,16 @@ class OutboxRelay:
                 .order_by("id")[: self.batch_size]
             )
             for row in rows:
+                properties = message_properties(row)
                 try:
-                    self.channel.basic_publish(
-                        exchange=self.exchange,
-                        routing_key=row.routing_key,
-                        body=json.dumps(row.envelope, separators=(",", ":")).encode(),
-                        properties=message_properties(row),
-                        mandatory=True,
-                    )
+                    with publish_span(row, self.exchange, properties):
+                        self.channel.basic_publish(
+                            exchange=self.exchange,
+                            routing_key=row.routing_key,
+                            body=json.dumps(row.envelope, separators=(",", ":")).encode(),
+                            properties=properties,
+                            mandatory=True,
+                        )
                 except (NackError, UnroutableError) as exc:
                     # Refused for this row only: try it again later, go on with the others.
                     reason = "nacked" if isinstance(exc, NackError) else "unroutable"

@@ -5,6 +5,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from ecomms_common.events import Envelope
 from ecomms_common.outbox.models import OutboxMessage
+from ecomms_common.tracing import trace_headers
 
 
 class OutboxOutsideTransaction(RuntimeError):
@@ -17,6 +18,7 @@ def outbox_enqueue(*, envelope: Envelope, using: str = DEFAULT_DB_ALIAS) -> Outb
         raise OutboxOutsideTransaction(
             "outbox_enqueue must run inside transaction.atomic() with the change it announces"
         )
+    trace = trace_headers()  # the request's span, stored with the row it announces
     message = OutboxMessage.objects.using(using).create(
         event_id=envelope.event_id,
         event_type=envelope.event_type,
@@ -24,6 +26,8 @@ def outbox_enqueue(*, envelope: Envelope, using: str = DEFAULT_DB_ALIAS) -> Outb
         routing_key=envelope.routing_key,
         envelope=json.loads(envelope.to_json()),
         correlation_id=envelope.correlation_id,
+        traceparent=trace.get("traceparent", ""),
+        tracestate=trace.get("tracestate", "")[:512],
     )
     # Delivered when the transaction commits (never on rollback): wakes the relay at once.
     with connections[using].cursor() as cursor:

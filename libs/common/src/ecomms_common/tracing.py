@@ -1,0 +1,187 @@
+"""OpenTelemetry traces for every process, configured by the standard ``OTEL_*`` variables only.
+
+Off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set,
+and off whenever ``OTEL_SDK_DISABLED=true``. On, :func:`tracing_setup` installs the SDK's tracer
+provider with a batching OTLP/HTTP (protobuf) exporter, the sampler of ``OTEL_TRACES_SAMPLER``
+(parent-based, always on, by default) and ``service.name`` = ``OTEL_SERVICE_NAME`` or the service's
+own name, then the maintained instrumentations of what the process has: Django (server spans,
+the W3C ``traceparent`` continued), requests (client spans, context injected), psycopg.
+
+Each web service's ``config/wsgi.py`` (``asgi.py`` for the gateway) calls it before Django builds
+its middleware chain; gunicorn imports that module in each worker after the fork, so the
+exporter's thread runs in the worker (and the SDK restarts it in a child forked later).
+``worker_exit`` (``ecomms_common.gunicorn``) flushes what is left. The long-running commands
+(``relay_outbox``, ``consume``) call it as they start.
+
+Off, nothing here does any work in a request: the helpers below check :func:`tracing_enabled`
+(a module flag) first, and no instrumentation is installed.
+"""
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.trace import Span, SpanKind
+
+logger = logging.getLogger(__name__)
+
+TRACER_NAME = "ecomms"
+_enabled = False
+_provider: Any = None
+
+
+def tracing_configured(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the environment asks for traces: an OTLP endpoint, and the SDK not disabled."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    return bool(
+        environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
+def tracing_enabled() -> bool:
+    """Whether this process exports traces (``tracing_setup`` ran with tracing configured)."""
+    return _enabled
+
+
+def tracing_setup(*, service_name: str | None = None, database: bool = True) -> bool:
+    """Install the tracer provider and the instrumentations once per process; return whether
+    tracing is on. ``service_name`` defaults to Django's ``settings.SERVICE_NAME``; with
+    ``database=False`` (a process that polls its database) queries make no spans."""
+    if _enabled or not tracing_configured():
+        return _enabled
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    if service_name is None:
+        from django.conf import settings
+
+        service_name = settings.SERVICE_NAME
+    resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or service_name})
+    # The sampler comes from OTEL_TRACES_SAMPLER(_ARG); the batch sizes from OTEL_BSP_*; the
+    # endpoint, headers and timeout from OTEL_EXPORTER_OTLP_*.
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    tracing_use(provider)
+    _instrument(database=database)
+    logger.info("tracing on: spans of %s go to OTLP/HTTP", resource.attributes[SERVICE_NAME])
+    return True
+
+
+def tracing_use(provider: Any) -> None:
+    """Make ``provider`` the one this module's spans go to, and put ``trace_id`` and ``span_id``
+    on every log record written inside a span (the JSON log lines show them)."""
+    global _enabled, _provider
+    _provider, _enabled = provider, True
+    previous = logging.getLogRecordFactory()
+    if not getattr(previous, "adds_trace_ids", False):
+        logging.setLogRecordFactory(_record_factory(previous))
+
+
+def _record_factory(previous: Any) -> Any:
+    def record_with_trace_ids(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            # Hex, as exporters and trace viewers write them.
+            record.trace_id = format(span_context.trace_id, "032x")
+            record.span_id = format(span_context.span_id, "016x")
+        return record
+
+    record_with_trace_ids.adds_trace_ids = True
+    return record_with_trace_ids
+
+
+def _instrument(*, database: bool) -> None:
+    """Install the instrumentations of the libraries this process has."""
+    if database:
+        from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+        # No SQL commenter: statements keep their text, so prepared statements stay shared.
+        PsycopgInstrumentor().instrument(enable_commenter=False, skip_dep_check=True)
+    with contextlib.suppress(ImportError):
+        from opentelemetry.instrumentation.django import DjangoInstrumentor
+
+        DjangoInstrumentor().instrument(is_sql_commentor_enabled=False)
+    with contextlib.suppress(ImportError):
+        from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+        RequestsInstrumentor().instrument()
+
+
+def tracing_shutdown() -> None:
+    """Export the spans still waiting (a worker exiting, a command stopping)."""
+    if _provider is not None:
+        _provider.shutdown()
+
+
+def tracer() -> trace.Tracer:
+    return (_provider or trace.get_tracer_provider()).get_tracer(TRACER_NAME)
+
+
+def trace_headers() -> dict[str, str]:
+    """Return the W3C ``traceparent``/``tracestate`` of the current span (empty when none)."""
+    carrier: dict[str, str] = {}
+    if _enabled:
+        propagate.inject(carrier)
+    return carrier
+
+
+def context_from(headers: Mapping[str, Any] | None) -> context.Context | None:
+    """Return the context carried by ``traceparent``/``tracestate`` headers (None when none)."""
+    if not headers or not headers.get("traceparent"):
+        return None
+    return propagate.extract({key: str(value) for key, value in headers.items()})
+
+
+@contextlib.contextmanager
+def traceparent_attached(traceparent: str, tracestate: str = "") -> Iterator[None]:
+    """Run a block as part of the trace a stored ``traceparent`` names (nothing when off)."""
+    if not _enabled or not traceparent:
+        yield
+        return
+    token = context.attach(context_from({"traceparent": traceparent, "tracestate": tracestate}))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+@contextlib.contextmanager
+def client_span(name: str, attributes: dict[str, Any]) -> Iterator[Span | None]:
+    """Run a call to an outside system in a CLIENT span (nothing when off)."""
+    if not _enabled:
+        yield None
+        return
+    with tracer().start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes) as span:
+        yield span
+
+
+def producer_span(
+    name: str, *, parent: Mapping[str, str] | None, attributes: dict[str, Any]
+) -> Span:
+    """Start (not end) a PRODUCER span under the context ``parent`` headers carry."""
+    return tracer().start_span(
+        name, context=context_from(parent), kind=SpanKind.PRODUCER, attributes=attributes
+    )
+
+
+def consumer_span(name: str, *, headers: Mapping[str, Any] | None, attributes: dict) -> Span:
+    """Start (not end) a CONSUMER span under the context a message's headers carry."""
+    return tracer().start_span(
+        name, context=context_from(headers), kind=SpanKind.CONSUMER, attributes=attributes
+    )
+
+
+def span_headers(span: Span) -> dict[str, str]:
+    """Return the ``traceparent``/``tracestate`` that make ``span`` the parent of another."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    return carrier
