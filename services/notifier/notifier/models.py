@@ -9,6 +9,9 @@ class InboxEvent(models.Model):
     event_version = models.PositiveSmallIntegerField()
     occurred_at = models.DateTimeField(help_text="When the producer committed the event.")
     correlation_id = models.CharField(max_length=64)
+    # The W3C trace context of the consumer span that took the event in (empty with tracing
+    # off): its deliveries' provider calls are that span's children, whenever they happen.
+    traceparent = models.CharField(max_length=55, blank=True, default="")
     received_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from ecomms_common.correlation import bind_request_id
 from ecomms_common.events import Envelope
+from ecomms_common.tracing import traceparent_attached
 from notifier.channels import PermanentDeliveryError, TransientDeliveryError
 from notifier.channels.email import email_send
 from notifier.channels.sms import sms_send
@@ -48,10 +49,13 @@ def event_receive(*, envelope: Envelope) -> list[int] | None:
     return events_receive(envelopes=[envelope])[0]
 
 
-def events_receive(*, envelopes: list[Envelope]) -> list[list[int] | None]:
+def events_receive(
+    *, envelopes: list[Envelope], traceparents: list[str] | None = None
+) -> list[list[int] | None]:
     """Record events and their deliveries in one statement; return, for each envelope, the
     ids of its deliveries to attempt, or ``None`` for an event already in the inbox (or
-    earlier in ``envelopes``).
+    earlier in ``envelopes``). ``traceparents`` (one per envelope) name the spans that took
+    them in: their deliveries' sends are traced under them.
 
     Raise ``MalformedEvent`` (before writing anything) when an envelope is not an event the
     notifier handles.
@@ -60,7 +64,8 @@ def events_receive(*, envelopes: list[Envelope]) -> list[list[int] | None]:
     now = timezone.now()
     inbox_rows: dict[str, InboxRow] = {}
     delivery_rows: list[DeliveryRow] = []
-    for envelope, event in zip(envelopes, events, strict=True):
+    traceparents = traceparents or [""] * len(envelopes)
+    for envelope, event, traceparent in zip(envelopes, events, traceparents, strict=True):
         event_id = str(envelope.event_id)
         if event_id in inbox_rows:
             continue
@@ -70,6 +75,7 @@ def events_receive(*, envelopes: list[Envelope]) -> list[list[int] | None]:
             event_version=envelope.event_version,
             occurred_at=event.occurred_at,
             correlation_id=envelope.correlation_id[:64],
+            traceparent=traceparent,
         )
         delivery_rows += _deliveries_for(event_id=event_id, event=event, now=now)
     stored = events_insert(list(inbox_rows.values()), delivery_rows, received_at=now)
@@ -184,27 +190,34 @@ def deliveries_attempt(*, delivery_ids: list[int]) -> list[Claim]:
             # provider accepted that attempt is unknown, so it is attempted again (or failed,
             # when that was its last attempt).
             logger.warning("%s delivery %s: %s", delivery.channel, delivery.id, delivery.last_error)
-        if delivery.status == Delivery.Status.FAILED:
-            _observe(delivery)
-            _secret_forget(delivery)
-            continue
-        _attempt(delivery)
-        # Recorded at once, not with the batch: an accepted message must not wait for a slow
-        # provider call of another one before its outcome is safe.
-        outcome = Outcome(
-            delivery_id=delivery.id,
-            attempt=delivery.attempts,
-            status=delivery.status,
-            next_attempt_at=delivery.next_attempt_at,
-            provider_message_id=delivery.provider_message_id,
-            last_error=delivery.last_error,
-            sent_at=delivery.sent_at,
-        )
-        if _outcome_record(delivery=delivery, outcome=outcome, until=record_until):
-            _observe(delivery)
-            _secret_forget(delivery)
-        attempted.append(delivery)
+        with traceparent_attached(delivery.traceparent):  # its lines carry the event's trace
+            if _attempt_and_record(delivery, record_until):
+                attempted.append(delivery)
     return attempted
+
+
+def _attempt_and_record(delivery: Claim, record_until: float) -> bool:
+    """Attempt a claimed delivery and store its outcome; return whether it was attempted."""
+    if delivery.status == Delivery.Status.FAILED:
+        _observe(delivery)
+        _secret_forget(delivery)
+        return False
+    _attempt(delivery)
+    # Recorded at once, not with the batch: an accepted message must not wait for a slow
+    # provider call of another one before its outcome is safe.
+    outcome = Outcome(
+        delivery_id=delivery.id,
+        attempt=delivery.attempts,
+        status=delivery.status,
+        next_attempt_at=delivery.next_attempt_at,
+        provider_message_id=delivery.provider_message_id,
+        last_error=delivery.last_error,
+        sent_at=delivery.sent_at,
+    )
+    if _outcome_record(delivery=delivery, outcome=outcome, until=record_until):
+        _observe(delivery)
+        _secret_forget(delivery)
+    return True
 
 
 def _secret_forget(delivery: Claim) -> None:

@@ -47,6 +47,7 @@ class InboxRow:
     event_version: int
     occurred_at: datetime
     correlation_id: str
+    traceparent: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,11 @@ def events_insert(
     with _cursor() as cursor:
         cursor.execute(
             f"WITH new AS (INSERT INTO {inbox} "  # noqa: S608 - table names from the models
-            "(event_id, event_type, event_version, occurred_at, correlation_id, received_at) "
-            "SELECT e.*, %(now)s::timestamptz FROM unnest(%(event_ids)s::uuid[], "
+            "(event_id, event_type, event_version, occurred_at, correlation_id, traceparent, "
+            "received_at) SELECT e.*, %(now)s::timestamptz FROM unnest(%(event_ids)s::uuid[], "
             "%(event_types)s::varchar[], %(event_versions)s::int[], "
-            "%(occurred_ats)s::timestamptz[], %(correlation_ids)s::varchar[]) AS e "
+            "%(occurred_ats)s::timestamptz[], %(correlation_ids)s::varchar[], "
+            "%(traceparents)s::varchar[]) AS e "
             "ON CONFLICT (event_id) DO NOTHING RETURNING event_id) "
             f"INSERT INTO {delivery} (event_id, channel, recipient, subject, body, status, "
             "attempts, next_attempt_at, provider_message_id, last_error, created_at, updated_at) "
@@ -107,6 +109,7 @@ def events_insert(
                 "event_versions": [row.event_version for row in events],
                 "occurred_ats": [row.occurred_at for row in events],
                 "correlation_ids": [row.correlation_id for row in events],
+                "traceparents": [row.traceparent for row in events],
                 "d_event_ids": [row.event_id for row in deliveries],
                 "channels": [row.channel for row in deliveries],
                 "recipients": [row.recipient for row in deliveries],
@@ -142,6 +145,7 @@ class Claim:
     correlation_id: str
     taken_over: bool = False  # its previous attempt's outcome was never recorded
     event_type: str = ""
+    traceparent: str = ""  # of the consumer span that took its event in (tracing)
     provider_message_id: str = ""
     sent_at: datetime | None = field(default=None)
 
@@ -177,7 +181,7 @@ def deliveries_claim(
             f"FROM due, {inbox} AS e WHERE d.id = due.id AND e.event_id = d.event_id "
             "RETURNING d.id, d.channel, d.recipient, d.subject, d.body, d.status, d.attempts, "
             "d.next_attempt_at, d.last_error, e.occurred_at, e.correlation_id, due.was, "
-            "e.event_type",
+            "e.event_type, e.traceparent",
             {
                 "ids": list(delivery_ids),
                 "now": now,
@@ -186,7 +190,10 @@ def deliveries_claim(
             },
         )
         rows = cursor.fetchall()
-    claims = [Claim(*row[:11], taken_over=row[11] == "sending", event_type=row[12]) for row in rows]
+    claims = [
+        Claim(*row[:11], taken_over=row[11] == "sending", event_type=row[12], traceparent=row[13])
+        for row in rows
+    ]
     return sorted(claims, key=lambda claim: claim.id)
 
 

@@ -21,9 +21,11 @@ import uuid
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
+from opentelemetry.trace import Status, StatusCode
 
 from ecomms_common.consumer import BatchOutcome, EventConsumer, Message
 from ecomms_common.events import Envelope, MalformedEvent
+from ecomms_common.tracing import consumer_span, span_headers, tracing_enabled
 from notifier.channels.email import email_connection_close
 from notifier.channels.sms import sms_connection_close
 from notifier.events import event_read
@@ -32,6 +34,26 @@ from notifier.services import deliveries_attempt, due_delivery_ids, events_recei
 from notifier.topology import notifier_topology
 
 logger = logging.getLogger(__name__)
+
+
+def _consumer_spans(messages: list[Message]) -> list:
+    """Start a CONSUMER span per message, the child of the publish its headers name; they end
+    once the batch is in the inbox, and each event keeps its span's context for its sends."""
+    return [
+        consumer_span(
+            f"process {settings.NOTIFIER_QUEUE}",
+            headers=message.properties.headers,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": settings.NOTIFIER_QUEUE,
+                "messaging.message.id": message.properties.message_id or "",
+                "messaging.message.conversation_id": message.properties.correlation_id or "",
+            },
+        )
+        for message in messages
+    ]
+
 
 # A delivery thread's database connection idle longer than this is checked before use.
 IDLE_CHECK_SECONDS = 5.0
@@ -89,6 +111,8 @@ class NotifierWorker:
         self._check_connection_if_idle()
         outcome = BatchOutcome()
         envelopes: list[Envelope] = []
+        spans = _consumer_spans(messages) if tracing_enabled() else None
+        traceparents: list[str] | None = [] if spans else None
         for index, message in enumerate(messages):
             try:
                 envelope = Envelope.from_json(message.body)
@@ -98,13 +122,22 @@ class NotifierWorker:
                 event_type = message.properties.type or ""
                 EVENTS_CONSUMED.labels(event_type=event_type, outcome="dead_lettered").inc()
                 outcome.rejected[index] = str(exc)
+                if spans:
+                    spans[index].set_status(Status(StatusCode.ERROR, str(exc)))
                 continue
             envelopes.append(envelope)
+            if spans:
+                traceparents.append(span_headers(spans[index]).get("traceparent", ""))
         try:
-            received = events_receive(envelopes=envelopes) if envelopes else []
+            received = (
+                events_receive(envelopes=envelopes, traceparents=traceparents) if envelopes else []
+            )
         except DatabaseError:
             connection.close()
             raise
+        finally:
+            for span in spans or ():
+                span.end()
         delivery_ids: list[int] = []
         for envelope, ids in zip(envelopes, received, strict=True):
             if ids is None:

@@ -26,6 +26,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import RFC5322_EMAIL_LINE_LENGTH_LIMIT, sanitize_address
 
+from ecomms_common.tracing import client_span
 from notifier.channels import PermanentDeliveryError, TransientDeliveryError
 
 _local = threading.local()
@@ -99,6 +100,12 @@ def plain_message(*, to: str, subject: str, body: str, message_id: str) -> bytes
 
 def email_send(*, to: str, subject: str, body: str) -> str:
     """Send one email; return its Message-ID."""
+    attributes = {"server.address": settings.EMAIL_HOST, "server.port": settings.EMAIL_PORT}
+    with client_span("SMTP send", attributes):
+        return _send(to=to, subject=subject, body=body)
+
+
+def _send(*, to: str, subject: str, body: str) -> str:
     message_id = make_msgid(domain=settings.EMAIL_MESSAGE_ID_DOMAIN)
     try:
         backend = _connection()

@@ -27,6 +27,7 @@ from urllib.parse import urlencode, urlsplit
 import certifi
 from django.conf import settings
 
+from ecomms_common.tracing import client_span
 from notifier.channels import PermanentDeliveryError, TransientDeliveryError
 
 # Recipient statusCode values: 100 Processed, 101 Sent, 102 Queued are accepted; 500
@@ -104,8 +105,14 @@ def sms_send(*, to: str, message: str) -> str:
     }
     if settings.AFRICASTALKING_SENDER_ID:
         data["from"] = settings.AFRICASTALKING_SENDER_ID
+    url = messaging_url()
+    with client_span("POST /version1/messaging", {"http.request.method": "POST", "url.full": url}):
+        return _post(url, data)
+
+
+def _post(url: str, data: dict) -> str:
     try:
-        connection, path = _connection(messaging_url())
+        connection, path = _connection(url)
         connection.request(
             "POST",
             path,

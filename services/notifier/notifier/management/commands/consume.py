@@ -5,6 +5,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from ecomms_common.tracing import tracing_setup, tracing_shutdown
 from notifier.ops_server import serve_ops
 from notifier.worker import NotifierWorker
 
@@ -18,6 +19,8 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
+        # Its database polls stay untraced: each would be a trace of its own.
+        tracing_setup(database=False)
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
@@ -28,3 +31,4 @@ class Command(BaseCommand):
         finally:
             server.shutdown()
             server.server_close()
+            tracing_shutdown()
