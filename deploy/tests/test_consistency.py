@@ -1,10 +1,12 @@
-"""The manifests agree with the services: variables, probe paths and ports.
+"""The manifests agree with the services, and docs/architecture.md with both: variables, paths,
+events, error codes, ports and metrics.
 
 What a service reads is taken from its code (django-environ calls and os.environ look-ups in its
 settings, its gunicorn.conf.py and libs/common); what compose and Kubernetes give it is taken from
 docker-compose.yml, the ConfigMap, the Secret template, the container's env and the image's ENV.
 """
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -377,3 +379,199 @@ def test_k8s_secrets_script_creates_every_template_with_its_keys():
     assert created.keys() == templates.keys()
     for name, keys in created.items():
         assert keys == templates[name]["stringData"].keys(), name
+
+
+# --- the contract page -----------------------------------------------------------------------
+# docs/architecture.md is the one description of the services: every variable a service reads,
+# path it serves, event it publishes, error code it answers, port and metric is named there, and
+# what it names exists.
+
+CONTRACT = (ROOT / "docs" / "architecture.md").read_text()
+CODE_SPANS = set(re.findall(r"`([^`\n]+)`", CONTRACT))
+# A family documented as one: `OIDC_*`, `EMAIL_*`.
+FAMILIES = tuple(span[:-1] for span in CODE_SPANS if re.fullmatch(r"[A-Z][A-Z0-9_]*_\*", span))
+
+
+def production_code() -> list[Path]:
+    """The services' and libs/common's Python, without tests, test helpers and migrations."""
+    files = [*(ROOT / "services").glob("*/**/*.py"), *COMMON.rglob("*.py")]
+    skipped = {"tests", "testing", "migrations", ".venv"}
+    return [path for path in files if not skipped & set(path.relative_to(ROOT).parts)]
+
+
+def found_in_code(pattern: str) -> set[str]:
+    """Every match of ``pattern``'s group in the production code."""
+    return {name for path in production_code() for name in re.findall(pattern, path.read_text())}
+
+
+def documented(name: str) -> bool:
+    return name in CODE_SPANS or name.startswith(FAMILIES)
+
+
+def undocumented(names: set[str]) -> list[str]:
+    return sorted(name for name in names if not documented(name))
+
+
+def test_the_contract_names_every_variable_a_service_reads():
+    read = {name for service in SERVICES for name in read_variables(service)} - NOT_SETTINGS
+    assert "CATALOG_DEADLINE_SECONDS" in read and "GUNICORN_THREADS" in read
+    assert not undocumented(read)
+
+
+def test_every_variable_the_contract_names_exists():
+    # Code spans written like a variable; each must be read, set or at least named by the
+    # project's code, manifests or scripts (a variable renamed in code leaves its old name here).
+    named = {span for span in CODE_SPANS if re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+", span)}
+    places = [*production_code(), ROOT / "docker-compose.yml", ROOT / "Makefile"]
+    places += [p for p in (ROOT / "scripts").iterdir() if p.is_file()]
+    places += [p for p in (ROOT / "k8s").rglob("*") if p.is_file()]
+    text = "\n".join(path.read_text(errors="replace") for path in places)
+    assert len(named) > 50
+    assert sorted(name for name in named if not re.search(rf"\b{name}\b", text)) == []
+
+
+def _route(path: str) -> str:
+    """A path as the contract writes it, every parameter alike: /orders/{}/pay/."""
+    return "/" + re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path.lstrip("/"))
+
+
+ROUTE = re.compile(r'(?:operations_path|path)\(\s*"([^"]*)",\s*\[?([\w.]+)')
+
+
+def served_paths() -> tuple[set[str], set[str]]:
+    """(every path the services route, the prefixes they hand to another app's URLs)."""
+    routes, prefixes = set(), set()
+    files = [COMMON / "urls.py", *(p for p in production_code() if p.name == "urls.py")]
+    for path in files:
+        for match in ROUTE.finditer(path.read_text()):
+            route, target = _route(match.group(1)), match.group(2)
+            if route == "/":
+                continue
+            (prefixes if target == "include" else routes).add(route)
+    return routes, prefixes
+
+
+def contract_paths() -> set[str]:
+    methods = r"(?:GET|POST|PUT|PATCH|DELETE)"
+    return {
+        _route(path)
+        for span in CODE_SPANS
+        for path in re.findall(rf"^{methods}(?:\|{methods})* (/[^\s?]*)", span)
+    }
+
+
+def test_the_contract_names_every_path_a_service_serves():
+    routes, _ = served_paths()
+    assert {"/orders/{}/pay/", "/customers/me/", "/healthz", "/.well-known/jwks.json"} <= routes
+    assert sorted(routes - contract_paths()) == []
+
+
+def test_every_path_the_contract_names_is_served():
+    routes, prefixes = served_paths()
+    named = contract_paths()
+    assert len(named) > 20
+    assert sorted(p for p in named - routes if not p.startswith(tuple(prefixes))) == []
+
+
+CONTRACTS = sorted((ROOT / "services" / "orders" / "contracts").glob("*.json"))
+
+
+def _payload_fields(data: dict) -> set[str]:
+    fields = set()
+    for name, value in data.items():
+        fields.add(name)
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            value = value[0]
+        if isinstance(value, dict):
+            fields |= value.keys()
+    return fields
+
+
+@pytest.mark.parametrize("example", CONTRACTS, ids=lambda path: path.stem)
+def test_the_contract_describes_every_event_with_its_version_and_payload(example):
+    event = json.loads(example.read_text())
+    routing_key = f"{event['event_type']}.v{event['event_version']}"
+    assert example.stem == routing_key
+    heading = f"| `{event['event_type']}` v{event['event_version']} | `{routing_key}` |"
+    row = re.search(rf"^{re.escape(heading)}(.*)$", CONTRACT, re.MULTILINE)
+    assert row, f"no row for {routing_key} in the contract's events table"
+    described = row.group(1)
+    if described.strip().startswith("as `"):  # "as `order.cancelled`": the same payload
+        other = re.search(r"as `([a-z_.]+)`", described).group(1)
+        described = re.search(rf"^\| `{re.escape(other)}` v\d+ \|.*$", CONTRACT, re.M).group(0)
+    fields = set(re.findall(r"`([a-z_]+)`", described))
+    assert sorted(_payload_fields(event["data"]) - fields) == []
+
+
+def test_every_routing_key_the_contract_or_the_notifier_names_has_its_example():
+    examples = {path.stem for path in CONTRACTS}
+    named = {span for span in CODE_SPANS if re.fullmatch(r"[a-z_]+\.[a-z_]+\.v\d+", span)}
+    settings = (ROOT / "services" / "notifier" / "config" / "settings.py").read_text()
+    bound = set(re.findall(r'"([a-z_]+\.[a-z_]+\.v\d+)"', settings))
+    assert bound and named
+    assert sorted((named | bound) - examples) == []
+
+
+def test_the_contract_names_every_error_code():
+    codes = found_in_code(r'default_code = "([a-z_]+)"')
+    assert {"database_unavailable", "illegal_transition", "idempotency_key_reused"} <= codes
+    assert sorted(code for code in codes if code not in CODE_SPANS) == []
+
+
+def test_every_error_code_the_contract_names_is_answered_somewhere():
+    # The first cell of each row of the errors table: "| 422 `unknown_products`, `other` |"
+    cells = re.findall(r"^\| (\d{3} `[^|]*)\|", CONTRACT, re.MULTILINE)
+    named = {code for cell in cells for code in re.findall(r"`([a-z_]+)`", cell)}
+    text = "\n".join(path.read_text() for path in production_code())
+    assert len(named) > 20
+    assert sorted(code for code in named if f'"{code}"' not in text) == []
+
+
+def published_ports() -> dict[int, set[str]]:
+    """Each port compose publishes or a Kubernetes Service serves, with who serves it."""
+    ports: dict[int, set[str]] = {}
+    for name, spec in resolved()["services"].items():
+        for published in spec.get("ports", []):
+            ports.setdefault(int(published["target"]), set()).add(name)
+    for name, service in objects("Service").items():
+        for port in service["spec"]["ports"]:
+            ports.setdefault(int(port["port"]), set()).add(name)
+    return ports
+
+
+def contract_port_rows() -> dict[int, str]:
+    section = CONTRACT.split("\n## Ports\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for row in re.findall(r"^\| ([\d, ]+) \|(.*)$", section, re.MULTILINE):
+        for port in re.findall(r"\d+", row[0]):
+            rows[int(port)] = row[1]
+    return rows
+
+
+def test_the_contract_names_every_port_and_who_serves_it():
+    rows = contract_port_rows()
+    ports = published_ports()
+    for service, port in WEB_PORTS.items():
+        ports.setdefault(port, set()).add(service)
+    for port, services in ports.items():
+        assert port in rows, port
+        for service in services:
+            assert f"`{service}`" in rows[port], (port, service)
+
+
+def test_every_port_the_contract_names_is_used():
+    places = [ROOT / "docker-compose.yml", ROOT / "Makefile", *(ROOT / "scripts").iterdir()]
+    places += [p for p in (ROOT / "k8s").rglob("*") if p.is_file()]
+    places += [*(ROOT / "services").glob("*/config/settings.py"), COMMON / "base_settings.py"]
+    text = "\n".join(path.read_text(errors="replace") for path in places if path.is_file())
+    rows = contract_port_rows()
+    assert len(rows) > 10
+    assert sorted(port for port in rows if not re.search(rf"\b{port}\b", text)) == []
+
+
+def test_the_contract_names_every_metric_of_our_own():
+    kinds = r"(?:Counter|Histogram|Gauge|Summary|GaugeMetricFamily|CounterMetricFamily)"
+    names = found_in_code(rf'{kinds}\(\s*"([a-z_]+)"')
+    assert {"gateway_proxied_requests_total", "gateway_proxied_request_duration_seconds"} <= names
+    # prometheus_client adds _total to a counter's name
+    assert sorted(n for n in names if n not in CODE_SPANS and f"{n}_total" not in CODE_SPANS) == []
