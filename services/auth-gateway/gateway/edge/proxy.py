@@ -4,9 +4,9 @@ For each call to a path of :data:`gateway.edge.routes.ROUTES`, in order: the req
 (django-guid's rules: a UUID ``X-Request-ID`` is kept, anything else replaced; set in django-guid's
 context so log lines carry it), the rate limit (``RATE_LIMIT`` per token subject, else per client
 address), the body limit (``PROXY_BODY_MAX_BYTES``), the token check (catalog reads are public;
-a bad token is a 401 even there), then the call upstream on a pooled keep-alive connection, and
-Prometheus metrics of its own. The ``Authorization`` header goes through unchanged: services
-verify tokens themselves.
+a bad token is a 401 even there), then the call upstream on a pooled keep-alive connection,
+Prometheus metrics of its own, and spans while tracing is on (:mod:`gateway.edge.tracing`).
+The ``Authorization`` header goes through unchanged: services verify tokens themselves.
 """
 
 import logging
@@ -27,7 +27,9 @@ from yarl import URL
 from ecomms_common.auth import InvalidToken
 from ecomms_common.errors import PayloadTooLarge
 from ecomms_common.forwarding import address_in
+from ecomms_common.tracing import tracing_enabled
 from gateway.clients import IPNetwork, client_address, trusted_networks
+from gateway.edge import tracing as edge_tracing
 from gateway.edge import upstream as pools
 from gateway.edge.deadlines import Receive, RequestTimeout
 from gateway.edge.responses import Send, send_json_error
@@ -139,6 +141,20 @@ async def proxy_app(scope: dict[str, Any], receive: Receive, send: Send) -> None
     started = time.perf_counter()
     call = Call(scope)
     set_guid(call.request_id)
+    if tracing_enabled():
+        with edge_tracing.server_span(call.headers, scope, service.name) as span:
+            try:
+                await _serve(call, service, receive, send, started)
+            finally:
+                edge_tracing.server_span_end(span, call.status)
+        return
+    await _serve(call, service, receive, send, started)
+
+
+async def _serve(
+    call: Call, service: Upstream, receive: Receive, send: Send, started: float
+) -> None:
+    scope = call.scope
     try:
         await _answer(call, service, receive, send)
     except RequestTimeout as exc:
@@ -265,17 +281,17 @@ async def _exchange(
     )
     attempts = 2 if method in SAFE_METHODS and body is None else 1
     answer = None
+    traced = tracing_enabled()
     for attempt in range(1, attempts + 1):
         try:
-            answer = await pools.session().request(
-                method,
-                url,
-                headers=outgoing,
-                data=body.chunks() if isinstance(body, Spool) else body,
-                allow_redirects=False,
-                timeout=timeout,
-                compress=None,
-            )
+            if traced:
+                with edge_tracing.client_span(method, target, service.name) as span:
+                    answer = await _request(
+                        method, url, edge_tracing.with_trace_headers(outgoing), body, timeout
+                    )
+                    span.set_attribute("http.response.status_code", answer.status)
+            else:
+                answer = await _request(method, url, outgoing, body, timeout)
             break
         except aiohttp.ServerDisconnectedError as exc:
             # A pooled connection the service closed while idle fails on its next use; a read
@@ -323,6 +339,24 @@ async def _exchange(
         raise
     finally:
         answer.release()
+
+
+async def _request(
+    method: str,
+    url: URL,
+    outgoing: list[tuple[str, str]],
+    body: "bytes | Spool | None",
+    timeout: aiohttp.ClientTimeout,
+) -> aiohttp.ClientResponse:
+    return await pools.session().request(
+        method,
+        url,
+        headers=outgoing,
+        data=body.chunks() if isinstance(body, Spool) else body,
+        allow_redirects=False,
+        timeout=timeout,
+        compress=None,
+    )
 
 
 async def _upstream_failed(call: Call, service: Upstream, send: Send, exc: Exception) -> None:
