@@ -79,3 +79,11 @@ def post_worker_init(worker: Any) -> None:
 
     if apps.ready:  # not for a WSGI app that is no Django project (the benchmarks' stand-ins)
         import_module(settings.ROOT_URLCONF)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    # A worker's tracer provider (set up by config.wsgi / config.asgi in the worker, after the
+    # fork) exports the spans still waiting before the worker goes.
+    from ecomms_common.tracing import tracing_shutdown
+
+    tracing_shutdown()

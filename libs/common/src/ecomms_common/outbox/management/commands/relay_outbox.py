@@ -7,6 +7,7 @@ from prometheus_client import REGISTRY, start_http_server
 
 from ecomms_common.outbox.metrics import OutboxGauges
 from ecomms_common.outbox.relay import OutboxRelay
+from ecomms_common.tracing import tracing_setup, tracing_shutdown
 
 
 class Command(BaseCommand):
@@ -18,6 +19,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, once: bool = False, **options) -> None:
+        # Its database polls stay untraced: each would be a trace of its own.
+        tracing_setup(database=False)
         stop = threading.Event()
         relay = OutboxRelay(stop=stop)
         if once:
@@ -37,4 +40,7 @@ class Command(BaseCommand):
             start_http_server(
                 settings.OUTBOX_RELAY_METRICS_PORT, settings.OUTBOX_RELAY_METRICS_HOST
             )
-        relay.run()
+        try:
+            relay.run()
+        finally:
+            tracing_shutdown()
