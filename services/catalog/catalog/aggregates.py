@@ -1,7 +1,8 @@
 """Per-category, per-currency price aggregates, kept exact with every write.
 
 A product contributes (+1, +price) to every category whose subtree holds at least one of its
-categories, once, however many of them it is in. Writers call :func:`stats_apply` with ``sign=-1``
+categories, once, however many of them it is in. Writers apply (:func:`stats_apply_memberships`,
+through catalog.services) ``sign=-1``
 for the products they are about to change (while the database still shows the old state) and with
 ``sign=+1`` once the change is written: the difference is exact, whatever changed (price, currency,
 categories, or the tree above them). All writers hold the catalog lock (catalog.locks), so the
@@ -14,11 +15,11 @@ check_catalog compares two independent computations.
 """
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from decimal import Decimal
 
 from catalog.models import Category, CategoryPriceStat, Product
-from catalog.storage.stats import product_memberships, stats_add
+from catalog.storage.stats import stats_add
 
 # What a product contributes: its currency, its price in cents and the ids of its categories.
 Membership = tuple[str, int, Collection[int]]
@@ -29,14 +30,6 @@ Parents = Mapping[int, int | None]
 def category_parents() -> dict[int, int | None]:
     """Return {category id: parent id} for the whole tree."""
     return dict(Category.objects.order_by().values_list("id", "parent_id"))
-
-
-def stats_apply(*, product_ids: Sequence[int], sign: int, parents: Parents | None = None) -> None:
-    """Add (sign=+1) or remove (sign=-1) the products' stored contribution to every aggregate."""
-    if product_ids:
-        stats_apply_memberships(
-            memberships=product_memberships(product_ids).values(), sign=sign, parents=parents
-        )
 
 
 def stats_apply_memberships(

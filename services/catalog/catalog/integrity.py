@@ -1,4 +1,4 @@
-"""Check the category tree and the price aggregates against a full recomputation."""
+"""Check the category tree, the price aggregates and the browse index against a recomputation."""
 
 from dataclasses import dataclass, field
 
@@ -7,6 +7,7 @@ from django.db import transaction
 from catalog.aggregates import stats_replace, stats_stored
 from catalog.locks import catalog_lock
 from catalog.models import Category
+from catalog.storage.listing import listing_differences, listing_replace
 from catalog.storage.stats import stats_recompute
 
 
@@ -14,10 +15,11 @@ from catalog.storage.stats import stats_recompute
 class CatalogReport:
     tree_problems: list[str] = field(default_factory=list)
     aggregate_problems: list[str] = field(default_factory=list)
+    listing_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.tree_problems and not self.aggregate_problems
+        return not (self.tree_problems or self.aggregate_problems or self.listing_problems)
 
 
 def tree_problems() -> list[str]:
@@ -54,7 +56,8 @@ def tree_problems() -> list[str]:
 
 
 def catalog_check(*, fix: bool = False) -> CatalogReport:
-    """Compare tree and aggregates with a recomputation; with fix, rebuild what differs."""
+    """Compare tree, aggregates and browse index with a recomputation; with fix, rebuild what
+    differs."""
     with transaction.atomic():
         catalog_lock()
         report = CatalogReport(tree_problems=tree_problems())
@@ -70,4 +73,16 @@ def catalog_check(*, fix: bool = False) -> CatalogReport:
                 )
         if report.aggregate_problems and fix:
             stats_replace(recomputed)
+        report.listing_problems = listing_problems()
+        if report.listing_problems and fix:
+            listing_replace()
     return report
+
+
+def listing_problems(*, shown: int = 20) -> list[str]:
+    """Return how the browse index differs from a recomputation (up to ``shown`` rows each way)."""
+    return [
+        f"category {category_id}: product {product_id} at {price} "
+        + ("missing from the browse index" if missing else "in the browse index, not the tree")
+        for category_id, product_id, price, missing in listing_differences(limit=shown)
+    ]

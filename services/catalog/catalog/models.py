@@ -51,6 +51,8 @@ class Product(models.Model):
             models.CheckConstraint(condition=models.Q(price__gt=0), name="product_price_positive"),
             models.UniqueConstraint(fields=["sku"], name="product_sku_unique"),
         ]
+        # the whole catalog by price; a category's products by price use SubtreeProduct
+        indexes = [models.Index(fields=["price", "id"], name="product_price_idx")]
 
     def __str__(self) -> str:
         return self.name
@@ -96,3 +98,31 @@ class CategoryPriceStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category_id}/{self.currency}: {self.subtree_count}"
+
+
+class SubtreeProduct(models.Model):
+    """A product listed under one category whose subtree holds it: the browse index.
+
+    One row per (category, product) for the category itself and every ancestor of each of the
+    product's categories, a product once per category however many of its categories lie below.
+    Pages of a subtree, newest first or by price, are then one range of one index, whatever the
+    subtree's size (catalog.storage.listing). Kept exact by every write in catalog.services, in
+    the same transaction; check_catalog recomputes and compares. No foreign keys: the rows go
+    with the product's links, which every write replaces through catalog.listing.
+    """
+
+    pk = models.CompositePrimaryKey("category_id", "product_id")
+    category_id = models.BigIntegerField()
+    product_id = models.BigIntegerField()
+    price = models.DecimalField(max_digits=PRICE_MAX_DIGITS, decimal_places=PRICE_DECIMAL_PLACES)
+
+    class Meta:
+        db_table = "catalog_subtree_product"
+        indexes = [
+            models.Index(
+                fields=["category_id", "price", "product_id"], name="subtree_product_price_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} under {self.category_id}"

@@ -1,11 +1,15 @@
 """Reads of the catalog. None of them scans products to answer a price question."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
 
 from catalog.models import Category, Product
+from catalog.storage import listing
+from catalog.storage.listing import Order, ProductRecord
 from catalog.storage.reads import category_price_stat
 
 CENT = Decimal("0.01")
@@ -40,18 +44,37 @@ def category_average_price(
     return AveragePrice(slug, currency, include_descendants, count, average)
 
 
-def product_list(*, category: Category | None = None) -> QuerySet[Product]:
-    """Return products, optionally only those in a category's subtree (each product once)."""
-    products = Product.objects.all()
-    if category is not None:
-        links = Product.categories.through.objects.filter(
-            product_id=OuterRef("pk"),
-            category__tree_id=category.tree_id,
-            category__lft__gte=category.lft,
-            category__rght__lte=category.rght,
-        )
-        products = products.filter(Exists(links))
-    return products.prefetch_related("categories")
+def product_page(
+    *,
+    category_id: int | None,
+    order: Order,
+    after: tuple[Decimal, int] | None,
+    backwards: bool,
+    size: int,
+) -> tuple[list[ProductRecord], bool]:
+    """Return a page of a subtree's products (each once; the whole catalog for no category)
+    in display order, and whether there are more beyond it in the direction read.
+
+    ``after`` is the (price, id) the page starts after; ``backwards`` reads the page before it.
+    """
+    rows = listing.product_page(
+        category_id=category_id, order=order, after=after, backwards=backwards, size=size + 1
+    )
+    more = len(rows) > size
+    del rows[size:]
+    if backwards:
+        rows.reverse()
+    return rows, more
+
+
+def product_detail(*, product_id: int) -> ProductRecord | None:
+    """Return one product with its category slugs, or None."""
+    return listing.product_record(product_id)
+
+
+def category_id_by_slug(*, slug: str) -> int | None:
+    """Return the id of the category with this slug, or None."""
+    return Category.objects.filter(slug=slug).values_list("id", flat=True).first()
 
 
 def product_lookup(*, ids: list[int]) -> tuple[list[Product], list[int]]:
@@ -63,15 +86,27 @@ def product_lookup(*, ids: list[int]) -> tuple[list[Product], list[int]]:
     return [found[pk] for pk in ids if pk in found], [pk for pk in ids if pk not in found]
 
 
-def category_tree() -> list[dict]:
-    """Return every tree as nested ``{"name", "slug", "children": [...]}``, siblings by name."""
+def category_top_levels(*, depth: int) -> list[dict]:
+    """Return the trees' first ``depth`` levels, nested, siblings by name.
+
+    Each node: ``{"name", "slug", "level", "descendant_count", "children": [...]}``; the nodes
+    of the last level have their children left out (``descendant_count`` says whether any).
+    """
     nodes: dict[int, dict] = {}
     roots: list[dict] = []
-    rows = Category.objects.order_by("tree_id", "lft").values_list(
-        "id", "parent_id", "name", "slug", "level"
+    rows = (
+        Category.objects.filter(level__lt=depth)
+        .order_by("tree_id", "lft")
+        .values_list("id", "parent_id", "name", "slug", "level", "lft", "rght")
     )
-    for category_id, parent_id, name, slug, level in rows:
-        node = {"name": name, "slug": slug, "level": level, "children": []}
+    for category_id, parent_id, name, slug, level, lft, rght in rows:
+        node = {
+            "name": name,
+            "slug": slug,
+            "level": level,
+            "descendant_count": (rght - lft - 1) // 2,
+            "children": [],
+        }
         nodes[category_id] = node
         (nodes[parent_id]["children"] if parent_id else roots).append(node)
 
@@ -82,3 +117,25 @@ def category_tree() -> list[dict]:
         return siblings
 
     return order(roots)
+
+
+def category_children(*, category_id: int) -> QuerySet[Category]:
+    """Return the children of a category, each with ``name_key`` (unique among siblings) to be
+    ordered and paged by."""
+    return Category.objects.filter(parent_id=category_id).annotate(name_key=Lower("name"))
+
+
+def category_export(*, after_id: int, size: int) -> tuple[Iterator[tuple], int | None]:
+    """Return up to ``size`` categories after ``after_id`` in id order, streamed from the
+    database as (id, name, slug, parent slug, level), and the id to continue after (None at the
+    end)."""
+    ids = Category.objects.filter(id__gt=after_id).order_by("id").values_list("id", flat=True)
+    last_id = ids[size - 1 : size].first()
+    more = last_id is not None and ids.filter(id__gt=last_id).exists()
+    rows = Category.objects.filter(id__gt=after_id).order_by("id")
+    if last_id is not None:
+        rows = rows.filter(id__lte=last_id)
+    stream = rows.values_list("id", "name", "slug", "parent__slug", "level").iterator(
+        chunk_size=2000
+    )
+    return stream, last_id if more else None

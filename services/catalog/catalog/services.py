@@ -2,7 +2,8 @@
 
 Each runs in one transaction behind the catalog lock (catalog.locks), resolves paths with the
 tree planner (catalog.tree), writes through the ORM or catalog.storage, and keeps the price
-aggregates exact (catalog.aggregates) in the same transaction.
+aggregates (catalog.aggregates) and the browse index (catalog.listing) exact in the same
+transaction.
 """
 
 from collections.abc import Sequence
@@ -12,10 +13,18 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from mptt.exceptions import InvalidMove
 
-from catalog.aggregates import products_in_subtree, stats_apply, stats_deltas
+from catalog.aggregates import (
+    Parents,
+    category_parents,
+    products_in_subtree,
+    stats_apply_memberships,
+    stats_deltas,
+)
+from catalog.listing import listing_apply, listing_rows
 from catalog.locks import ExclusiveLockNeeded, catalog_lock
 from catalog.models import Category, Product
 from catalog.storage.constraints import foreign_keys_checked_meanwhile
+from catalog.storage.listing import listing_add
 from catalog.storage.products import (
     ProductRow,
     links_replace,
@@ -23,7 +32,7 @@ from catalog.storage.products import (
     products_insert,
     products_update,
 )
-from catalog.storage.stats import stats_add
+from catalog.storage.stats import product_memberships, stats_add
 from catalog.tree import category_paths_ensure, name_key
 from catalog.validation import CategoryPath, ProductInput
 from ecomms_common.errors import ServiceError, sqlstate
@@ -82,7 +91,7 @@ def _products_upload(*, products: Sequence[ProductInput], shared: bool) -> Uploa
         if existing and shared:
             raise ExclusiveLockNeeded  # an update subtracts what the product held: alone
         updated_ids = [existing[product.sku] for product in products if product.sku in existing]
-        stats_apply(product_ids=updated_ids, sign=-1, parents=ensured.parents)
+        _contributions_apply(product_ids=updated_ids, sign=-1, parents=ensured.parents)
 
         now = timezone.now()
         rows = [
@@ -118,15 +127,48 @@ def _products_upload(*, products: Sequence[ProductInput], shared: bool) -> Uploa
                 sign=1,
                 parents=ensured.parents,
             )
+            listed = list(
+                listing_rows(
+                    products=(
+                        (product_id, product.price_cents, categories)
+                        for product_id, product, categories in zip(
+                            product_ids, products, leaves, strict=True
+                        )
+                    ),
+                    parents=ensured.parents,
+                )
+            )
         stats_add(deltas)
+        listing_add(listed)
     return UploadResult(created, updated_ids, ensured.created)
+
+
+def _contributions_apply(
+    *, product_ids: Sequence[int], sign: int, parents: Parents | None = None
+) -> None:
+    """Add (sign=+1) or remove (sign=-1) what the products hold, as stored, in the aggregates
+    and the browse index; ``parents`` is the tree as it is now (read when not given)."""
+    if not product_ids:
+        return
+    if parents is None:
+        parents = category_parents()
+    memberships = product_memberships(product_ids)
+    stats_apply_memberships(memberships=memberships.values(), sign=sign, parents=parents)
+    listing_apply(
+        products=(
+            (product_id, cents, categories)
+            for product_id, (_, cents, categories) in memberships.items()
+        ),
+        sign=sign,
+        parents=parents,
+    )
 
 
 def product_delete(*, product: Product) -> None:
     """Delete a product; the aggregates lose what it contributed."""
     with transaction.atomic():
         catalog_lock()
-        stats_apply(product_ids=[product.pk], sign=-1)
+        _contributions_apply(product_ids=[product.pk], sign=-1)
         product.delete()
 
 
@@ -146,10 +188,10 @@ def category_move(*, category: Category, parent: Category | None) -> Category:
                 f"The new parent already has a child named {category.name!r}."
             )
         affected = list(products_in_subtree(category))
-        stats_apply(product_ids=affected, sign=-1)
+        _contributions_apply(product_ids=affected, sign=-1)
         try:
             category.move_to(parent, "last-child")
         except InvalidMove as exc:
             raise CategoryMoveInvalid() from exc
-        stats_apply(product_ids=affected, sign=1)
+        _contributions_apply(product_ids=affected, sign=1)
         return Category.objects.get(pk=category.pk)

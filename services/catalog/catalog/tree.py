@@ -18,6 +18,8 @@ from catalog.validation import CategoryPath
 # the tree, as one renumbering does: two nodes one by one already cost twice as much.
 BULK_CATEGORY_THRESHOLD = 1
 SLUG_BASE_MAX_LENGTH = 80
+# Paths under /categories/ that are not a category: never a slug.
+RESERVED_SLUGS = frozenset({"export"})
 
 
 def name_key(name: str) -> str:
@@ -122,7 +124,7 @@ def category_paths_ensure(*, paths: Sequence[CategoryPath], create: bool = True)
 
 
 def _create_categories(tree: _Tree, planned: dict[tuple, str], resolved: dict[tuple, int]) -> None:
-    taken = set(tree.slugs.values())
+    taken = set(tree.slugs.values()) | RESERVED_SLUGS
 
     def build(key: tuple, name: str) -> Category:
         parent_id = resolved.get(key[:-1]) if len(key) > 1 else None

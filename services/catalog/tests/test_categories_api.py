@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from catalog.integrity import catalog_check
 from catalog.models import Category
@@ -81,15 +83,58 @@ def test_only_admins_create_categories(api_client, customer_auth):
     assert not Category.objects.exists()
 
 
-def test_the_tree_lists_every_node_nested_and_sorted(api_client, admin_auth):
+def test_the_tree_lists_its_top_two_levels_nested_and_sorted(api_client, admin_auth):
     _create(api_client, admin_auth, ["All Products", "Produce", "Fruits"])
     _create(api_client, admin_auth, ["All Products", "Bakery"])
     response = api_client.get("/categories/")
     assert response.status_code == 200
     (root,) = response.json()["categories"]
-    assert root["name"] == "All Products"
+    assert (root["name"], root["descendant_count"]) == ("All Products", 3)
     assert [child["name"] for child in root["children"]] == ["Bakery", "Produce"]
-    assert root["children"][1]["children"][0]["slug"] == "fruits"
+    produce = root["children"][1]
+    assert (produce["descendant_count"], produce["children"]) == (1, [])
+    deeper = api_client.get("/categories/", {"depth": 3}).json()["categories"][0]
+    assert deeper["children"][1]["children"][0]["slug"] == "fruits"
+
+
+@pytest.mark.parametrize("depth", ["0", "11", "two"])
+def test_a_tree_depth_out_of_range_is_a_400_naming_it(api_client, depth):
+    response = api_client.get("/categories/", {"depth": depth})
+    assert response.status_code == 400
+    assert "depth" in response.json()["error"]["details"]
+
+
+def test_children_page_by_name_down_the_tree(api_client, admin_auth):
+    for name in ["Pears", "apples", "Figs", "Dates", "Cherries"]:
+        _create(api_client, admin_auth, ["All", "Fruit", name])
+    _create(api_client, admin_auth, ["All", "Fruit", "Figs", "Black"])
+    first = api_client.get("/categories/fruit/children/", {"page_size": 3}).json()
+    assert [child["name"] for child in first["results"]] == ["apples", "Cherries", "Dates"]
+    second = api_client.get(first["next"]).json()
+    assert [(c["name"], c["descendant_count"]) for c in second["results"]] == [
+        ("Figs", 1),
+        ("Pears", 0),
+    ]
+    assert second["next"] is None
+    assert api_client.get("/categories/nope/children/").status_code == 404
+
+
+def test_the_export_streams_every_category_in_pages_linked_by_header(api_client, admin_auth):
+    _create(api_client, admin_auth, ["All", "Fruit", "Figs"])
+    _create(api_client, admin_auth, ["All", "Export"])
+    response = api_client.get("/categories/export/", {"page_size": 2})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/x-ndjson"
+    lines = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert [(line["name"], line["parent"]) for line in lines] == [("All", None), ("Fruit", "all")]
+    following = response["Link"].removeprefix("<").split(">")[0]
+    rest = api_client.get(following)
+    lines = [json.loads(line) for line in b"".join(rest.streaming_content).splitlines()]
+    assert [(line["name"], line["slug"]) for line in lines] == [
+        ("Figs", "figs"),
+        ("Export", "all-export"),
+    ]
+    assert not rest.has_header("Link")
 
 
 def test_a_category_shows_its_ancestors_and_children(api_client, admin_auth):

@@ -3,7 +3,7 @@ import json
 
 import pytest
 from catalog.integrity import catalog_check
-from catalog.models import Category, CategoryPriceStat, Product
+from catalog.models import Category, CategoryPriceStat, Product, SubtreeProduct
 from django.core.management import CommandError, call_command
 
 from tests.conftest import product
@@ -72,10 +72,23 @@ def test_check_catalog_finds_and_repairs_a_wrong_aggregate(tmp_path, capsys):
     call_command("check_catalog")
     assert "catalog consistent" in capsys.readouterr().out
     CategoryPriceStat.objects.filter(category__slug="all").update(subtree_count=99)
-    with pytest.raises(CommandError, match="0 tree and 1 aggregate problems"):
+    with pytest.raises(CommandError, match="0 tree, 1 aggregate and 0 browse index problems"):
         call_command("check_catalog")
     call_command("check_catalog", "--fix")
-    assert "repaired 0 tree and 1 aggregate problems" in capsys.readouterr().out
+    assert "repaired 0 tree, 1 aggregate and 0 browse index problems" in capsys.readouterr().out
+    assert catalog_check().ok
+
+
+def test_check_catalog_finds_and_repairs_the_browse_index(tmp_path, capsys):
+    call_command("import_catalog", str(_catalog_file(tmp_path, 8)), "--no-progress")
+    first, second = Product.objects.order_by("id")[:2]
+    SubtreeProduct.objects.filter(product_id=first.pk).delete()
+    SubtreeProduct.objects.filter(product_id=second.pk).update(price="0.01")
+    report = catalog_check()
+    assert len(report.listing_problems) == 3 * 2  # under "all" and its group, each way
+    assert any(f"product {first.pk} at" in p and "missing" in p for p in report.listing_problems)
+    call_command("check_catalog", "--fix")
+    assert "6 browse index problems" in capsys.readouterr().out
     assert catalog_check().ok
 
 

@@ -1,4 +1,7 @@
+import json
+
 import pytest
+from catalog.api.serializers import ProductOutput
 from catalog.models import Product
 
 from tests.conftest import product
@@ -18,12 +21,90 @@ def test_products_can_be_listed_by_category_subtree_once_each(upload, api_client
     assert len(everything["results"]) == 2
 
 
-def test_the_product_list_pages_with_a_cursor(upload, api_client):
+def _names(page: dict) -> list[str]:
+    return [item["name"] for item in page["results"]]
+
+
+def test_the_product_list_pages_newest_first_with_a_cursor(upload, api_client):
     upload(*(product(name=f"P{i}", sku=f"P{i}") for i in range(5)))
     first = api_client.get("/products/", {"page_size": 2}).json()
-    assert [item["name"] for item in first["results"]] == ["P0", "P1"]
+    assert (_names(first), first["previous"]) == (["P4", "P3"], None)
     second = api_client.get(first["next"]).json()
-    assert [item["name"] for item in second["results"]] == ["P2", "P3"]
+    assert _names(second) == ["P2", "P1"]
+    third = api_client.get(second["next"]).json()
+    assert (_names(third), third["next"]) == (["P0"], None)
+    back = api_client.get(third["previous"]).json()
+    assert _names(back) == ["P2", "P1"]
+    assert _names(api_client.get(back["previous"]).json()) == ["P4", "P3"]
+    assert api_client.get(back["previous"]).json()["previous"] is None
+
+
+@pytest.mark.parametrize("category", [None, "all"])
+def test_a_category_pages_by_price_both_ways_ties_by_id(upload, api_client, category):
+    prices = ["5.00", "1.50", "5.00", "12.00", "0.99", "5.00"]
+    upload(
+        *(
+            product(name=f"P{i}", sku=f"P{i}", price=price, paths=[["All", f"C{i % 2}"]])
+            for i, price in enumerate(prices)
+        )
+    )
+    query = {"page_size": 4, **({"category": category} if category else {})}
+    cheapest = api_client.get("/products/", {**query, "sort": "price"}).json()
+    rest = api_client.get(cheapest["next"]).json()
+    assert _names(cheapest) + _names(rest) == ["P4", "P1", "P0", "P2", "P5", "P3"]
+    dearest = api_client.get("/products/", {**query, "sort": "-price"}).json()
+    rest = api_client.get(dearest["next"]).json()
+    assert _names(dearest) + _names(rest) == ["P3", "P5", "P2", "P0", "P1", "P4"]
+    assert _names(api_client.get(rest["previous"]).json()) == _names(dearest)
+
+
+def test_pages_do_not_shift_while_products_are_added(upload, api_client):
+    upload(*(product(name=f"P{i}", sku=f"P{i}", paths=[["All", "Tea"]]) for i in range(4)))
+    first = api_client.get("/products/", {"category": "tea", "page_size": 2}).json()
+    upload(*(product(name=f"N{i}", sku=f"N{i}", paths=[["All", "Tea"]]) for i in range(3)))
+    assert _names(api_client.get(first["next"]).json()) == ["P1", "P0"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"), [({"sort": "name"}, "sort"), ({"page_size": "0"}, "page_size")]
+)
+def test_a_bad_sort_or_page_size_is_a_400_naming_it(api_client, query, field):
+    response = api_client.get("/products/", query)
+    assert response.status_code == 400
+    assert field in response.json()["error"]["details"]
+
+
+def test_a_cursor_not_made_here_or_for_another_sort_is_a_404(upload, api_client):
+    upload(*(product(name=f"P{i}", sku=f"P{i}") for i in range(3)))
+    following = api_client.get("/products/", {"page_size": 1}).json()["next"]
+    cursor = following.split("cursor=")[1].split("&")[0]
+    for query in [
+        {"cursor": cursor, "sort": "price"},
+        {"cursor": "bm90IGEgY3Vyc29y"},
+        {"cursor": "%%%"},
+    ]:
+        response = api_client.get("/products/", query)
+        assert response.status_code == 404, query
+        assert response.json()["error"]["message"] == "Invalid cursor"
+
+
+def test_list_and_detail_answer_as_the_model_serializer_would(upload, api_client):
+    upload(
+        product(
+            name="Tea ☕",
+            price="1234567.80",
+            sku="TEA",
+            paths=[["All", "Drinks", "Tea"], ["All", "Sale"]],
+        )
+    )
+    instance = Product.objects.prefetch_related("categories").get()
+    expected = ProductOutput(instance).data
+    expected["categories"] = sorted(expected["categories"])
+    detail = api_client.get(f"/products/{instance.pk}/").json()
+    listed = api_client.get("/products/", {"category": "drinks"}).json()["results"][0]
+    for answer in (detail, listed):
+        answer["categories"] = sorted(answer["categories"])
+        assert answer == json.loads(json.dumps(expected))
 
 
 THROUGH_THE_GATEWAY = {
@@ -40,7 +121,7 @@ def test_pages_asked_through_a_trusted_proxy_link_to_its_public_origin(upload, a
     ).json()
     assert first["next"].startswith("https://localhost:8000/products/?")
     second = api_client.get(first["next"], REMOTE_ADDR="::1", **THROUGH_THE_GATEWAY).json()
-    assert [item["name"] for item in second["results"]] == ["P2", "P3"]
+    assert [item["name"] for item in second["results"]] == ["P2", "P1"]
     assert second["previous"].startswith("https://localhost:8000/products/?")
 
 

@@ -30,6 +30,7 @@ from prometheus_client import Histogram
 from rest_framework.fields import BooleanField
 
 from catalog import selectors
+from catalog.api.caching import CACHE_CONTROL, body_etag, cached_read, is_cacheable_read
 from catalog.validation import clean_currency
 from ecomms_common.errors import INVALID_MESSAGE, error_response
 from ecomms_common.forwarding import carries_forwarding, peer_is_trusted_proxy
@@ -117,7 +118,7 @@ def average_price(request: HttpRequest, slug: str) -> JsonResponse:
     )
     if result is None:
         return error_response(404, "not_found", f"No category has the slug {slug!r}.")
-    return JsonResponse(average_price_payload(result))
+    return cached_read(request, JsonResponse(average_price_payload(result)))
 
 
 class AveragePriceFastPath:
@@ -127,11 +128,12 @@ class AveragePriceFastPath:
     database connection as Django's request signals do (``close_old_connections`` before and
     after; their other receivers have nothing to do for this read), runs the same selector as
     the view, and answers with the same body and the headers Django's middleware would add: the
-    security headers, the request id (kept from ``X-Request-ID`` when valid, else a new one) and
-    ``Content-Length``. Anything else is passed to the wrapped application,
+    security headers, the request id (kept from ``X-Request-ID`` when valid, else a new one),
+    ``Content-Length``, and for an anonymous read ``ETag`` and ``Cache-Control``
+    (catalog.api.caching). Anything else is passed to the wrapped application,
     unchanged: other paths and methods, an unknown slug, a parameter the view would refuse, a
-    host not in ``ALLOWED_HOSTS``, forwarding headers from a peer that is no trusted proxy, an
-    invalid request id, a database error. The read is then
+    host not in ``ALLOWED_HOSTS``, ``If-None-Match``, forwarding headers from a peer that is no
+    trusted proxy, an invalid request id, a database error. The read is then
     made again by the view, which owns every error answer, its log line and its metrics.
 
     It passes every request on, having said why once, when ``CATALOG_AVERAGE_PRICE_FAST_PATH`` is
@@ -178,6 +180,8 @@ class AveragePriceFastPath:
             or "/" in slug
             or not (query.isascii() and len(query) <= 200)
             or not self._host_allowed(environ)
+            # a conditional read may be a 304: catalog.api.caching's to judge, through Django
+            or "HTTP_IF_NONE_MATCH" in environ
         ):
             return None
         request_id = environ.get(self.request_id_key)
@@ -209,11 +213,15 @@ class AveragePriceFastPath:
         if result is None:
             return None
         body = json.dumps(average_price_payload(result)).encode()
+        caching = []
+        if is_cacheable_read(environ.get("REQUEST_METHOD"), 200, environ):
+            caching = [("ETag", body_etag(body)), ("Cache-Control", CACHE_CONTROL)]
         return (
             "200 OK",
             [
                 ("Content-Type", "application/json"),
                 ("Content-Length", str(len(body))),
+                *caching,
                 *headers,
                 *self._request_id_headers(request_id),
             ],

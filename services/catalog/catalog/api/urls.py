@@ -2,6 +2,7 @@ from django.urls import path, register_converter
 
 from catalog.api import views
 from catalog.api.average_price import average_price
+from ecomms_common.routing import operations_path
 
 
 class SlugConverter:
@@ -22,11 +23,22 @@ class SlugConverter:
 register_converter(SlugConverter, "category_slug")
 
 urlpatterns = [
-    path("categories/", views.CategoryCollectionView.as_view(), name="category-collection"),
-    path(
+    *operations_path(
+        "categories/",
+        [views.CategoryTreeView, views.CategoryCreateView],
+        name="category-collection",
+    ),
+    # before the slug's path: "export" is never a slug (catalog.tree.RESERVED_SLUGS)
+    path("categories/export/", views.CategoryExportView.as_view(), name="category-export"),
+    *operations_path(
         "categories/<category_slug:slug>/",
-        views.CategoryDetailView.as_view(),
+        [views.CategoryDetailView, views.CategoryMoveView],
         name="category-detail",
+    ),
+    path(
+        "categories/<category_slug:slug>/children/",
+        views.CategoryChildrenView.as_view(),
+        name="category-children",
     ),
     path(
         "categories/<category_slug:slug>/average_price/",
@@ -36,5 +48,9 @@ urlpatterns = [
     path("products/", views.ProductListView.as_view(), name="product-list"),
     path("products/upload/", views.ProductUploadView.as_view(), name="product-upload"),
     path("products/lookup/", views.ProductLookupView.as_view(), name="product-lookup"),
-    path("products/<int:product_id>/", views.ProductDetailView.as_view(), name="product-detail"),
+    *operations_path(
+        "products/<int:product_id>/",
+        [views.ProductDetailView, views.ProductDeleteView],
+        name="product-detail",
+    ),
 ]

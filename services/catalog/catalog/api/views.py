@@ -1,16 +1,36 @@
+from typing import Any
+
+import orjson
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from catalog import selectors, services
 from catalog.api import serializers as io
+from catalog.api.caching import CachedReadMixin
+from catalog.api.pagination import (
+    DEFAULT_SORT,
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    SORTS,
+    page_links,
+    page_request,
+)
 from catalog.api.parsers import OrjsonParser
 from catalog.models import Category, Product
 from catalog.storage.memory import cyclic_gc_paused
@@ -32,23 +52,54 @@ from ecomms_common.openapi import (
 LOOKUP_MAX_IDS = 200
 _ID = r"[1-9][0-9]{0,17}"  # within a bigint
 IDS_PATTERN = rf"^{_ID}(,{_ID}){{0,{LOOKUP_MAX_IDS - 1}}}$"
+TREE_DEFAULT_DEPTH = 2
+EXPORT_PAGE_SIZE, EXPORT_MAX_PAGE_SIZE = 5000, 20_000
 
 
-class _ReadPublicWriteAdmin(APIView):
-    def get_permissions(self):
-        if self.request.method in ("GET", "HEAD", "OPTIONS"):
-            return [AllowAny()]
-        return [IsAdmin()]
+class CategoryTreeView(CachedReadMixin, APIView):
+    permission_classes = [AllowAny]
 
+    class Input(serializers.Serializer):
+        depth = serializers.IntegerField(
+            min_value=1,
+            max_value=PATH_MAX_DEPTH,
+            default=TREE_DEFAULT_DEPTH,
+            help_text=f"Levels from the roots down, 1-{PATH_MAX_DEPTH}.",
+        )
 
-class CategoryCollectionView(_ReadPublicWriteAdmin):
+    class Node(serializers.Serializer):
+        name = serializers.CharField()
+        slug = serializers.CharField()
+        level = serializers.IntegerField()
+        descendant_count = serializers.IntegerField()
+        children = serializers.ListField(
+            child=serializers.DictField(), help_text="Nodes of the next level, by name."
+        )
+
+    class Output(serializers.Serializer):
+        categories = serializers.ListField(child=serializers.DictField())
+
     @extend_schema(
         operation_id="categories_tree",
-        summary="The whole category tree",
-        responses={200: OpenApiTypes.OBJECT},
+        summary="The top levels of the category tree",
+        description=(
+            f"Every root and its descendants down to `depth` levels (default {TREE_DEFAULT_DEPTH}"
+            "), nested, siblings by name; `descendant_count` says what lies below. Walk down with "
+            "`/categories/{slug}/children/`; `/categories/export/` streams every category."
+        ),
+        parameters=[Input],
+        responses=inline_serializer("CategoryTree", {"categories": Node(many=True)}),
     )
     def get(self, request: Request) -> Response:
-        return Response({"categories": selectors.category_tree()})
+        query = self.Input(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(
+            {"categories": selectors.category_top_levels(depth=query.validated_data["depth"])}
+        )
+
+
+class CategoryCreateView(APIView):
+    permission_classes = [IsAdmin]
 
     @extend_schema(
         summary="Create the missing categories of a path; return the leaf",
@@ -77,12 +128,18 @@ class CategoryCollectionView(_ReadPublicWriteAdmin):
         )
 
 
-class CategoryDetailView(_ReadPublicWriteAdmin):
+class CategoryDetailView(CachedReadMixin, APIView):
+    permission_classes = [AllowAny]
+
     @extend_schema(
         summary="A category with its ancestors and children", responses=io.CategoryDetailOutput
     )
     def get(self, request: Request, slug: str) -> Response:
         return Response(io.CategoryDetailOutput(get_object_or_404(Category, slug=slug)).data)
+
+
+class CategoryMoveView(APIView):
+    permission_classes = [IsAdmin]
 
     @extend_schema(
         summary="Move a category (and its subtree) under another parent",
@@ -132,46 +189,176 @@ class CategoryDetailView(_ReadPublicWriteAdmin):
         return Response(io.CategoryDetailOutput(moved).data)
 
 
-class ProductPagination(CursorPage):
-    max_page_size = 500
+class ChildrenPagination(CursorPage):
+    """Siblings by name in any case (unique among siblings), 100 a page."""
+
+    ordering = "name_key"
+    page_size = 100
+
+    def decode_cursor(self, request: Any) -> Any:
+        cursor = CursorPagination.decode_cursor(self, request)
+        if cursor is not None and cursor.position is not None and "\x00" in cursor.position:
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
 
 
-class ProductListView(APIView):
+class CategoryChildrenView(CachedReadMixin, APIView):
+    permission_classes = [AllowAny]
+
+    class Output(serializers.Serializer):
+        name = serializers.CharField()
+        slug = serializers.CharField()
+        level = serializers.IntegerField()
+        descendant_count = serializers.IntegerField(
+            help_text="Categories below this one, at any depth."
+        )
+
+    @extend_schema(
+        operation_id="categories_children",
+        summary="The children of a category, by name",
+        parameters=page_parameters(ChildrenPagination),
+        responses=paginated("CategoryChildrenPage", Output(many=True)),
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        category_id = selectors.category_id_by_slug(slug=slug)
+        if category_id is None:
+            raise NotFound(f"No category has the slug {slug!r}.")
+        paginator = ChildrenPagination()
+        children = paginator.paginate_queryset(
+            selectors.category_children(category_id=category_id), request, view=self
+        )
+        return paginator.get_paginated_response(
+            self.Output(
+                [
+                    {
+                        "name": child.name,
+                        "slug": child.slug,
+                        "level": child.level,
+                        "descendant_count": child.get_descendant_count(),
+                    }
+                    for child in children
+                ],
+                many=True,
+            ).data
+        )
+
+
+class CategoryExportView(APIView):
+    permission_classes = [AllowAny]
+
+    class Input(serializers.Serializer):
+        after = serializers.IntegerField(
+            min_value=0, max_value=2**63 - 1, default=0, help_text="The last id already read."
+        )
+        page_size = serializers.IntegerField(
+            min_value=1, max_value=EXPORT_MAX_PAGE_SIZE, default=EXPORT_PAGE_SIZE
+        )
+
+    @extend_schema(
+        operation_id="categories_export",
+        summary="Every category, streamed as JSON lines, by id",
+        description=(
+            'One JSON object a line: `{"id", "name", "slug", "parent" (slug or null), '
+            '"level"}`, in id order. When more follow, the `Link` header names the next page '
+            '(`rel="next"`, `?after=<last id>`).'
+        ),
+        parameters=[Input],
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR, description="JSON lines."
+            )
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        query = self.Input(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows, last_id = selectors.category_export(
+            after_id=query.validated_data["after"], size=query.validated_data["page_size"]
+        )
+        lines = (
+            orjson.dumps({"id": pk, "name": name, "slug": slug, "parent": parent, "level": level})
+            + b"\n"
+            for pk, name, slug, parent, level in rows
+        )
+        response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
+        if last_id is not None:
+            following = replace_query_param(request.build_absolute_uri(), "after", last_id)
+            response["Link"] = f'<{following}>; rel="next"'
+        return response
+
+
+class ProductListView(CachedReadMixin, APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
         operation_id="products_list",
         summary="Products, optionally those in a category's subtree",
+        description=(
+            "Keyset pages: follow `next` and `previous`. `sort` is `newest` (the default: most "
+            "recently added first, by id descending), `price` (cheapest first) or `-price`, ties "
+            "by id in the same direction. New products never shift the pages after the first."
+        ),
         parameters=[
             OpenApiParameter(
                 "category",
                 {"type": "string", "pattern": r"^[^\x00]*$"},
-                description="Slug; includes descendants.",
+                description="Slug; includes descendants, each product once.",
             ),
-            *page_parameters(ProductPagination),
+            OpenApiParameter(
+                "sort",
+                {"type": "string", "enum": list(SORTS)},
+                description=f"Default {DEFAULT_SORT}.",
+            ),
+            OpenApiParameter(
+                "cursor", str, description="Opaque: follow `next` or `previous`, never build it."
+            ),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                description=f"Default {PAGE_SIZE}.",
+            ),
         ],
         responses=paginated("ProductPage", io.ProductOutput(many=True)),
     )
     def get(self, request: Request) -> Response:
-        category = None
+        category_id = None
         if slug := request.query_params.get("category"):
             if "\x00" in slug:
                 raise ValidationError({"category": ["Must not contain the NUL character."]})
-            category = Category.objects.filter(slug=slug).first()
-            if category is None:
+            category_id = selectors.category_id_by_slug(slug=slug)
+            if category_id is None:
                 raise NotFound(f"No category has the slug {slug!r}.")
-        paginator = ProductPagination()
-        page = paginator.paginate_queryset(
-            selectors.product_list(category=category), request, view=self
+        page = page_request(request)
+        rows, more = selectors.product_page(
+            category_id=category_id,
+            order=page.order,
+            after=page.after,
+            backwards=page.backwards,
+            size=page.size,
         )
-        return paginator.get_paginated_response(io.ProductOutput(page, many=True).data)
+        following, previous = page_links(request, page, [(row[3], row[0]) for row in rows], more)
+        return Response(
+            {
+                "next": following,
+                "previous": previous,
+                "results": [io.product_representation(row) for row in rows],
+            }
+        )
 
 
-class ProductDetailView(_ReadPublicWriteAdmin):
+class ProductDetailView(CachedReadMixin, APIView):
+    permission_classes = [AllowAny]
+
     @extend_schema(summary="One product", responses=io.ProductOutput)
     def get(self, request: Request, product_id: int) -> Response:
-        product = get_object_or_404(Product.objects.prefetch_related("categories"), pk=product_id)
-        return Response(io.ProductOutput(product).data)
+        row = selectors.product_detail(product_id=product_id)
+        if row is None:
+            raise NotFound("No Product matches the given query.")
+        return Response(io.product_representation(row))
+
+
+class ProductDeleteView(APIView):
+    permission_classes = [IsAdmin]
 
     @extend_schema(summary="Delete a product", responses={204: None})
     def delete(self, request: Request, product_id: int) -> Response:
@@ -184,7 +371,7 @@ def _is_positive_integer(text: str) -> bool:
     return text.isascii() and text.isdigit() and 0 < int(text) < 2**63
 
 
-class ProductLookupView(APIView):
+class ProductLookupView(CachedReadMixin, APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(

@@ -1,0 +1,56 @@
+"""The browse index (catalog.models.SubtreeProduct), kept exact with every write.
+
+A product is listed under every category whose subtree holds one of its categories, once. As
+with the aggregates (catalog.aggregates), writers call :func:`listing_apply` with ``sign=-1`` for
+the products they are about to change, while the database still shows the old state, and with
+``sign=+1`` once the change is written, both inside the catalog lock. The rows are computed here
+from the parent links in memory; catalog.storage.listing moves them and reads pages.
+"""
+
+from collections.abc import Collection, Iterable, Iterator, Mapping
+
+from catalog.storage.listing import listing_add, listing_remove
+
+Parents = Mapping[int, int | None]
+# a product: (id, price in cents, ids of its categories)
+Listed = tuple[int, int, Collection[int]]
+
+
+class Lineages:
+    """Each category with its ancestors, remembered per category for one write."""
+
+    def __init__(self, parents: Parents):
+        self.parents = parents
+        self.known: dict[int, tuple[int, ...]] = {}
+
+    def of(self, category_id: int) -> tuple[int, ...]:
+        lineage = self.known.get(category_id)
+        if lineage is None:
+            parent_id = self.parents[category_id]
+            above = () if parent_id is None else self.of(parent_id)
+            lineage = self.known[category_id] = (category_id, *above)
+        return lineage
+
+
+def listing_rows(*, products: Iterable[Listed], parents: Parents) -> Iterator[tuple[int, int, int]]:
+    """Yield (category id, product id, price in cents) for every row the products need."""
+    lineages = Lineages(parents)
+    for product_id, cents, categories in products:
+        if len(categories) == 1:
+            for category_id in categories:
+                for ancestor in lineages.of(category_id):
+                    yield ancestor, product_id, cents
+            continue
+        seen = {ancestor for category_id in categories for ancestor in lineages.of(category_id)}
+        for ancestor in seen:
+            yield ancestor, product_id, cents
+
+
+def listing_apply(*, products: Iterable[Listed], sign: int, parents: Parents) -> None:
+    """Add (sign=+1) or remove (sign=-1) the products' rows of the browse index."""
+    assert sign in (1, -1)
+    rows = listing_rows(products=products, parents=parents)
+    if sign == 1:
+        listing_add(rows)
+    else:
+        listing_remove(rows)

@@ -1,0 +1,146 @@
+"""The browse index's SQL: rows copied in and deleted in bulk, pages read by keyset.
+
+A page of a category's subtree is one range of one index of ``catalog_subtree_product`` (its
+primary key (category, product) newest first, ``subtree_product_price_idx`` by price), then the
+page's products and their category slugs by primary key: the same few index reads for a category
+of three products and for the root of ten million. Rows are read as tuples and turned into the
+API's JSON by catalog.api, not into model instances.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+
+from catalog.models import Category, Product, SubtreeProduct
+from catalog.storage.copy import copy_lines
+
+LISTING = SubtreeProduct._meta.db_table
+PRODUCT = Product._meta.db_table
+CATEGORY = Category._meta.db_table
+LINKS = Product.categories.through._meta.db_table
+
+
+def _price(cents: int) -> str:
+    sign, cents = ("-", -cents) if cents < 0 else ("", cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+def listing_add(rows: Iterable[tuple[int, int, int]]) -> None:
+    """Insert (category id, product id, price in cents) rows with COPY."""
+    with connection.cursor() as cursor:
+        copy_lines(
+            cursor,
+            f"COPY {LISTING} (category_id, product_id, price) FROM STDIN",
+            (f"{category:d}\t{product:d}\t{_price(cents)}\n" for category, product, cents in rows),
+        )
+
+
+def listing_remove(rows: Iterable[tuple[int, int, int]]) -> None:
+    """Delete these (category id, product id, _) rows, by primary key."""
+    categories, products = [], []
+    for category_id, product_id, _ in rows:
+        categories.append(category_id)
+        products.append(product_id)
+    if not categories:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {LISTING} AS s USING unnest(%s::bigint[], %s::bigint[]) "  # noqa: S608 - table name only
+            "AS v(category_id, product_id) "
+            "WHERE s.category_id = v.category_id AND s.product_id = v.product_id",
+            [categories, products],
+        )
+
+
+_RECOMPUTED = (
+    f"SELECT DISTINCT a.id, p.id, p.price FROM {PRODUCT} p "  # noqa: S608 - table names only
+    f"JOIN {LINKS} pc ON pc.product_id = p.id "
+    f"JOIN {CATEGORY} c ON c.id = pc.category_id "
+    f"JOIN {CATEGORY} a ON a.tree_id = c.tree_id AND a.lft <= c.lft AND a.rght >= c.rght"
+)
+
+
+def listing_differences(*, limit: int) -> list[tuple[int, int, Decimal, bool]]:
+    """Return up to ``limit`` rows the browse index holds but should not (False) and up to
+    ``limit`` it misses (True), against a recomputation from the nested-set ranges in SQL."""
+    stored = f"SELECT category_id, product_id, price FROM {LISTING}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"(SELECT *, false FROM ({stored} EXCEPT {_RECOMPUTED}) extra LIMIT %s) UNION ALL "  # noqa: S608
+            f"(SELECT *, true FROM ({_RECOMPUTED} EXCEPT {stored}) missing LIMIT %s) "
+            "ORDER BY 1, 2",
+            [limit, limit],
+        )
+        return cursor.fetchall()
+
+
+def listing_replace() -> None:
+    """Replace the browse index with its recomputation."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {LISTING}")  # noqa: S608 - table name only
+        cursor.execute(f"INSERT INTO {LISTING} (category_id, product_id, price) {_RECOMPUTED}")
+
+
+@dataclass(frozen=True)
+class Order:
+    """A sort key: by price or by id (newest first is id descending), descending or not."""
+
+    by_price: bool
+    descending: bool
+
+
+# (id, name, description, price, currency, sku, created_at, updated_at, category slugs)
+ProductRecord = tuple
+
+_PRODUCT_COLUMNS = (
+    "p.id, p.name, p.description, p.price, p.currency, p.sku, p.created_at, p.updated_at, "  # noqa: S608
+    f"ARRAY(SELECT c.slug FROM {LINKS} pc JOIN {CATEGORY} c ON c.id = pc.category_id "
+    "WHERE pc.product_id = p.id ORDER BY c.tree_id, c.lft)"
+)
+
+
+def product_record(product_id: int) -> ProductRecord | None:
+    """Return one product with its category slugs (in tree order), or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_PRODUCT_COLUMNS} FROM {PRODUCT} p WHERE p.id = %s", [product_id])  # noqa: S608
+        return cursor.fetchone()
+
+
+def product_page(
+    *,
+    category_id: int | None,
+    order: Order,
+    after: tuple[Decimal, int] | None,
+    backwards: bool,
+    size: int,
+) -> list[ProductRecord]:
+    """Return up to ``size`` products of a subtree (or of the catalog) in this order.
+
+    ``after`` is the (price, id) of the product the page starts after, in the direction read:
+    ``backwards`` reads the order reversed (the page before a cursor), still returning the rows
+    in that reversed order.
+    """
+    descending = order.descending != backwards
+    direction, comparison = ("DESC", "<") if descending else ("ASC", ">")
+    if category_id is None:
+        table, price, product_id, where, params = PRODUCT, "price", "id", [], []
+    else:
+        table, price, product_id = LISTING, "price", "product_id"
+        where, params = ["category_id = %s"], [category_id]
+    keys = [price, product_id] if order.by_price else [product_id]
+    if after is not None:
+        where.append(f"({', '.join(keys)}) {comparison} ({', '.join(['%s'] * len(keys))})")
+        params.extend(after if order.by_price else after[1:])
+    sort = ", ".join(f"{key} {direction}" for key in keys)
+    outer = ", ".join(f"page.{key} {direction}" for key in keys)
+    condition = f"WHERE {' AND '.join(where)}" if where else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_PRODUCT_COLUMNS} FROM "  # noqa: S608 - names only
+            f"(SELECT {product_id}, {price} FROM {table} {condition} ORDER BY {sort} LIMIT %s) "
+            f"AS page JOIN {PRODUCT} p ON p.id = page.{product_id} ORDER BY {outer}",
+            [*params, size],
+        )
+        return cursor.fetchall()
