@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from ecomms_common.testing import BAD_ACCESS_TOKENS, LocalJWKS, SigningKey
+from ecomms_common.testing import BAD_ACCESS_TOKENS, LocalJWKS, SigningKey, TokenMinter
 
 
 def _unsigned(header: dict, payload: dict) -> str:
@@ -164,3 +164,28 @@ def test_without_a_cut_over_no_legacy_token_passes(api_client, local_jwks, setti
     settings.AUTH_LEGACY_TOKENS_ISSUED_BEFORE = None
     token = local_jwks.mint(headers={"typ": "JWT"}, iat=issued, exp=int(time.time()) + 300)
     _refused(_get(api_client, "/whoami/", token))
+
+
+def test_the_issuer_alone_is_enough_its_metadata_names_the_keys(api_client, settings):
+    from ecomms_common.auth import reset_jwks_cache
+
+    issuer = LocalJWKS(issuer=None, audience=settings.AUTH_AUDIENCE)
+    settings.AUTH_ISSUER, settings.AUTH_JWKS_URL = issuer.issuer, ""
+    reset_jwks_cache()
+    try:
+        assert _get(api_client, "/whoami/", issuer.mint()).status_code == 200
+        assert issuer.fetch_count == 1
+    finally:
+        issuer.close()
+
+
+def test_an_issuer_whose_metadata_cannot_be_had_is_a_503(api_client, local_jwks, settings):
+    from ecomms_common.auth import reset_jwks_cache
+
+    settings.AUTH_ISSUER, settings.AUTH_JWKS_URL = "http://127.0.0.1:1", ""
+    reset_jwks_cache()
+    minter = TokenMinter(issuer="http://127.0.0.1:1", audience="ecomms", key=local_jwks.current)
+    token = minter.mint()
+    response = _get(api_client, "/whoami/", token)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "auth_keys_unavailable"

@@ -15,11 +15,13 @@ issued before that change carried ``typ: JWT``: they pass only when issued befor
 """
 
 import functools
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import jwt
+import requests
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
@@ -28,6 +30,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from ecomms_common.errors import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
 # The header ``typ`` of each kind of token (RFC 9068 for access tokens; ours for refresh tokens).
@@ -105,6 +109,10 @@ class GatewayUser:
         return self.email or self.sub
 
 
+# RFC 8414: where an authorization server (the gateway) publishes its metadata.
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+
+
 @functools.cache
 def _jwks_client(url: str, lifespan: float, cooldown: float, timeout: float) -> jwt.PyJWKClient:
     return jwt.PyJWKClient(
@@ -112,10 +120,31 @@ def _jwks_client(url: str, lifespan: float, cooldown: float, timeout: float) -> 
     )
 
 
+@functools.cache
+def _discovered_jwks_url(issuer: str, timeout: float) -> str:
+    # A failed fetch raises, and is not cached: the next token tries again.
+    response = requests.get(issuer.rstrip("/") + METADATA_PATH, timeout=timeout)
+    response.raise_for_status()
+    metadata = response.json()
+    # RFC 8414 3.3: the metadata must name the issuer it was fetched for.
+    if metadata.get("issuer") != issuer or not isinstance(metadata.get("jwks_uri"), str):
+        raise requests.RequestException(
+            f"{issuer}{METADATA_PATH} names another issuer or no jwks_uri"
+        )
+    return metadata["jwks_uri"]
+
+
+def jwks_url() -> str:
+    """Return ``AUTH_JWKS_URL``, else the ``jwks_uri`` of ``AUTH_ISSUER``'s metadata (cached)."""
+    if settings.AUTH_JWKS_URL:
+        return settings.AUTH_JWKS_URL
+    return _discovered_jwks_url(settings.AUTH_ISSUER, settings.AUTH_JWKS_TIMEOUT_SECONDS)
+
+
 def jwks_client() -> jwt.PyJWKClient:
     """Return the (process-wide, cached) JWKS client for the configured URL."""
     return _jwks_client(
-        settings.AUTH_JWKS_URL,
+        jwks_url(),
         settings.AUTH_JWKS_CACHE_SECONDS,
         settings.AUTH_JWKS_REFETCH_COOLDOWN_SECONDS,
         settings.AUTH_JWKS_TIMEOUT_SECONDS,
@@ -123,17 +152,19 @@ def jwks_client() -> jwt.PyJWKClient:
 
 
 def reset_jwks_cache() -> None:
-    """Forget every cached JWKS client and its keys."""
+    """Forget every cached JWKS client and its keys, and every discovered JWKS URL."""
     _jwks_client.cache_clear()
+    _discovered_jwks_url.cache_clear()
 
 
 class JWKSKeys:
-    """The gateway's public keys, fetched from ``AUTH_JWKS_URL`` and cached."""
+    """The gateway's public keys, fetched from ``AUTH_JWKS_URL`` (or discovered) and cached."""
 
     def key_for(self, kid: str) -> Any:
         try:
             return jwks_client().get_signing_key(kid).key
-        except jwt.PyJWKClientConnectionError as exc:
+        except (jwt.PyJWKClientConnectionError, requests.RequestException, ValueError) as exc:
+            logger.warning("the gateway's public keys cannot be had: %s", exc)
             raise AuthKeysUnavailable() from exc
         except jwt.PyJWKClientError as exc:
             raise UnknownSigningKey() from exc

@@ -179,8 +179,11 @@ def _instant(name: str, *, default: str) -> datetime | None:
 
 
 # Verifying the gateway's access tokens (see ecomms_common.auth).
-AUTH_JWKS_URL = env.str("AUTH_JWKS_URL", default="http://127.0.0.1:8000/.well-known/jwks.json")
+# AUTH_ISSUER alone is enough: without AUTH_JWKS_URL, the keys are where the issuer's RFC 8414
+# metadata (AUTH_ISSUER/.well-known/oauth-authorization-server) says. Set AUTH_JWKS_URL when the
+# gateway is reached by another address inside the cluster than its public issuer URL.
 AUTH_ISSUER = env.str("AUTH_ISSUER", default="http://127.0.0.1:8000")
+AUTH_JWKS_URL = env.str("AUTH_JWKS_URL", default="")
 AUTH_AUDIENCE = env.str("AUTH_AUDIENCE", default="ecomms")
 AUTH_LEEWAY_SECONDS = env.int("AUTH_LEEWAY_SECONDS", default=30)
 # Tokens of the gateway issued before this instant (ISO 8601 with its offset) may carry the

@@ -1,4 +1,4 @@
-"""The identity paths: the OIDC login, the token page, refresh, logout and the public keys."""
+"""The identity paths: the OIDC login, the token page, refresh, logout, metadata and keys."""
 
 from django.urls import include, path
 
@@ -11,4 +11,14 @@ urlpatterns = [
     path("auth/logout/", views.LogoutView.as_view(), name="logout"),
     path("auth/login-failed/", views.login_failed, name="login-failed"),
     path(".well-known/jwks.json", views.JWKSView.as_view(), name="jwks"),
+    path(
+        ".well-known/oauth-authorization-server",
+        views.AuthorizationServerMetadataView.as_view(),
+        name="oauth-authorization-server",
+    ),
+    path(
+        ".well-known/openid-configuration",
+        views.AuthorizationServerMetadataView.as_view(),
+        name="openid-configuration",
+    ),
 ]

@@ -1,4 +1,4 @@
-"""The gateway's own endpoints: its public keys, and tokens for a logged-in user."""
+"""The gateway's own endpoints: its metadata and public keys, and tokens for a logged-in user."""
 
 from typing import Any
 
@@ -17,9 +17,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ecomms_common.auth import TOKEN_TYP
 from ecomms_common.errors import error_response
 from ecomms_common.openapi import StrictCharField, StrictSerializer
-from gateway.identity.keys import key_ring
+from gateway.identity.keys import ALGORITHM, key_ring
 from gateway.identity.oidc import TOKENS_PENDING_SESSION_KEY, LoginFailed, login_failure_response
 from gateway.identity.pages import page_headers, wants_json
 from gateway.identity.revocation import RevocationUnavailable
@@ -34,6 +35,71 @@ _token_pair = inline_serializer(
         "expires_in": serializers.IntegerField(),
     },
 )
+
+
+_metadata = inline_serializer(
+    "AuthorizationServerMetadata",
+    {
+        "issuer": serializers.CharField(),
+        "jwks_uri": serializers.CharField(),
+        "authorization_endpoint": serializers.CharField(),
+        "token_endpoint": serializers.CharField(),
+        "token_refresh_endpoint": serializers.CharField(),
+        "logout_endpoint": serializers.CharField(),
+        "grant_types_supported": serializers.ListField(child=serializers.CharField()),
+        "token_endpoint_auth_methods_supported": serializers.ListField(
+            child=serializers.CharField()
+        ),
+        "scopes_supported": serializers.ListField(child=serializers.CharField()),
+        "access_token_signing_alg_values_supported": serializers.ListField(
+            child=serializers.CharField()
+        ),
+        "access_token_typ": serializers.CharField(),
+        "access_token_audience": serializers.CharField(),
+        "service_documentation": serializers.CharField(),
+    },
+)
+
+
+def authorization_server_metadata() -> dict[str, Any]:
+    """Return the gateway's RFC 8414 metadata: where its keys and token endpoints are."""
+    issuer = settings.JWT_ISSUER
+    base = issuer.rstrip("/")
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        # A browser starts its login here (the provider's login, then the token page).
+        "authorization_endpoint": f"{base}{settings.LOGIN_URL}",
+        "token_endpoint": f"{base}/auth/token/",
+        # Beside RFC 8414's fields, ours: refresh and logout take {"refresh": ...} as JSON.
+        "token_refresh_endpoint": f"{base}/auth/token/refresh/",
+        "logout_endpoint": f"{base}/auth/logout/",
+        "grant_types_supported": ["refresh_token"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "scopes_supported": [settings.JWT_SCOPE],
+        "access_token_signing_alg_values_supported": [ALGORITHM],
+        "access_token_typ": TOKEN_TYP["access"],
+        "access_token_audience": settings.JWT_AUDIENCE,
+        "service_documentation": f"{base}/docs/",
+    }
+
+
+class AuthorizationServerMetadataView(APIView):
+    """RFC 8414 metadata; the same document at /.well-known/openid-configuration."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="The gateway's authorization server metadata (RFC 8414): issuer, JWKS, "
+        "token endpoints, algorithms",
+        responses={200: _metadata},
+        tags=["auth"],
+    )
+    def get(self, request: Request) -> Response:
+        response = Response(authorization_server_metadata())
+        response["Cache-Control"] = "public, max-age=300"
+        return response
 
 
 class JWKSView(APIView):

@@ -36,11 +36,13 @@ class LocalJWKS:
     """Serve a JWKS over HTTP and mint RS256 tokens signed by its keys.
 
     ``published`` is what the endpoint serves; ``rotate()`` publishes a new key beside the old.
-    ``fetch_count`` counts requests, so tests can see when a verifier fetched the keys.
+    ``fetch_count`` counts requests for the keys, so tests can see when a verifier fetched them.
+    Made with ``issuer=None``, it is the issuer and serves its RFC 8414 metadata too.
     """
 
-    def __init__(self, *, issuer: str = DEFAULT_ISSUER, audience: str = DEFAULT_AUDIENCE):
-        self.issuer = issuer
+    def __init__(
+        self, *, issuer: str | None = DEFAULT_ISSUER, audience: str = DEFAULT_AUDIENCE
+    ) -> None:
         self.audience = audience
         self.current = SigningKey.generate()
         self.published: list[SigningKey] = [self.current]
@@ -48,11 +50,17 @@ class LocalJWKS:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+        # None: this server is the issuer, and serves its RFC 8414 metadata.
+        self.issuer = issuer or self.base_url
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/.well-known/jwks.json"
+        return f"{self.base_url}/.well-known/jwks.json"
 
     def close(self) -> None:
         self._server.shutdown()
@@ -81,8 +89,12 @@ class LocalJWKS:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                jwks.fetch_count += 1
-                body = json.dumps(jwks.jwks()).encode()
+                if self.path == "/.well-known/oauth-authorization-server":
+                    document = {"issuer": jwks.issuer, "jwks_uri": jwks.url}
+                else:
+                    jwks.fetch_count += 1
+                    document = jwks.jwks()
+                body = json.dumps(document).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
