@@ -22,6 +22,7 @@ every script and renders their results into a page with ``render`` and ``draw_pl
 
 import json
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -146,6 +147,18 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 total_kib += int(line.split()[1])
     return round(total_kib / 1024, 1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) a process and its live descendants have used."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # The page. A manifest (bench/suite.py writes it as var/bench/runs.json) holds the machine and,
