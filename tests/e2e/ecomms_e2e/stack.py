@@ -118,6 +118,8 @@ class Stack:
     run_id: str = field(default_factory=lambda: secrets.token_hex(4))
     ports: dict[str, int] = field(default_factory=dict)
     processes: list[Process] = field(default_factory=list)
+    # Set on every process last (e.g. the OTEL_* variables of a traced run).
+    environment: dict[str, str] = field(default_factory=dict)
     _created_databases: list[str] = field(default_factory=list)
 
     @property
@@ -226,6 +228,7 @@ class Stack:
                 "OUTBOX_RELAY_METRICS_PORT": str(self.ports["relay"]),
             }
         )
+        env.update(self.environment)
         return env
 
     def _run_once(self, what: str, command: list[str], cwd: Path, env: dict[str, str]) -> None:
