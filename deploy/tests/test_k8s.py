@@ -448,3 +448,33 @@ def test_postgres_is_ready_only_when_it_answers_over_tcp():
     for probe in ("readinessProbe", "livenessProbe"):
         command = container[probe]["exec"]["command"]
         assert command[:3] == ["pg_isready", "-h", "127.0.0.1"], probe
+
+
+SERVICE_POD = K8S / "components" / "service-pod"
+
+
+def test_what_every_service_deployment_shares_is_written_once():
+    # k8s/components/service-pod holds it; the Deployments' own files do not repeat it.
+    shared = ("readOnlyRootFilesystem", "runAsUser", "automountServiceAccountToken", "emptyDir: ")
+    files = [*K8S.glob("base/*/deployment.yaml"), K8S / "base" / "orders" / "relay-deployment.yaml"]
+    for path in files:
+        if path.parent.name == "redis":  # not one of our images: its own user and volume
+            continue
+        text = path.read_text()
+        assert not [word for word in shared if word in text], path
+    component = yaml.safe_load((SERVICE_POD / "kustomization.yaml").read_text())
+    assert component["kind"] == "Component"
+    assert (
+        "../components/service-pod"
+        in yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())["components"]
+    )
+    for name, deployment in objects("Deployment").items():
+        if name == "redis":
+            continue
+        spec = pod_spec(deployment)
+        assert spec["automountServiceAccountToken"] is False, name
+        assert [c["name"] for c in spec["containers"]] == ["app"], name
+        (wait,) = spec["initContainers"]
+        assert wait["command"] == ["python", "manage.py", "migrate", "--check", "--noinput"], name
+        assert wait["image"] == spec["containers"][0]["image"], name  # the service's own image
+        assert {"name": "tmp", "emptyDir": {}} in spec["volumes"], name
