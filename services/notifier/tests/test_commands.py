@@ -144,6 +144,28 @@ def test_smtp_sink_command_keeps_every_mail(settings, tmp_path):
     assert "Subject: New order #9" in kept.read_text()
 
 
+def test_smtp_sink_command_records_every_mail_as_a_json_line(settings, tmp_path):
+    out = io.StringIO()
+    record = tmp_path / "mail" / "received.jsonl"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    sent = []
+
+    def probe() -> None:
+        port = wait_for(lambda: re.search(r":(\d+)", out.getvalue()), what="the port").group(1)
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", int(port)
+        for order in (1, 2):
+            sent.append(email_send(to="admin@ecomms.test", subject=f"New order #{order}", body="x"))
+
+    command = lambda: call_command("smtp_sink", port=0, record=record, stdout=out)  # noqa: E731
+    _run_until_sigterm(command, probe)
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [(line["rcpt_tos"], line["subject"], line["message_id"]) for line in lines] == [
+        (["admin@ecomms.test"], "New order #1", sent[0]),
+        (["admin@ecomms.test"], "New order #2", sent[1]),
+    ]
+    assert all(line["mail_from"] and line["received_at"] for line in lines)
+
+
 def test_a_consumer_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     sms_standin, smtp, settings
 ):

@@ -14,10 +14,23 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=1025)
         parser.add_argument("--maildir", type=Path, default=None, help="Folder for .eml files.")
+        parser.add_argument(
+            "--record",
+            type=Path,
+            default=None,
+            help="Also append every accepted mail's sender, recipients, subject and Message-ID "
+            "to this file, one JSON object a line.",
+        )
 
-    def handle(self, *args, host: str, port: int, maildir: Path | None, **options) -> None:
-        sink = SmtpSink(RecordingHandler(maildir=maildir), host, port).start()
-        where = f", mail kept in {maildir}" if maildir else ""
+    def handle(
+        self, *args, host: str, port: int, maildir: Path | None, record: Path | None, **options
+    ) -> None:
+        sink = SmtpSink(RecordingHandler(maildir=maildir, record=record), host, port).start()
+        where = "".join(
+            f", {what} {path}"
+            for what, path in (("mail kept in", maildir), ("mail recorded in", record))
+            if path
+        )
         self.stdout.write(f"SMTP sink on {host}:{sink.port}{where}", ending="\n")
         self.stdout.flush()
         stop = threading.Event()
