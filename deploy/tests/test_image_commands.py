@@ -146,14 +146,19 @@ def test_relay_command_starts_from_the_orders_image(tmp_path, throwaway_database
     assert relay["image"].split(":")[0] == "ecomms/orders"
     assert resolved()["services"]["relay"]["command"] == relay["command"]
     env = prepared_image("orders", tmp_path, throwaway_database, amqp_names)
-    metrics_port = free_port()
-    env.update(OUTBOX_RELAY_METRICS_PORT=str(metrics_port), OUTBOX_RELAY_METRICS_HOST="127.0.0.1")
-    url = f"http://127.0.0.1:{metrics_port}/metrics"  # what its probes and healthcheck call
+    # With the image's environment alone (plain `docker run`), on the image's PORT: what the image's
+    # HEALTHCHECK calls. Compose and k8s give it a port of its own (OUTBOX_RELAY_METRICS_PORT).
+    base = f"http://127.0.0.1:{env['PORT']}"
     log = tmp_path / "relay.log"
     with running(
-        relay["command"], cwd=ROOT / "services" / "orders", env=env, log=log, ready_url=url
+        relay["command"],
+        cwd=ROOT / "services" / "orders",
+        env=env,
+        log=log,
+        ready_url=f"{base}/healthz",
     ):
-        pass
+        assert get(f"{base}/readyz") == 200, log.read_text()
+        assert get(f"{base}/metrics") == 200, log.read_text()
 
 
 def test_oidc_provider_stage_command_starts(tmp_path):

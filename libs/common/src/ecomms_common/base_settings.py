@@ -216,8 +216,9 @@ OUTBOX_RETRY_MAX_SECONDS = env.float("OUTBOX_RETRY_MAX_SECONDS", default=30.0)
 # A row RabbitMQ returns as unroutable (no queue bound) this many times is parked, not retried:
 # listed and requeued with `manage.py outbox_parked`.
 OUTBOX_UNROUTABLE_MAX_ATTEMPTS = env.int("OUTBOX_UNROUTABLE_MAX_ATTEMPTS", default=5)
-# Set to serve the relay's Prometheus metrics (ecomms_outbox_*) on this port; unset: not served.
-OUTBOX_RELAY_METRICS_PORT = env.int("OUTBOX_RELAY_METRICS_PORT", default=0)
+# Where the relay serves its service's /healthz, /readyz and /metrics (ecomms_outbox_* among them):
+# this port, else the process's PORT (an image's, so its HEALTHCHECK holds), else nowhere.
+OUTBOX_RELAY_METRICS_PORT = env.int("OUTBOX_RELAY_METRICS_PORT", default=env.int("PORT", default=0))
 OUTBOX_RELAY_METRICS_HOST = env.str("OUTBOX_RELAY_METRICS_HOST", default="0.0.0.0")  # noqa: S104
 
 # What /readyz checks: names from ecomms_common.health.CHECKS.

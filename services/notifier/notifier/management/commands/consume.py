@@ -5,8 +5,8 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from ecomms_common.ops_server import serve_ops
 from ecomms_common.tracing import tracing_setup, tracing_shutdown
-from notifier.ops_server import serve_ops
 from notifier.worker import NotifierWorker
 
 logger = logging.getLogger(__name__)

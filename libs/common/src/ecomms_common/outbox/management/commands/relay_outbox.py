@@ -3,8 +3,9 @@ import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY
 
+from ecomms_common.ops_server import serve_ops
 from ecomms_common.outbox.metrics import OutboxGauges
 from ecomms_common.outbox.relay import OutboxRelay
 from ecomms_common.tracing import tracing_setup, tracing_shutdown
@@ -35,12 +36,16 @@ class Command(BaseCommand):
             return
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        server = None
         if settings.OUTBOX_RELAY_METRICS_PORT:
             REGISTRY.register(OutboxGauges())
-            start_http_server(
-                settings.OUTBOX_RELAY_METRICS_PORT, settings.OUTBOX_RELAY_METRICS_HOST
+            server = serve_ops(
+                host=settings.OUTBOX_RELAY_METRICS_HOST, port=settings.OUTBOX_RELAY_METRICS_PORT
             )
         try:
             relay.run()
         finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
             tracing_shutdown()

@@ -1,4 +1,8 @@
-"""Serve the service's probes and metrics (the Django app) from the consumer process."""
+"""Serve a background process's probes and metrics: the service's own Django app (its
+``/healthz``, ``/readyz`` and ``/metrics``, see ecomms_common.health) in a thread beside the work.
+
+The notifier's consumer and orders' outbox relay run it; a web process has gunicorn instead.
+"""
 
 import logging
 import threading
