@@ -74,7 +74,7 @@ def product_detail(*, product_id: int) -> ProductRecord | None:
 
 def category_id_by_slug(*, slug: str) -> int | None:
     """Return the id of the category with this slug, or None."""
-    return Category.objects.filter(slug=slug).values_list("id", flat=True).first()
+    return listing.category_id(slug)
 
 
 def product_lookup(*, ids: list[int]) -> tuple[list[Product], list[int]]:

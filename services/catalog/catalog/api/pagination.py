@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
 from catalog.models import PRICE_MAX_DIGITS
-from catalog.storage.listing import Order
+from catalog.storage.listing import Order, ProductRecord
 
 SORTS = {
     "newest": Order(by_price=False, descending=True),
@@ -60,8 +60,9 @@ def page_request(request: Request) -> PageRequest:
     return PageRequest(sort, size, after, backwards)
 
 
-def _encode(sort: str, price: Decimal, product_id: int, backwards: bool) -> str:
-    text = f"{sort}|{price:f}|{product_id}|{'p' if backwards else 'n'}"
+def _encode(sort: str, row: ProductRecord, backwards: bool) -> str:
+    """Return the cursor of the page after (or before) the product of this row."""
+    text = f"{sort}|{row[3]}|{row[0]}|{'p' if backwards else 'n'}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
@@ -89,13 +90,13 @@ def _decode(cursor: str, sort: str) -> tuple[tuple[Decimal, int], bool]:
 
 
 def page_links(
-    request: Request, page: PageRequest, keys: list[tuple[Decimal, int]], more: bool
+    request: Request, page: PageRequest, rows: list[ProductRecord], more: bool
 ) -> tuple[str | None, str | None]:
-    """Return the next and previous links of a page whose products have these (price, id) keys.
+    """Return the next and previous links of a page of these products (in display order).
 
     ``more`` says whether the read found a product beyond the page, in the direction it read.
     """
-    if not keys:
+    if not rows:
         return None, None
     if page.backwards:
         has_next, has_previous = True, more
@@ -104,7 +105,7 @@ def page_links(
     url = request.build_absolute_uri()
     following = previous = None
     if has_next:
-        following = replace_query_param(url, "cursor", _encode(page.sort, *keys[-1], False))
+        following = replace_query_param(url, "cursor", _encode(page.sort, rows[-1], False))
     if has_previous:
-        previous = replace_query_param(url, "cursor", _encode(page.sort, *keys[0], True))
+        previous = replace_query_param(url, "cursor", _encode(page.sort, rows[0], True))
     return following, previous

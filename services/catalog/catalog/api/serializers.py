@@ -1,5 +1,3 @@
-from datetime import UTC, datetime
-
 from rest_framework import serializers
 
 from catalog.models import Category, Product
@@ -78,19 +76,13 @@ def product_representation(record: ProductRecord) -> dict:
         "id": pk,
         "name": name,
         "description": description,
-        "price": f"{price:f}",
+        "price": price,
         "currency": currency,
         "sku": sku,
         "categories": slugs,
-        "created_at": _timestamp(created_at),
-        "updated_at": _timestamp(updated_at),
+        "created_at": created_at,
+        "updated_at": updated_at,
     }
-
-
-def _timestamp(value: datetime) -> str:
-    """Return a time as DRF's DateTimeField does with USE_TZ in UTC (``...Z``)."""
-    text = value.astimezone(UTC).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class ProductPriceOutput(serializers.ModelSerializer):

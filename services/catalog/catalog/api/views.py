@@ -336,7 +336,7 @@ class ProductListView(CachedReadMixin, APIView):
             backwards=page.backwards,
             size=page.size,
         )
-        following, previous = page_links(request, page, [(row[3], row[0]) for row in rows], more)
+        following, previous = page_links(request, page, rows, more)
         return Response(
             {
                 "next": following,

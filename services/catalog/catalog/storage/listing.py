@@ -4,7 +4,8 @@ A page of a category's subtree is one range of one index of ``catalog_subtree_pr
 primary key (category, product) newest first, ``subtree_product_price_idx`` by price), then the
 page's products and their category slugs by primary key: the same few index reads for a category
 of three products and for the root of ten million. Rows are read as tuples and turned into the
-API's JSON by catalog.api, not into model instances.
+API's JSON by catalog.api, not into model instances; they are prepared statements of the
+connection (catalog.storage.reads).
 """
 
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from django.db import connection
 
 from catalog.models import Category, Product, SubtreeProduct
 from catalog.storage.copy import copy_lines
+from catalog.storage.reads import read_rows
 
 LISTING = SubtreeProduct._meta.db_table
 PRODUCT = Product._meta.db_table
@@ -91,11 +93,23 @@ class Order:
     descending: bool
 
 
-# (id, name, description, price, currency, sku, created_at, updated_at, category slugs)
+# (id, name, description, price, currency, sku, created_at, updated_at, category slugs), the
+# price and the times as text in the API's format: no Decimal or datetime made to be printed
 ProductRecord = tuple
 
+
+def _iso_time(column: str) -> str:
+    """Return SQL giving a timestamp as DRF prints it in UTC: microseconds only when not 0."""
+    return (
+        f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+        f"mod(extract(microseconds FROM {column})::bigint, 1000000) = 0 THEN '' "
+        f"ELSE to_char({column} AT TIME ZONE 'UTC', '.US') END || 'Z'"
+    )
+
+
 _PRODUCT_COLUMNS = (
-    "p.id, p.name, p.description, p.price, p.currency, p.sku, p.created_at, p.updated_at, "  # noqa: S608
+    "p.id, p.name, p.description, p.price::text, p.currency, p.sku, "  # noqa: S608
+    f"{_iso_time('p.created_at')}, {_iso_time('p.updated_at')}, "
     f"ARRAY(SELECT c.slug FROM {LINKS} pc JOIN {CATEGORY} c ON c.id = pc.category_id "
     "WHERE pc.product_id = p.id ORDER BY c.tree_id, c.lft)"
 )
@@ -103,9 +117,18 @@ _PRODUCT_COLUMNS = (
 
 def product_record(product_id: int) -> ProductRecord | None:
     """Return one product with its category slugs (in tree order), or None."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {_PRODUCT_COLUMNS} FROM {PRODUCT} p WHERE p.id = %s", [product_id])  # noqa: S608
-        return cursor.fetchone()
+    rows = read_rows(
+        f"SELECT {_PRODUCT_COLUMNS} FROM {PRODUCT} p WHERE p.id = %s",  # noqa: S608
+        [product_id],
+        limit=1,
+    )
+    return rows[0] if rows else None
+
+
+def category_id(slug: str) -> int | None:
+    """Return the id of the category with this slug, or None."""
+    rows = read_rows(f"SELECT id FROM {CATEGORY} WHERE slug = %s", [slug], limit=1)  # noqa: S608
+    return rows[0][0] if rows else None
 
 
 def product_page(
@@ -136,11 +159,9 @@ def product_page(
     sort = ", ".join(f"{key} {direction}" for key in keys)
     outer = ", ".join(f"page.{key} {direction}" for key in keys)
     condition = f"WHERE {' AND '.join(where)}" if where else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_PRODUCT_COLUMNS} FROM "  # noqa: S608 - names only
-            f"(SELECT {product_id}, {price} FROM {table} {condition} ORDER BY {sort} LIMIT %s) "
-            f"AS page JOIN {PRODUCT} p ON p.id = page.{product_id} ORDER BY {outer}",
-            [*params, size],
-        )
-        return cursor.fetchall()
+    return read_rows(
+        f"SELECT {_PRODUCT_COLUMNS} FROM "  # noqa: S608 - names only
+        f"(SELECT {product_id}, {price} FROM {table} {condition} ORDER BY {sort} LIMIT %s) "
+        f"AS page JOIN {PRODUCT} p ON p.id = page.{product_id} ORDER BY {outer}",
+        [*params, size],
+    )

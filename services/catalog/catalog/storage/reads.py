@@ -1,4 +1,5 @@
-"""The average_price read: a prepared statement of the connection, reconnecting once by itself."""
+"""Hot reads (average_price, browse pages, product detail): prepared statements of the connection,
+reconnecting once by themselves."""
 
 from decimal import Decimal
 
@@ -32,7 +33,14 @@ def category_price_stat(
 
 
 def _read_one(sql: str, params: list) -> tuple | None:
-    """Run a read-only query and return its first row, reconnecting once if the connection broke.
+    """Run a read-only query and return its first row (see :func:`read_rows`)."""
+    rows = read_rows(sql, params, limit=1)
+    return rows[0] if rows else None
+
+
+def read_rows(sql: str, params: list, *, limit: int | None = None) -> list[tuple]:
+    """Run a read-only query and return its rows (the first ``limit``), reconnecting once if
+    the connection broke.
 
     The query is a prepared statement of the connection (planned once, not on every call: that
     halves the database's time for the average_price read). Django turns psycopg's prepared
@@ -48,7 +56,7 @@ def _read_one(sql: str, params: list) -> tuple | None:
             # Django's cursors bind parameters client-side, and those cannot be prepared
             with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
                 cursor.execute(sql, params, prepare=True)
-                return cursor.fetchone()
+                return cursor.fetchall() if limit is None else cursor.fetchmany(limit)
         except (OperationalError, NotSupportedError) as exc:
             if attempt == 2 or connection.in_atomic_block or not _worth_a_new_connection(exc):
                 raise
