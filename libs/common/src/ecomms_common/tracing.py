@@ -33,13 +33,13 @@ _enabled = False
 _provider: Any = None
 
 
-def tracing_configured(environ: Mapping[str, str] = os.environ) -> bool:
+def tracing_configured() -> bool:
     """Whether the environment asks for traces: an OTLP endpoint, and the SDK not disabled."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
     return bool(
-        environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     )
 
 
