@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+from django.db import connection
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
@@ -31,7 +32,9 @@ def _free_port() -> int:
 
 def scrape(port: int) -> dict[str, float]:
     """Return the outbox gauges a metrics server answers with, as Prometheus reads them."""
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    response = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    response.raise_for_status()
+    text = response.text
     return {
         sample.name: sample.value
         for family in text_string_to_metric_families(text)
@@ -79,6 +82,19 @@ def test_the_gauges_count_waiting_and_parked_rows_and_age_the_oldest_waiting_one
         published_at=timezone.now()
     )
     assert scrape(gauges_port) == {**dict.fromkeys(GAUGES, 0.0), "ecomms_outbox_parked_rows": 1}
+
+
+def test_a_scrape_the_database_cannot_answer_still_succeeds_without_the_gauges(gauges_port):
+    place(1)
+    table = OutboxMessage._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER TABLE "{table}" RENAME TO "{table}_away"')
+    try:
+        assert scrape(gauges_port) == {}
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'ALTER TABLE "{table}_away" RENAME TO "{table}"')
+    assert scrape(gauges_port)["ecomms_outbox_backlog"] == 1
 
 
 def test_the_relay_serves_the_gauges_while_it_cannot_reach_rabbitmq():
