@@ -1,5 +1,5 @@
 # Thin targets: each calls a script under scripts/ that also works on its own.
-.PHONY: up test lint smoke clean check demo bench drills fuzz
+.PHONY: up test lint smoke clean check demo bench bench-10m drills fuzz
 
 up:     ## install everything into .venv, start PostgreSQL, migrate, run every process (Ctrl-C stops all)
 	scripts/up
@@ -24,6 +24,9 @@ check:  ## deployment artefacts: Dockerfiles, image commands, compose, k8s/, wor
 
 bench:  ## every benchmark at full size into docs/benchmarks.md (long; wants a quiet machine)
 	scripts/bench
+
+bench-10m:  ## the catalog at 10,000,000 products beside its 1,000,000 figures into docs/benchmarks.md (long; not in make test)
+	scripts/bench-10m
 
 smoke:  ## start the local stack, check every probe answers, stop it
 	scripts/smoke
