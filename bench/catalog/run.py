@@ -26,6 +26,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -249,6 +252,62 @@ def upload_all(
     return seconds, latencies
 
 
+@dataclass(frozen=True)
+class Served:
+    port: int
+    process: subprocess.Popen
+    admin_token: str
+    env: dict[str, str]
+
+
+@contextmanager
+def catalog_served(database: str) -> Iterator[Served]:
+    """Serve the catalog with gunicorn on a fresh database; drop both at the end."""
+    from ecomms_common.testing import LocalJWKS
+
+    jwks = LocalJWKS()
+    admin = jwks.mint(roles=["customer", "admin"], ttl=24 * 3600)
+    database_recreate(SERVER, database)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{SERVER}/{database}",
+        "AUTH_JWKS_URL": jwks.url,
+        "AUTH_ISSUER": jwks.issuer,
+        "AUTH_AUDIENCE": jwks.audience,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(WORKERS),
+        "GUNICORN_TIMEOUT": "300",
+        "LOG_LEVEL": "WARNING",
+    }
+    python = Path(sys.executable)
+    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=SERVICE, env=env, check=True)
+    gunicorn = subprocess.Popen(
+        [python.parent / "gunicorn", "config.wsgi:application", "--access-logfile", "/dev/null"],
+        cwd=SERVICE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        probe = Client(port, timeout=1)
+        for _ in range(150):
+            try:
+                probe.request("GET", "/healthz")
+                break
+            except OSError:
+                time.sleep(0.2)
+        probe.close()
+        yield Served(port, gunicorn, admin, env)
+    finally:
+        gunicorn.send_signal(signal.SIGTERM)
+        gunicorn.wait(timeout=60)
+        jwks.close()
+        database_drop(SERVER, database)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--products", type=int, default=1_000_000)
@@ -267,49 +326,8 @@ def main() -> None:
         args.chunk = 1000
         database = f"catalog_bench_smoke_{os.getpid()}"
 
-    from ecomms_common.testing import LocalJWKS
-
-    jwks = LocalJWKS()
-    admin = jwks.mint(roles=["customer", "admin"], ttl=3600)
-    database_recreate(SERVER, database)
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{SERVER}/{database}",
-        "AUTH_JWKS_URL": jwks.url,
-        "AUTH_ISSUER": jwks.issuer,
-        "AUTH_AUDIENCE": jwks.audience,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": str(WORKERS),
-        "GUNICORN_TIMEOUT": "300",
-        "LOG_LEVEL": "WARNING",
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=SERVICE, env=env, check=True
-    )
-    gunicorn = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi:application",
-            "--access-logfile",
-            "/dev/null",
-        ],
-        cwd=SERVICE,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        probe = Client(port, timeout=1)
-        for _ in range(150):
-            try:
-                probe.request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
-        probe.close()
+    with catalog_served(database) as served:
+        port, gunicorn, admin, env = served.port, served.process, served.admin_token, served.env
         products = generate(args.products)
         bodies = [
             json.dumps({"products": products[start : start + args.chunk]}).encode()
@@ -353,11 +371,6 @@ def main() -> None:
         rss = {f"catalog (gunicorn, {WORKERS} workers)": report.rss_mb(gunicorn.pid)}
         # last: the naive loop writes products the aggregates do not know about
         naive_rate_loop = naive_loop_rate(env, generate(args.naive_sample, seed=99))
-    finally:
-        gunicorn.send_signal(signal.SIGTERM)
-        gunicorn.wait(timeout=30)
-        jwks.close()
-        database_drop(SERVER, database)
 
     latencies = [ms for _, ms in timed]
     p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)

@@ -23,11 +23,8 @@ import itertools
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import orjson
@@ -36,15 +33,13 @@ import psycopg
 from bench import report
 from bench.catalog.run import (
     SERVER,
-    SERVICE,
     WORKERS,
     Client,
-    free_port,
+    catalog_served,
     load,
     percentile,
     upload_all,
 )
-from bench.databases import database_drop, database_recreate
 
 CLIENTS = 4
 UPLOAD_CLIENTS = 4
@@ -286,46 +281,11 @@ def main() -> None:
         args.products, args.requests, args.chunk = 4000, 200, 1000
         checkpoint, categories = 2000, 300
         database = f"catalog_bench_scale_smoke_{os.getpid()}"
-    from ecomms_common.testing import LocalJWKS
-
-    jwks = LocalJWKS()
-    admin = jwks.mint(roles=["customer", "admin"], ttl=24 * 3600)
-    database_recreate(SERVER, database)
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{SERVER}/{database}",
-        "AUTH_JWKS_URL": jwks.url,
-        "AUTH_ISSUER": jwks.issuer,
-        "AUTH_AUDIENCE": jwks.audience,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": str(WORKERS),
-        "GUNICORN_TIMEOUT": "300",
-        "LOG_LEVEL": "WARNING",
-    }
-    python = Path(sys.executable)
-    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=SERVICE, env=env, check=True)
-    gunicorn = subprocess.Popen(
-        [python.parent / "gunicorn", "config.wsgi:application", "--access-logfile", "/dev/null"],
-        cwd=SERVICE,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     rates: list[float] = []
     at_checkpoint: dict[str, tuple] = {}
     chosen_then: dict[str, tuple[str, int]] = {}
-    try:
-        probe = Client(port, timeout=1)
-        for _ in range(150):
-            try:
-                probe.request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
-        probe.close()
+    with catalog_served(database) as served:
+        port, gunicorn, admin = served.port, served.process, served.admin_token
         products = Products(category_tree(categories))
         loaded = 0
         while loaded < args.products:
@@ -339,11 +299,6 @@ def main() -> None:
         with psycopg.connect(f"{SERVER}/{database}", autocommit=True) as conn:
             size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
             category_count = conn.execute("SELECT count(*) FROM catalog_category").fetchone()[0]
-    finally:
-        gunicorn.send_signal(signal.SIGTERM)
-        gunicorn.wait(timeout=60)
-        jwks.close()
-        database_drop(SERVER, database)
 
     figures = [
         report.figure(
