@@ -51,6 +51,10 @@ FULL = [
     ),
     Planned("gateway-slow-clients", "gateway", "auth-gateway", ("--slow-clients",)),
     Planned("orders", "orders", "orders", ("--through-gateway",)),
+    # Tracing's cost: the same order path with every process tracing at full sampling.
+    Planned("orders-traced", "orders", "orders", ("--through-gateway", "--traced")),
+    # Product detail through a traced gateway and catalog beside the untraced pair, one run.
+    Planned("gateway-traced", "gateway", "auth-gateway", ("--reads", "detail", "--traced")),
     Planned("notifier", "notifier", "notifier"),
 ]
 SMOKE = [

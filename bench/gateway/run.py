@@ -20,7 +20,10 @@ It prints requests/s, p50, p99 and CPU per call of each server, and the gateway'
 catalog's (target: at most +30%); ``--json PATH`` also writes the figures, every latency sample
 and each gunicorn process's resident memory. ``--bare-proxy`` also measures the floor: the same
 reads through bench/gateway/bare_proxy.py, a proxy on the edge's server and client that does
-nothing else.
+nothing else. ``--traced`` also measures tracing's cost: a second gateway and catalog with
+tracing on at full sampling (``OTEL_TRACES_SAMPLER=always_on``), exporting to an OTLP/HTTP sink
+that accepts and discards (bench/otlp_sink.py), each read compared with the same read through the
+untraced pair (target: p50 at most +15%).
 """
 
 import argparse
@@ -51,6 +54,7 @@ DATABASE_SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@1
 P50_TARGET = 1.30  # the gateway may add at most 30% to the p50 of the read sent straight
 GATEWAY_CPU_TARGET_MS = 0.5  # the gateway's own CPU per proxied call
 THROUGHPUT_TARGET, THROUGHPUT_CLIENTS = 0.70, 8  # of the catalog's average_price req/s, 8 clients
+TRACED_P50_TARGET = 1.15  # tracing every request may add at most 15% to the gateway's p50
 # below the root: 1 + 6 + 30 + 120 + 480 = 637 categories, 5 levels
 BRANCHING = [6, 5, 4, 4]
 READS = ("list", "detail", "average_price")
@@ -209,6 +213,7 @@ class Target:
     headers: dict[str, str]
     baseline: str | None = None  # the direct target this one is compared with
     proxy: str | None = None  # the server between the client and the catalog, if any
+    catalog: str = "catalog"  # the catalog server that answers it
 
 
 def load(target: Target, paths: list[str], *, seconds: float, clients: int) -> Measured:
@@ -503,6 +508,12 @@ def arguments() -> argparse.Namespace:
         "gateway, doing nothing else) in front of the catalog: the floor of any such proxy",
     )
     parser.add_argument(
+        "--traced",
+        action="store_true",
+        help="also measure a gateway and catalog with tracing on at full sampling, exporting to "
+        "a local OTLP/HTTP sink, against the untraced pair",
+    )
+    parser.add_argument(
         "--slow-clients",
         action="store_true",
         help="instead: hold slow-header and slow-body connections open (from 127.0.0.2) and "
@@ -529,6 +540,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="ecomms-gateway-bench-"))
     database = f"gateway_bench_{os.getpid()}"
     servers: list[Server] = []
+    servers_extra: list[subprocess.Popen] = []  # not measured: the traced pair's OTLP sink
     load_before = os.getloadavg()
     database_recreate(DATABASE_SERVER, database)
     database_recreate(DATABASE_SERVER, f"{database}_gateway")
@@ -640,6 +652,10 @@ def main() -> None:
         ]
         if args.bare_proxy:
             targets.append(bare_proxy(scratch, catalog_port, args.workers, servers))
+        if args.traced:
+            targets.append(
+                traced_pair(args, scratch, gateway_env, catalog_env, servers, sinks=servers_extra)
+            )
         if args.slow_clients:
             slow_clients(args, gateway_port, paths, bearer, servers, load_before)
             return
@@ -651,6 +667,9 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
+        for process in servers_extra:
+            process.terminate()
+            process.wait(timeout=10)
         database_drop(DATABASE_SERVER, database)
         database_drop(DATABASE_SERVER, f"{database}_gateway")
     load_after = os.getloadavg()
@@ -674,6 +693,60 @@ def bare_proxy(scratch: Path, catalog_port: int, workers: int, servers: list[Ser
     wait_until_up(port, "/healthz")
     return Target(
         "bare proxy, anonymous", port, {}, baseline="catalog, anonymous", proxy="bare proxy"
+    )
+
+
+def traced_pair(
+    args: argparse.Namespace,
+    scratch: Path,
+    gateway_env: dict[str, str],
+    catalog_env: dict[str, str],
+    servers: list[Server],
+    *,
+    sinks: list[subprocess.Popen],
+) -> Target:
+    """Start a gateway and a catalog like the measured ones (same databases, same key) with
+    tracing on at full sampling, exporting to an OTLP/HTTP sink; return the traced target."""
+    sink_port, gateway_port, catalog_port = free_port(), free_port(), free_port()
+    sinks.append(
+        subprocess.Popen([sys.executable, str(ROOT / "bench" / "otlp_sink.py"), str(sink_port)])
+    )
+    tracing = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "OTEL_SDK_DISABLED": "false",
+    }
+    for name, port, command, cwd, env in (
+        (
+            "catalog traced",
+            catalog_port,
+            gunicorn(args.catalog_python, "config.wsgi:application", catalog_port, args.workers),
+            CATALOG,
+            catalog_env,
+        ),
+        (
+            "gateway traced",
+            gateway_port,
+            gunicorn(
+                sys.executable,
+                "config.asgi:application",
+                gateway_port,
+                args.gateway_workers or args.workers,
+            ),
+            GATEWAY,
+            {**gateway_env, "CATALOG_URL": f"http://127.0.0.1:{catalog_port}"},
+        ),
+    ):
+        log = scratch / f"{name.replace(' ', '-')}.log"
+        servers.append(Server(name, command, cwd=cwd, env={**env, **tracing}, log=log))
+        wait_until_up(port, "/healthz")
+    return Target(
+        "gateway traced, anonymous",
+        gateway_port,
+        {},
+        baseline="gateway, anonymous",
+        proxy="gateway traced",
+        catalog="catalog traced",
     )
 
 
@@ -754,7 +827,7 @@ def report(
         f"{load_after[0]:.2f} after\n"
     )
     print(
-        f"{'read':14} {'target':22} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'read':14} {'target':26} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'p50 vs catalog':>14} {'CPU ms/call: catalog':>21} {'proxy':>7} {'errors':>6}  "
         "target"
     )
@@ -762,15 +835,16 @@ def report(
         for target in targets:
             seen = measured[read, target.name]
             base = measured[read, target.baseline] if target.baseline else None
+            base_catalog = next((t.catalog for t in targets if t.name == target.baseline), "")
             p50, p99, rps = seen.percentile_ms(0.5), seen.percentile_ms(0.99), seen.rps
             ratio = None if base is None else p50 / base.percentile_ms(0.5)
-            met = None if ratio is None or target.proxy != "gateway" else ratio <= P50_TARGET
+            met = None if ratio is None else _p50_met(target, ratio)
             verdict = "" if met is None else ("met" if met else "MISSED")
             ratio_text = "" if ratio is None else f"{ratio:.2f}x ({ratio - 1:+.0%})"
-            catalog_cpu = seen.cpu_ms_per_call("catalog")
+            catalog_cpu = seen.cpu_ms_per_call(target.catalog)
             proxy_cpu = seen.cpu_ms_per_call(target.proxy) if target.proxy else 0.0
             print(
-                f"{read:14} {target.name:22} {rps:7.0f} {p50:7.2f} {p99:7.2f} "
+                f"{read:14} {target.name:26} {rps:7.0f} {p50:7.2f} {p99:7.2f} "
                 f"{ratio_text:>14} {catalog_cpu:21.2f} {proxy_cpu:7.2f} {seen.failures:6d}  "
                 f"{verdict}"
             )
@@ -782,7 +856,7 @@ def report(
                     "catalog CPU per call",
                     catalog_cpu,
                     "ms",
-                    base and base.cpu_ms_per_call("catalog"),
+                    base and base.cpu_ms_per_call(base_catalog),
                 ),
                 ("proxy CPU per call", proxy_cpu, "ms", None),
             ):
@@ -839,6 +913,11 @@ def _target(
     catalog's, its CPU per call within GATEWAY_CPU_TARGET_MS, and, with THROUGHPUT_CLIENTS
     clients, average_price throughput at least THROUGHPUT_TARGET of the catalog's.
     """
+    if target.proxy == "gateway traced" and measure_ == "p50" and baseline:
+        return (
+            f"<= {TRACED_P50_TARGET:.2f}x untraced gateway p50",
+            value / baseline <= TRACED_P50_TARGET,
+        )
     if target.proxy != "gateway":
         return None, None
     if measure_ == "p50" and baseline:
@@ -853,6 +932,12 @@ def _target(
     ):
         return f">= {THROUGHPUT_TARGET:.2f}x catalog", value / baseline >= THROUGHPUT_TARGET
     return None, None
+
+
+def _p50_met(target: Target, ratio: float) -> bool | None:
+    """Whether a p50 ratio meets its target: the gateway's, or tracing's (None: no target)."""
+    limit = {"gateway": P50_TARGET, "gateway traced": TRACED_P50_TARGET}.get(target.proxy or "")
+    return None if limit is None else ratio <= limit
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ PostgreSQL database and a fresh signing key) in front of orders, issues the cust
 and sends both scenarios through it: ``POST /orders/`` and the hello-world, which the benchmark's
 routes also answer at ``GET /customers/bench-hello/`` (a path the gateway proxies to orders).
 
+With ``--traced``, orders (and the gateway) run with tracing on at full sampling
+(``OTEL_TRACES_SAMPLER=always_on``), exporting their spans to an OTLP/HTTP sink that accepts and
+discards (bench/otlp_sink.py): compare its orders/s with a run without it.
+
 ``--json PATH`` also writes the figures (bench/report.py), every latency sample and the servers'
 resident memory; ``--smoke`` is a run of a few seconds (its own database) that only proves the
 benchmark works.
@@ -104,7 +108,9 @@ for i in range({CUSTOMERS}):
 """
 
 
-def start_gateway(port: int, catalog_url: str, orders_url: str, args, logs: Path):
+def start_gateway(
+    port: int, catalog_url: str, orders_url: str, args, logs: Path, tracing: dict[str, str]
+):
     """Start the auth gateway in front of orders; return it and customer tokens it issued."""
     if not GATEWAY_PYTHON.exists():
         raise SystemExit(f"{GATEWAY_PYTHON} is missing: run scripts/test once (it builds it)")
@@ -121,6 +127,7 @@ def start_gateway(port: int, catalog_url: str, orders_url: str, args, logs: Path
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "WEB_CONCURRENCY": str(args.workers),
+        **tracing,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     recreate_database(env["DATABASE_URL"])
@@ -309,6 +316,11 @@ def main() -> None:
     parser.add_argument(
         "--through-gateway", action="store_true", help="send both scenarios through the gateway"
     )
+    parser.add_argument(
+        "--traced",
+        action="store_true",
+        help="tracing on at full sampling in orders and the gateway, spans to a local OTLP sink",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures and samples here")
     parser.add_argument(
         "--smoke", action="store_true", help="a few seconds, figures not meaningful (tests)"
@@ -328,7 +340,17 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="bench-orders-"))
     jwks = LocalJWKS()
     processes: list[subprocess.Popen] = []
+    tracing: dict[str, str] = {}
     try:
+        if args.traced:
+            sink_port = free_port()
+            sink = [sys.executable, str(ROOT / "bench" / "otlp_sink.py"), str(sink_port)]
+            processes.append(subprocess.Popen(sink))
+            tracing = {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+                "OTEL_TRACES_SAMPLER": "always_on",
+                "OTEL_SDK_DISABLED": "false",
+            }
         recreate_database(args.database)
         gateway_port = free_port()
         trusted = (
@@ -356,7 +378,7 @@ def main() -> None:
         processes.append(catalog)
         env["CATALOG_URL"] = f"http://127.0.0.1:{catalog_port}"
         orders, orders_port = start_gunicorn(
-            "orders", "config.wsgi:application", env, args.workers, logs
+            "orders", "config.wsgi:application", {**env, **tracing}, args.workers, logs
         )
         processes.append(orders)
         wait_until_up(orders_port, "/healthz")
@@ -365,7 +387,12 @@ def main() -> None:
         servers = [orders.pid, catalog.pid]
         if args.through_gateway:
             gateway, tokens = start_gateway(
-                gateway_port, env["CATALOG_URL"], f"http://127.0.0.1:{orders_port}", args, logs
+                gateway_port,
+                env["CATALOG_URL"],
+                f"http://127.0.0.1:{orders_port}",
+                args,
+                logs,
+                tracing,
             )
             processes.append(gateway)
             servers.append(gateway.pid)
@@ -472,6 +499,8 @@ def json_result(
     """Return the run as bench/report.py's shared result: figures, samples, memory."""
     (hello_label, hello), (orders_label, placed) = results.items()
     path = "through the gateway" if args.through_gateway else "straight to orders"
+    if args.traced:
+        path += ", tracing on"
     baseline_label = f"DRF hello-world, same stack, {path}"
     ratio = placed["rate"] / hello["rate"] if hello["rate"] else None
     figures = [
@@ -517,6 +546,7 @@ def json_result(
         config={
             "smoke": args.smoke,
             "through_gateway": args.through_gateway,
+            "traced": args.traced,
             "idempotency_key": args.idempotency_key,
             "seconds": args.seconds,
             "rounds": args.rounds,
