@@ -3,6 +3,9 @@
 ``/healthz`` says the process answers. ``/readyz`` runs the checks named in ``READINESS_CHECKS``
 (each bounded by ``READINESS_TIMEOUT_SECONDS``) and answers 503 naming every failing dependency.
 
+``/metrics`` also carries ``ecomms_ready{check=...}``: 1 for each of those checks that passes, 0 for
+one that fails, run at every scrape (so Prometheus sees readiness without a probe of its own).
+
 Those names, and ``/metrics``, describe the inside of the system, so only an operations caller
 sees them: a peer in ``OPS_ALLOWED_NETWORKS`` (Prometheus, the kubelet) whose request did not
 come through a proxy. A request a trusted proxy forwarded is an outside client's, wherever the
@@ -10,13 +13,15 @@ proxy stands: it gets ``/readyz`` as a bare status and a 404 for ``/metrics``.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.utils import extend_schema, inline_serializer
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -74,11 +79,39 @@ def is_ops_caller(request: HttpRequest) -> bool:
     )
 
 
+class ReadinessGauge:
+    """Collect ``ecomms_ready``: the readiness checks' results, run when collected."""
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [self.family()]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = self.family()
+        for name, result in run_checks(settings.READINESS_CHECKS).items():
+            family.add_metric([name], 1.0 if result == "ok" else 0.0)
+        yield family
+
+    @staticmethod
+    def family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "ecomms_ready",
+            "1 while the dependency a readiness check names is reachable, 0 while it is not.",
+            labels=["check"],
+        )
+
+
+_readiness = CollectorRegistry()
+_readiness.register(ReadinessGauge())
+
+
 def metrics(request: HttpRequest) -> HttpResponse:
     """Serve the Prometheus metrics to an operations caller; to anyone else, no such path."""
     if not is_ops_caller(request):
         return page_not_found(request, None)
-    return ExportToDjangoView(request)
+    response = ExportToDjangoView(request)
+    # Checked by the process that answers, not added up over gunicorn's workers.
+    response.content += generate_latest(_readiness)
+    return response
 
 
 _status = inline_serializer("ProbeStatus", {"status": serializers.CharField()})

@@ -18,6 +18,20 @@ from rest_framework.test import APIClient
 CLOSED_PORT_AMQP_URL = "amqp://guest:guest@127.0.0.1:1/"
 
 
+def readiness_metric(api_client: APIClient) -> dict[str, float]:
+    """Return the ``ecomms_ready`` samples of /metrics, by check."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = api_client.get("/metrics")
+    assert response.status_code == 200
+    return {
+        sample.labels["check"]: sample.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for sample in family.samples
+        if sample.name == "ecomms_ready"
+    }
+
+
 @pytest.mark.django_db
 class OpsEndpointsContract:
     wsgi_module = "config.wsgi"
@@ -47,6 +61,9 @@ class OpsEndpointsContract:
         assert response.status_code == 200
         assert response["Content-Type"].startswith("text/plain")
         assert b"django_http_requests_total_by_method_total" in response.content
+
+    def test_metrics_report_each_readiness_check(self, api_client, settings) -> None:
+        assert readiness_metric(api_client) == dict.fromkeys(settings.READINESS_CHECKS, 1.0)
 
     def test_openapi_schema_and_docs_are_served(self, api_client) -> None:
         schema = api_client.get("/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
@@ -85,3 +102,7 @@ class BrokerReadinessContract:
         assert "broker" in error["message"]
         assert error["details"]["checks"]["database"] == "ok"
         assert error["details"]["checks"]["broker"] != "ok"
+
+    def test_metrics_report_an_unreachable_broker_as_not_ready(self, api_client, settings) -> None:
+        settings.AMQP_URL = CLOSED_PORT_AMQP_URL
+        assert readiness_metric(api_client) == {"database": 1.0, "broker": 0.0}
