@@ -49,6 +49,8 @@ TARGET_SPEEDUP = 200
 TARGET_P99_MS = 20
 TARGET_UPLOAD_RATE = 20_000
 TARGET_MILLION_SECONDS = 60
+TARGET_LIST_CPU_MS = 2.0
+TARGET_DETAIL_CPU_MS = 1.0
 # Uploads of new products under existing categories run side by side (catalog.services): two
 # clients per worker, so that both workers have one whichever worker each connection lands on.
 UPLOAD_CLIENTS = 4
@@ -219,6 +221,15 @@ def run_threads(target, count: int) -> float:
     return time.perf_counter() - started
 
 
+def cpu_per_call(server_pid: int, port: int, paths: list[str], calls: int) -> float:
+    """Return the server's CPU milliseconds per call over ``calls`` GETs of these paths, from
+    four clients (its process tree's CPU time, as bench/gateway measures it)."""
+    load(port, paths, min(200, calls), 4)  # warm
+    before = report.cpu_seconds(server_pid)
+    load(port, paths, calls, 4)
+    return (report.cpu_seconds(server_pid) - before) / calls * 1000
+
+
 def upload_all(
     port: int, bodies: list[bytes], token: str, clients: int = 1
 ) -> tuple[float, list[float]]:
@@ -368,6 +379,19 @@ def main() -> None:
         _, timed_busy = load(port, paths_of(large), args.requests // 4, WORKERS)
         # throughput: more clients than workers, over every category
         rate, _ = load(port, paths_of(categories), args.requests, args.threads)
+        # catalog CPU per call: a page of 20 of a category, a product's detail (4 clients)
+        list_cpu = cpu_per_call(
+            gunicorn.pid,
+            port,
+            [f"/products/?category={row[0]}&page_size=20" for row in categories],
+            args.requests // 4,
+        )
+        detail_cpu = cpu_per_call(
+            gunicorn.pid,
+            port,
+            [f"/products/{pk}/" for pk in range(1, args.products + 1, 997)],
+            args.requests // 4,
+        )
         rss = {f"catalog (gunicorn, {WORKERS} workers)": report.rss_mb(gunicorn.pid)}
         # last: the naive loop writes products the aggregates do not know about
         naive_rate_loop = naive_loop_rate(env, generate(args.naive_sample, seed=99))
@@ -396,6 +420,20 @@ def main() -> None:
     naive_rate = 1000 / statistics.mean(naive_ms)
     million = args.products >= 1_000_000
     figures = [
+        report.figure(
+            "list page of 20, catalog CPU per call (4 clients)",
+            list_cpu,
+            "ms",
+            target=f"<= {TARGET_LIST_CPU_MS} ms",
+            met=list_cpu <= TARGET_LIST_CPU_MS,
+        ),
+        report.figure(
+            "product detail, catalog CPU per call (4 clients)",
+            detail_cpu,
+            "ms",
+            target=f"<= {TARGET_DETAIL_CPU_MS} ms",
+            met=detail_cpu <= TARGET_DETAIL_CPU_MS,
+        ),
         report.figure(
             "average_price p50, top-3-level categories (one client)",
             p50,
