@@ -244,3 +244,35 @@ def test_explicit_endpoints_must_all_be_set(client, settings) -> None:
     settings.OIDC_OP_TOKEN_ENDPOINT = ""
     with pytest.raises(ImproperlyConfigured, match="token_endpoint"):
         provider()
+
+
+@pytest.mark.parametrize(
+    ("listed", "configured", "used"),
+    [
+        (("client_secret_post", "client_secret_basic"), "", "client_secret_basic"),
+        (("private_key_jwt", "client_secret_post"), "", "client_secret_post"),
+        ((), "", "client_secret_basic"),  # the document says nothing: the OAuth default
+        (("client_secret_basic",), "client_secret_post", "client_secret_post"),
+    ],
+)
+def test_the_token_endpoint_auth_method_is_the_setting_else_what_discovery_lists(
+    settings, listed, configured, used
+) -> None:
+    from gateway.identity.oidc import Provider
+
+    settings.OIDC_TOKEN_ENDPOINT_AUTH_METHOD = configured
+    found = Provider(
+        issuer="https://op.example",
+        authorization_endpoint="https://op.example/authorize",
+        token_endpoint="https://op.example/token",
+        userinfo_endpoint="https://op.example/userinfo",
+        jwks_uri="https://op.example/jwks",
+        token_endpoint_auth_methods=listed,
+    )
+    assert found.token_endpoint_auth_method == used
+
+
+def test_login_works_with_the_secret_in_the_form_too(client, login, settings) -> None:
+    settings.OIDC_TOKEN_ENDPOINT_AUTH_METHOD = "client_secret_post"
+    assert login(client, "pat")["Location"] == "/auth/token/"
+    assert User.objects.filter(oidc_sub="pat").exists()
