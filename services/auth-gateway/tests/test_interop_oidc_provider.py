@@ -8,6 +8,7 @@ runs it); node 20 or later must be on the PATH.
 """
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Callable, Iterator
@@ -81,7 +82,7 @@ def node_provider(settings) -> Iterator[Callable[..., NodeProvider]]:
     def start(*, keys: list[dict] | None = None, skew: int = 0, port: int = 0) -> NodeProvider:
         keys = keys or [private_jwk("first")]
         env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "PORT": str(port),
             "CLIENT_ID": CLIENT_ID,
             "CLIENT_SECRET": settings.OIDC_RP_CLIENT_SECRET,
