@@ -82,7 +82,7 @@ def catalog_check(*, fix: bool = False) -> CatalogReport:
 def listing_problems(*, shown: int = 20) -> list[str]:
     """Return how the browse index differs from a recomputation (up to ``shown`` rows each way)."""
     return [
-        f"category {category_id}: product {product_id} at {price} "
+        f"category {category_id}: product {product_id} at {cents} cents "
         + ("missing from the browse index" if missing else "in the browse index, not the tree")
-        for category_id, product_id, price, missing in listing_differences(limit=shown)
+        for category_id, product_id, cents, missing in listing_differences(limit=shown)
     ]

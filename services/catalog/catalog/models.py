@@ -114,13 +114,15 @@ class SubtreeProduct(models.Model):
     pk = models.CompositePrimaryKey("category_id", "product_id")
     category_id = models.BigIntegerField()
     product_id = models.BigIntegerField()
-    price = models.DecimalField(max_digits=PRICE_MAX_DIGITS, decimal_places=PRICE_DECIMAL_PLACES)
+    # whole cents: a bigint compares and loads faster than a numeric in the index every upload grows
+    price_cents = models.BigIntegerField()
 
     class Meta:
         db_table = "catalog_subtree_product"
         indexes = [
             models.Index(
-                fields=["category_id", "price", "product_id"], name="subtree_product_price_idx"
+                fields=["category_id", "price_cents", "product_id"],
+                name="subtree_product_price_idx",
             )
         ]
 

@@ -83,7 +83,7 @@ def test_check_catalog_finds_and_repairs_the_browse_index(tmp_path, capsys):
     call_command("import_catalog", str(_catalog_file(tmp_path, 8)), "--no-progress")
     first, second = Product.objects.order_by("id")[:2]
     SubtreeProduct.objects.filter(product_id=first.pk).delete()
-    SubtreeProduct.objects.filter(product_id=second.pk).update(price="0.01")
+    SubtreeProduct.objects.filter(product_id=second.pk).update(price_cents=1)
     report = catalog_check()
     assert len(report.listing_problems) == 3 * 2  # under "all" and its group, each way
     assert any(f"product {first.pk} at" in p and "missing" in p for p in report.listing_problems)

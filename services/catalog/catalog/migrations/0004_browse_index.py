@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ),
                 ("category_id", models.BigIntegerField()),
                 ("product_id", models.BigIntegerField()),
-                ("price", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("price_cents", models.BigIntegerField()),
             ],
             options={
                 "db_table": "catalog_subtree_product",
@@ -34,8 +34,8 @@ class Migration(migrations.Migration):
         # the products already there, before the indexes: one sort instead of row-by-row inserts
         migrations.RunSQL(
             """
-            INSERT INTO catalog_subtree_product (category_id, product_id, price)
-            SELECT DISTINCT a.id, p.id, p.price FROM catalog_product p
+            INSERT INTO catalog_subtree_product (category_id, product_id, price_cents)
+            SELECT DISTINCT a.id, p.id, (p.price * 100)::bigint FROM catalog_product p
             JOIN catalog_product_categories pc ON pc.product_id = p.id
             JOIN catalog_category c ON c.id = pc.category_id
             JOIN catalog_category a
@@ -50,7 +50,8 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="subtreeproduct",
             index=models.Index(
-                fields=["category_id", "price", "product_id"], name="subtree_product_price_idx"
+                fields=["category_id", "price_cents", "product_id"],
+                name="subtree_product_price_idx",
             ),
         ),
     ]

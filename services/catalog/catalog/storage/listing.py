@@ -1,11 +1,11 @@
 """The browse index's SQL: rows copied in and deleted in bulk, pages read by keyset.
 
 A page of a category's subtree is one range of one index of ``catalog_subtree_product`` (its
-primary key (category, product) newest first, ``subtree_product_price_idx`` by price), then the
-page's products and their category slugs by primary key: the same few index reads for a category
-of three products and for the root of ten million. Rows are read as tuples and turned into the
-API's JSON by catalog.api, not into model instances; they are prepared statements of the
-connection (catalog.storage.reads).
+primary key (category, product) newest first, ``subtree_product_price_idx`` by price in cents),
+then the page's products and their category slugs by primary key: the same few index reads for
+a category of three products and for the root of ten million. Rows are read as tuples and
+turned into the API's JSON by catalog.api, not into model instances; the reads are prepared
+statements of the connection (catalog.storage.reads).
 """
 
 from collections.abc import Iterable
@@ -24,18 +24,13 @@ CATEGORY = Category._meta.db_table
 LINKS = Product.categories.through._meta.db_table
 
 
-def _price(cents: int) -> str:
-    sign, cents = ("-", -cents) if cents < 0 else ("", cents)
-    return f"{sign}{cents // 100}.{cents % 100:02d}"
-
-
 def listing_add(rows: Iterable[tuple[int, int, int]]) -> None:
     """Insert (category id, product id, price in cents) rows with COPY."""
     with connection.cursor() as cursor:
         copy_lines(
             cursor,
-            f"COPY {LISTING} (category_id, product_id, price) FROM STDIN",
-            (f"{category:d}\t{product:d}\t{_price(cents)}\n" for category, product, cents in rows),
+            f"COPY {LISTING} (category_id, product_id, price_cents) FROM STDIN",
+            (f"{category:d}\t{product:d}\t{cents:d}\n" for category, product, cents in rows),
         )
 
 
@@ -57,17 +52,17 @@ def listing_remove(rows: Iterable[tuple[int, int, int]]) -> None:
 
 
 _RECOMPUTED = (
-    f"SELECT DISTINCT a.id, p.id, p.price FROM {PRODUCT} p "  # noqa: S608 - table names only
+    f"SELECT DISTINCT a.id, p.id, (p.price * 100)::bigint FROM {PRODUCT} p "  # noqa: S608 - table names only
     f"JOIN {LINKS} pc ON pc.product_id = p.id "
     f"JOIN {CATEGORY} c ON c.id = pc.category_id "
     f"JOIN {CATEGORY} a ON a.tree_id = c.tree_id AND a.lft <= c.lft AND a.rght >= c.rght"
 )
 
 
-def listing_differences(*, limit: int) -> list[tuple[int, int, Decimal, bool]]:
+def listing_differences(*, limit: int) -> list[tuple[int, int, int, bool]]:
     """Return up to ``limit`` rows the browse index holds but should not (False) and up to
     ``limit`` it misses (True), against a recomputation from the nested-set ranges in SQL."""
-    stored = f"SELECT category_id, product_id, price FROM {LISTING}"  # noqa: S608
+    stored = f"SELECT category_id, product_id, price_cents FROM {LISTING}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(
             f"(SELECT *, false FROM ({stored} EXCEPT {_RECOMPUTED}) extra LIMIT %s) UNION ALL "  # noqa: S608
@@ -82,7 +77,9 @@ def listing_replace() -> None:
     """Replace the browse index with its recomputation."""
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {LISTING}")  # noqa: S608 - table name only
-        cursor.execute(f"INSERT INTO {LISTING} (category_id, product_id, price) {_RECOMPUTED}")
+        cursor.execute(
+            f"INSERT INTO {LISTING} (category_id, product_id, price_cents) {_RECOMPUTED}"
+        )
 
 
 @dataclass(frozen=True)
@@ -150,8 +147,10 @@ def product_page(
     if category_id is None:
         table, price, product_id, where, params = PRODUCT, "price", "id", [], []
     else:
-        table, price, product_id = LISTING, "price", "product_id"
+        table, price, product_id = LISTING, "price_cents", "product_id"
         where, params = ["category_id = %s"], [category_id]
+        if after is not None:
+            after = (int(after[0] * 100), after[1])
     keys = [price, product_id] if order.by_price else [product_id]
     if after is not None:
         where.append(f"({', '.join(keys)}) {comparison} ({', '.join(['%s'] * len(keys))})")
