@@ -29,6 +29,7 @@ from opentelemetry.trace import Span, SpanKind
 logger = logging.getLogger(__name__)
 
 TRACER_NAME = "ecomms"
+PROBE_PATHS = "/healthz,/readyz,/metrics"
 _enabled = False
 _provider: Any = None
 
@@ -109,7 +110,13 @@ def _instrument(*, database: bool) -> None:
     with contextlib.suppress(ImportError):
         from opentelemetry.instrumentation.django import DjangoInstrumentor
 
-        DjangoInstrumentor().instrument(is_sql_commentor_enabled=False)
+        # Probes and scrapes, every few seconds, would each be a trace of their own.
+        chosen = os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS") or os.environ.get(
+            "OTEL_PYTHON_EXCLUDED_URLS"
+        )
+        DjangoInstrumentor().instrument(
+            is_sql_commentor_enabled=False, excluded_urls=None if chosen else PROBE_PATHS
+        )
     with contextlib.suppress(ImportError):
         from opentelemetry.instrumentation.requests import RequestsInstrumentor
 

@@ -284,14 +284,8 @@ async def _exchange(
     traced = tracing_enabled()
     for attempt in range(1, attempts + 1):
         try:
-            if traced:
-                with edge_tracing.client_span(method, target, service.name) as span:
-                    answer = await _request(
-                        method, url, edge_tracing.with_trace_headers(outgoing), body, timeout
-                    )
-                    span.set_attribute("http.response.status_code", answer.status)
-            else:
-                answer = await _request(method, url, outgoing, body, timeout)
+            headers = edge_tracing.with_trace_headers(outgoing) if traced else outgoing
+            answer = await _request(method, url, headers, body, timeout)
             break
         except aiohttp.ServerDisconnectedError as exc:
             # A pooled connection the service closed while idle fails on its next use; a read

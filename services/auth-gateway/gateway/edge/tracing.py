@@ -1,8 +1,9 @@
 """Spans of the edge's proxied calls, made only while tracing is on (``ecomms_common.tracing``).
 
 A proxied call gets a SERVER span, the child of the client's W3C ``traceparent`` when it sent
-one, and a CLIENT span around the call upstream, whose context replaces the client's
-``traceparent``/``tracestate`` in the upstream request: the service's server span is its child.
+one; its context replaces the client's ``traceparent``/``tracestate`` in the upstream request, so
+the service's server span is its child. No second (client) span around the call upstream: the
+service's own span already shows that part, and each span costs the edge about 0.1 ms of CPU.
 ``proxy_app`` asks :func:`ecomms_common.tracing.tracing_enabled` once per call; with tracing off
 none of this runs, and the client's trace headers pass through unchanged like any other header.
 """
@@ -58,16 +59,6 @@ def server_span_end(span: Any, status: int) -> None:
     span.set_attribute("http.response.status_code", status)
     if status >= 500:
         span.set_status(Status(StatusCode.ERROR))
-
-
-@contextmanager
-def client_span(method: str, url: str, upstream: str) -> Iterator[Any]:
-    """Run the call upstream in a CLIENT span."""
-    attributes = {"http.request.method": method, "url.full": url, "server.address": upstream}
-    with tracer().start_as_current_span(
-        f"{method} {upstream}", kind=SpanKind.CLIENT, attributes=attributes
-    ) as span:
-        yield span
 
 
 def with_trace_headers(outgoing: list[tuple[str, str]]) -> list[tuple[str, str]]:
