@@ -22,6 +22,7 @@ class Lineages:
     def __init__(self, parents: Parents):
         self.parents = parents
         self.known: dict[int, tuple[int, ...]] = {}
+        self.known_texts: dict[int, tuple[str, ...]] = {}
 
     def of(self, category_id: int) -> tuple[int, ...]:
         lineage = self.known.get(category_id)
@@ -30,6 +31,31 @@ class Lineages:
             above = () if parent_id is None else self.of(parent_id)
             lineage = self.known[category_id] = (category_id, *above)
         return lineage
+
+    def texts(self, category_id: int) -> tuple[str, ...]:
+        """Return the lineage's ids as decimal text (what COPY is sent)."""
+        texts = self.known_texts.get(category_id)
+        if texts is None:
+            texts = self.known_texts[category_id] = tuple(map(str, self.of(category_id)))
+        return texts
+
+
+def listing_groups(
+    *, products: Iterable[Listed], parents: Parents
+) -> Iterator[tuple[Collection[str], int, int]]:
+    """Yield, per product, (the ids of the categories it is listed under, as text, its id, its
+    price in cents): what :func:`catalog.storage.listing.listing_add` copies in."""
+    lineages = Lineages(parents)
+    for product_id, cents, categories in products:
+        if len(categories) == 1:
+            for category_id in categories:
+                yield lineages.texts(category_id), product_id, cents
+        else:
+            yield (
+                {text for category_id in categories for text in lineages.texts(category_id)},
+                product_id,
+                cents,
+            )
 
 
 def listing_rows(*, products: Iterable[Listed], parents: Parents) -> Iterator[tuple[int, int, int]]:
@@ -49,8 +75,7 @@ def listing_rows(*, products: Iterable[Listed], parents: Parents) -> Iterator[tu
 def listing_apply(*, products: Iterable[Listed], sign: int, parents: Parents) -> None:
     """Add (sign=+1) or remove (sign=-1) the products' rows of the browse index."""
     assert sign in (1, -1)
-    rows = listing_rows(products=products, parents=parents)
     if sign == 1:
-        listing_add(rows)
+        listing_add(listing_groups(products=products, parents=parents))
     else:
-        listing_remove(rows)
+        listing_remove(listing_rows(products=products, parents=parents))

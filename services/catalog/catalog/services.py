@@ -20,7 +20,7 @@ from catalog.aggregates import (
     stats_apply_memberships,
     stats_deltas,
 )
-from catalog.listing import listing_apply, listing_rows
+from catalog.listing import listing_apply, listing_groups
 from catalog.locks import ExclusiveLockNeeded, catalog_lock
 from catalog.models import Category, Product
 from catalog.storage.constraints import foreign_keys_checked_meanwhile
@@ -128,7 +128,7 @@ def _products_upload(*, products: Sequence[ProductInput], shared: bool) -> Uploa
                 parents=ensured.parents,
             )
             listed = list(
-                listing_rows(
+                listing_groups(
                     products=(
                         (product_id, product.price_cents, categories)
                         for product_id, product, categories in zip(

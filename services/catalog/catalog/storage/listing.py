@@ -8,7 +8,7 @@ turned into the API's JSON by catalog.api, not into model instances; the reads a
 statements of the connection (catalog.storage.reads).
 """
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,14 +24,25 @@ CATEGORY = Category._meta.db_table
 LINKS = Product.categories.through._meta.db_table
 
 
-def listing_add(rows: Iterable[tuple[int, int, int]]) -> None:
-    """Insert (category id, product id, price in cents) rows with COPY."""
+def listing_add(groups: Iterable[tuple[Collection[str], int, int]]) -> None:
+    """Insert, per product, a row under each category of (category ids as text, product id,
+    price in cents) with COPY.
+
+    A product's lines differ only in their first field: they are joined at once around the
+    rest, not formatted one by one (a third of the Python time of an upload's index rows).
+    """
     with connection.cursor() as cursor:
         copy_lines(
             cursor,
             f"COPY {LISTING} (category_id, product_id, price_cents) FROM STDIN",
-            (f"{category:d}\t{product:d}\t{cents:d}\n" for category, product, cents in rows),
+            _blocks(groups),
         )
+
+
+def _blocks(groups: Iterable[tuple[Collection[str], int, int]]) -> Iterator[str]:
+    for categories, product_id, cents in groups:
+        rest = f"\t{product_id}\t{cents}\n"
+        yield rest.join(categories) + rest
 
 
 def listing_remove(rows: Iterable[tuple[int, int, int]]) -> None:
