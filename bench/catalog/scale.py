@@ -48,6 +48,7 @@ CLIENTS = 4
 UPLOAD_CLIENTS = 4
 CATEGORIES = 20_000
 MAX_DEPTH = 7  # levels below the root
+TOP_BRANCHES = 24
 CHECKPOINT = 1_000_000
 TARGET_BROWSE_P99_MS = 20
 TARGET_UPLOAD_RATE = 17_000
@@ -66,9 +67,10 @@ def category_tree(count: int, seed: int = 11) -> list[list[str]]:
     draw: list[int] = [0]  # a node appears once, plus once per descendant
     parents: list[int | None] = [None]
     for number in range(1, count):
-        parent = rng.choice(draw) if number > 40 else 0
-        while len(paths[parent]) > MAX_DEPTH:
-            parent = parents[parent] or 0
+        # a root of TOP_BRANCHES branches; below them, parents drawn by size
+        parent = 0 if number <= TOP_BRANCHES else rng.choice(draw)
+        while (parent == 0 and number > TOP_BRANCHES) or len(paths[parent]) > MAX_DEPTH:
+            parent = rng.choice(draw)
         paths.append((*paths[parent], f"C{number}"))
         parents.append(parent)
         children[parent] = children.get(parent, 0) + 1
