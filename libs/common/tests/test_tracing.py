@@ -101,8 +101,9 @@ def test_setup_without_an_endpoint_leaves_tracing_off(environ):
 
 
 @pytest.fixture
-def set_up(environ, monkeypatch):
-    """Tracing set up as a service's wsgi module does it; its instrumentations removed after."""
+def set_up(request, environ, monkeypatch):
+    """Tracing set up as a service's wsgi module does it (with the variables of the test's
+    ``param``, if any); its instrumentations removed after."""
     from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
@@ -123,7 +124,13 @@ def set_up(environ, monkeypatch):
     collector = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
     threading.Thread(target=collector.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{collector.server_address[1]}"
-    environ({"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_SERVICE_NAME": "catalog-canary"})
+    environ(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_SERVICE_NAME": "catalog-canary",
+            **getattr(request, "param", {}),
+        }
+    )
     monkeypatch.setattr(tracing, "_enabled", False)
     monkeypatch.setattr(tracing, "_provider", None)
     factory = logging.getLogRecordFactory()
@@ -253,3 +260,14 @@ def test_log_lines_of_a_stored_trace_context_carry_its_trace_id(spans):
     [line] = _json_log_lines(write)
     assert line["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert line["span_id"] == "00f067aa0ba902b7"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "set_up", [{"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "psycopg, django"}], indirect=True
+)
+def test_instrumentations_named_disabled_are_left_out(set_up):
+    assert Client().get("/outbox-count/").status_code == 200
+    with tracing.tracer().start_as_current_span("work"):
+        assert Client().get("/outbox-count/").status_code == 200
+    assert [span.name for span in set_up.get_finished_spans()] == ["work"]

@@ -101,13 +101,18 @@ def _record_factory(previous: Any) -> Any:
 
 
 def _instrument(*, database: bool) -> None:
-    """Install the instrumentations of the libraries this process has."""
-    if database:
+    """Install the instrumentations of the libraries this process has, less those named in
+    ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (``psycopg``, ``django``, ``requests``)."""
+    disabled = {
+        name.strip()
+        for name in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
+    }
+    if database and "psycopg" not in disabled:
         from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 
         # No SQL commenter: statements keep their text, so prepared statements stay shared.
         PsycopgInstrumentor().instrument(enable_commenter=False, skip_dep_check=True)
-    with contextlib.suppress(ImportError):
+    if "django" not in disabled:
         from opentelemetry.instrumentation.django import DjangoInstrumentor
 
         # Probes and scrapes, every few seconds, would each be a trace of their own.
@@ -117,7 +122,7 @@ def _instrument(*, database: bool) -> None:
         DjangoInstrumentor().instrument(
             is_sql_commentor_enabled=False, excluded_urls=None if chosen else PROBE_PATHS
         )
-    with contextlib.suppress(ImportError):
+    if "requests" not in disabled:
         from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
         RequestsInstrumentor().instrument()
