@@ -59,7 +59,7 @@ FULL = [
 ]
 SMOKE = [
     Planned("catalog", "catalog", "catalog", ("--smoke",)),
-    Planned("gateway", "gateway", "auth-gateway", ("--smoke", "--bare-proxy")),
+    Planned("gateway", "gateway", "auth-gateway", ("--smoke", "--bare-proxy", "--traced")),
     Planned("orders", "orders", "orders", ("--through-gateway", "--smoke")),
     Planned("notifier", "notifier", "notifier", ("--smoke",)),
 ]
