@@ -318,16 +318,3 @@ def _observe(delivery: Claim) -> None:
             delivery.attempts,
             delivery.last_error,
         )
-
-
-def due_delivery_ids(*, limit: int = 100) -> list[int]:
-    """Return deliveries whose time has come, oldest first: pending ones, and claims whose lease
-    ran out."""
-    return list(
-        Delivery.objects.filter(
-            status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING],
-            next_attempt_at__lte=timezone.now(),
-        )
-        .order_by("next_attempt_at")
-        .values_list("id", flat=True)[:limit]
-    )

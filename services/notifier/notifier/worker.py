@@ -30,7 +30,8 @@ from notifier.channels.email import email_connection_close
 from notifier.channels.sms import sms_connection_close
 from notifier.events import event_read
 from notifier.metrics import EVENTS_CONSUMED
-from notifier.services import deliveries_attempt, due_delivery_ids, events_receive
+from notifier.selectors import due_delivery_ids
+from notifier.services import deliveries_attempt, events_receive
 from notifier.topology import notifier_topology
 
 logger = logging.getLogger(__name__)

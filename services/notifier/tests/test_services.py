@@ -4,9 +4,9 @@ import pytest
 from django.utils import timezone
 from notifier.devtools.sms_standin import Answer
 from notifier.models import Delivery, InboxEvent
+from notifier.selectors import due_delivery_ids
 from notifier.services import (
     delivery_attempt,
-    due_delivery_ids,
     event_receive,
     events_receive,
     retry_delay,
