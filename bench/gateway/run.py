@@ -476,7 +476,7 @@ def slow_clients(
 
 
 ISSUE_ACCESS_SCRIPT = """
-from gateway.identity.services import token_pair_issue, user_link_from_claims
+from gateway.services import token_pair_issue, user_link_from_claims
 user = user_link_from_claims(claims={"sub": "bench", "email": "bench@example.com"})
 print(token_pair_issue(user=user).access)
 """

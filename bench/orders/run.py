@@ -101,7 +101,7 @@ def free_port() -> int:
 GATEWAY_DIR = ROOT / "services" / "auth-gateway"
 GATEWAY_PYTHON = ROOT / ".venvs" / "auth-gateway" / "bin" / "python"
 ISSUE_TOKENS = f"""
-from gateway.identity.services import token_pair_issue, user_link_from_claims
+from gateway.services import token_pair_issue, user_link_from_claims
 for i in range({CUSTOMERS}):
     claims = {{"sub": f"bench-{{i}}", "email": f"bench{{i}}@example.com"}}
     print(token_pair_issue(user=user_link_from_claims(claims=claims)).access)

@@ -7,7 +7,7 @@ first path segment names the service (:data:`gateway.edge.routes.ROUTES`)::
     /orders/...      /customers/...     -> orders
 
 Django answers the rest, below: the whole API's schema and docs, the probes and metrics, and the
-identity paths (:mod:`gateway.identity.urls`).
+identity paths (:mod:`gateway.api.urls`).
 """
 
 from django.urls import include, path
@@ -25,5 +25,5 @@ urlpatterns = [
     # The gateway's /schema/ is the whole public API (its own paths and every service's).
     path("schema/", docs.AllServicesSchemaView.as_view(), name="schema"),
     *[pattern for pattern in ops_urlpatterns if pattern.name != "schema"],
-    path("", include("gateway.identity.urls")),
+    path("", include("gateway.api.urls")),
 ]

@@ -180,7 +180,7 @@ def orders(settings) -> Iterator[HTTPStandIn]:
 @pytest.fixture
 def make_user(db):
     """Return a factory of gateway users, as a first login would create them."""
-    from gateway.identity.services import user_link_from_claims
+    from gateway.services import user_link_from_claims
 
     counter = iter(range(1, 1_000_000))
 
@@ -201,7 +201,7 @@ def make_user(db):
 @pytest.fixture
 def token_pair(make_user):
     """Return a factory: a fresh access/refresh pair for a new (or given) user."""
-    from gateway.identity.services import token_pair_issue
+    from gateway.services import token_pair_issue
 
     def issue(user=None, **claims):
         return token_pair_issue(user=user or make_user(**claims))

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 
-from ecomms_common.testing import SigningKey
+from ecomms_standins.jwks import SigningKey
 
 
 @dataclass

@@ -3,7 +3,8 @@
 import pytest
 from gateway.identity.keys import key_ring
 
-from ecomms_common.testing import BAD_ACCESS_TOKENS, SigningKey, TokenMinter
+from ecomms_common.testing import BAD_ACCESS_TOKENS
+from ecomms_standins.jwks import SigningKey, TokenMinter
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway.models import User
 
-from ecomms_common.testing import TokenMinter
+from ecomms_standins.jwks import TokenMinter
 from tests.conftest import CLIENT_ID, finish_login, start_login
 
 pytestmark = pytest.mark.django_db

@@ -107,7 +107,7 @@ def test_an_account_linked_before_issuers_were_recorded_keeps_its_roles(make_use
 def test_a_change_of_roles_is_logged(client, login, settings, caplog) -> None:
     settings.ADMIN_EMAILS = ["boss@example.com"]
     login(client, "boss", email="boss@example.com", email_verified=False)
-    with caplog.at_level("WARNING", logger="gateway.identity.services"):
+    with caplog.at_level("WARNING", logger="gateway.services"):
         login(Client(), "boss", email="boss@example.com", email_verified=True)
     user = User.objects.get(oidc_sub="boss")
     assert f"roles of user {user.public_id} changed from customer to customer,admin (login)" in (

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from gateway.identity.keys import key_ring
-from gateway.identity.services import admin_grant
+from gateway.services import admin_grant
 
 from tests.conftest import private_pem
 
@@ -263,7 +263,7 @@ def test_one_refresh_token_spent_twice_at_once_yields_one_pair(token_pair) -> No
     import threading
 
     from django.db import connection
-    from gateway.identity.services import token_refresh
+    from gateway.services import token_refresh
 
     from ecomms_common.auth import InvalidToken
 

@@ -26,9 +26,10 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from ecomms_common.errors import error_response
-from gateway.identity.pages import page_headers, wants_json
-from gateway.identity.services import user_link_from_claims
+from gateway.api.pages import page_headers, wants_json
 from gateway.models import User
+from gateway.selectors import users_by_claims
+from gateway.services import user_link_from_claims
 
 logger = logging.getLogger(__name__)
 
@@ -316,9 +317,7 @@ class SubjectOIDCBackend(OIDCAuthenticationBackend):
     def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
         # The account of this issuer and subject, or one linked before issuers were recorded
         # (user_link_from_claims picks the first and records the issuer).
-        return self.UserModel.objects.filter(
-            oidc_issuer__in=[str(claims.get("iss") or ""), ""], oidc_sub=str(claims["sub"])
-        ).order_by("-oidc_issuer")[:1]
+        return users_by_claims(issuer=str(claims.get("iss") or ""), subject=str(claims["sub"]))
 
     def create_user(self, claims: dict[str, Any]) -> User:
         return user_link_from_claims(claims=claims_clean(claims))

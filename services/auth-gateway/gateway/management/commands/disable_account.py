@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from gateway.identity.services import account_disable
 from gateway.management.commands.grant_admin import user_named
+from gateway.services import account_disable
 
 
 class Command(BaseCommand):

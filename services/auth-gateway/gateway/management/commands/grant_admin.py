@@ -1,14 +1,12 @@
 """``python manage.py grant_admin <email | oidc sub | user id> [--revoke]``."""
 
-import contextlib
-import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Q
 
-from gateway.identity.services import admin_grant
 from gateway.models import User
+from gateway.selectors import users_named
+from gateway.services import admin_grant
 
 
 class Command(BaseCommand):
@@ -29,10 +27,7 @@ class Command(BaseCommand):
 
 def user_named(who: str) -> User:
     """Return the one user an email, OIDC subject or user id names; CommandError otherwise."""
-    match = Q(email__iexact=who) | Q(oidc_sub=who)
-    with contextlib.suppress(ValueError):
-        match |= Q(public_id=uuid.UUID(who))
-    users = list(User.objects.filter(match)[:2])
+    users = users_named(who)
     if not users:
         raise CommandError(f"No user matches {who!r}; they must log in once first.")
     if len(users) > 1:

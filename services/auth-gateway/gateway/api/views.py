@@ -20,11 +20,11 @@ from rest_framework.views import APIView
 from ecomms_common.auth import TOKEN_TYP
 from ecomms_common.errors import error_response
 from ecomms_common.openapi import StrictCharField, StrictSerializer
+from gateway.api.pages import page_headers, wants_json
 from gateway.identity.keys import ALGORITHM, key_ring
 from gateway.identity.oidc import TOKENS_PENDING_SESSION_KEY, LoginFailed, login_failure_response
-from gateway.identity.pages import page_headers, wants_json
 from gateway.identity.revocation import RevocationUnavailable
-from gateway.identity.services import token_logout, token_pair_issue, token_refresh
+from gateway.services import token_logout, token_pair_issue, token_refresh
 
 _token_pair = inline_serializer(
     "TokenPair",

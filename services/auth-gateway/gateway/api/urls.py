@@ -1,8 +1,8 @@
-"""The identity paths: the OIDC login, the token page, refresh, logout, metadata and keys."""
+"""The gateway's own paths: the OIDC login, the token page, refresh, logout, metadata and keys."""
 
 from django.urls import include, path
 
-from gateway.identity import views
+from gateway.api import views
 
 urlpatterns = [
     path("oidc/", include("mozilla_django_oidc.urls")),

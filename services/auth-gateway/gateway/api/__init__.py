@@ -1,0 +1,1 @@
+"""The gateway's own HTTP operations (login page, tokens, logout, metadata, keys), one view each."""
