@@ -13,7 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["catalog", "orders", "auth-gateway", "notifier"]
 TEMPLATE = ROOT / "deploy" / "docker" / "service.Dockerfile"
-LOCAL_OIDC = ROOT / "deploy" / "docker" / "local-oidc.Dockerfile"
+# The compose-only image of the local servers (the OIDC provider and the stand-ins).
+LOCAL_SERVERS = ROOT / "deploy" / "docker" / "local-servers.Dockerfile"
 # The form of CMD that runs the command a build argument named (exec: the command is PID 1).
 SHELL_EXEC = re.compile(r"^exec \$(\w+)$")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from .dockerfiles import (
-    LOCAL_OIDC,
+    LOCAL_SERVERS,
     ROOT,
     SERVICES,
     TEMPLATE,
@@ -20,7 +20,7 @@ from .dockerfiles import (
 BIN = Path(sys.executable).parent
 
 
-@pytest.mark.parametrize("path", [TEMPLATE, LOCAL_OIDC], ids=lambda path: path.name)
+@pytest.mark.parametrize("path", [TEMPLATE, LOCAL_SERVERS], ids=lambda path: path.name)
 def test_hadolint_finds_nothing(path):
     result = subprocess.run(
         [BIN / "hadolint", "--no-color", "--failure-threshold", "style", path],
@@ -118,7 +118,7 @@ def test_final_image_sets_static_root_and_port(service):
     assert "PROMETHEUS_MULTIPROC_DIR" not in env  # set for the web process only (see Dockerfile)
 
 
-@pytest.mark.parametrize("path", [TEMPLATE, LOCAL_OIDC], ids=lambda path: path.name)
+@pytest.mark.parametrize("path", [TEMPLATE, LOCAL_SERVERS], ids=lambda path: path.name)
 def test_recipes_build_offline_with_any_builder(path):
     # A `# syntax=` line makes BuildKit fetch a frontend image first: no offline build.
     assert not any(line.startswith("# syntax") for line in path.read_text().splitlines())

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from .compose import resolved
-from .dockerfiles import LOCAL_OIDC, ROOT, SERVICES, final_stage, service_stages, stages
+from .dockerfiles import LOCAL_SERVERS, ROOT, SERVICES, final_stage, service_stages, stages
 from .manifests import objects, pod_spec
 
 STARTUP_SECONDS = 60
@@ -161,10 +161,14 @@ def test_relay_command_starts_from_the_orders_image(tmp_path, throwaway_database
         assert get(f"{base}/metrics") == 200, log.read_text()
 
 
-def test_oidc_provider_stage_command_starts(tmp_path):
-    """The compose-only OIDC provider image (deploy/docker/local-oidc.Dockerfile)."""
-    (stage,) = stages(LOCAL_OIDC)
-    assert ROOT / resolved()["services"]["oidc"]["build"]["dockerfile"] == LOCAL_OIDC
+# What the local servers' image installs, as scripts/check builds it (.venvs/local-servers).
+LOCAL_SERVERS_ENV = {"PATH": f"{ROOT / '.venvs' / 'local-servers' / 'bin'}:/usr/bin:/bin"}
+
+
+def test_oidc_provider_command_starts_from_the_local_servers_image(tmp_path):
+    """The compose-only image's default command (deploy/docker/local-servers.Dockerfile)."""
+    (stage,) = stages(LOCAL_SERVERS)
+    assert ROOT / resolved()["services"]["oidc"]["build"]["dockerfile"] == LOCAL_SERVERS
     assert "-r /build/requirements-dev.txt" in " ".join(stage.all("RUN"))
     copies = dict(reversed(args.split()) for args in stage.all("COPY"))
     port = free_port()
@@ -174,10 +178,25 @@ def test_oidc_provider_stage_command_starts(tmp_path):
     assert (ROOT / command[command.index("--user-claims-file") + 1]).is_file()
     healthcheck = stage.all("HEALTHCHECK")[-1]
     path = healthcheck.split("http://127.0.0.1:9400", 1)[1].split("'", 1)[0]
-    env = {"PATH": f"{ROOT / '.venvs' / 'oidc-provider' / 'bin'}:/usr/bin:/bin"}
     log = tmp_path / "oidc.log"
     url = f"http://127.0.0.1:{port}{path}"
-    with running(command, cwd=ROOT, env=env, log=log, ready_url=url):
+    with running(command, cwd=ROOT, env=LOCAL_SERVERS_ENV, log=log, ready_url=url):
+        pass
+
+
+def test_sms_standin_command_starts_from_the_local_servers_image(tmp_path):
+    """Compose's ``sms``: the SMS stand-in of libs/standins, from the local servers' image."""
+    (stage,) = stages(LOCAL_SERVERS)
+    sms = resolved()["services"]["sms"]
+    assert ROOT / sms["build"]["dockerfile"] == LOCAL_SERVERS
+    assert "/build/libs/standins" in " ".join(stage.all("RUN"))
+    command = list(sms["command"])
+    port = free_port()
+    command[command.index("--port") + 1] = str(port)
+    command[command.index("--host") + 1] = "127.0.0.1"
+    log = tmp_path / "sms.log"
+    url = f"http://127.0.0.1:{port}/healthz"
+    with running(command, cwd=ROOT, env=LOCAL_SERVERS_ENV, log=log, ready_url=url):
         pass
 
 

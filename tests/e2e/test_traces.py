@@ -1,5 +1,5 @@
 """One order's whole path in one trace: a stack of its own with tracing on in every process,
-its spans received over real OTLP/HTTP (``ecomms_e2e.otlp``), the order placed through the
+its spans received over real OTLP/HTTP (``ecomms_standins.otlp``), the order placed through the
 gateway with a client's ``traceparent``."""
 
 import json
@@ -8,9 +8,10 @@ import uuid
 
 import pytest
 from ecomms_e2e.client import Api, login, read_mail, read_sms, wait_for
-from ecomms_e2e.otlp import OtlpReceiver
 from ecomms_e2e.phone import verify_phone
 from ecomms_e2e.stack import Stack, database_server, running
+
+from ecomms_standins.otlp import OtlpReceiver
 
 PHONE = "+254711444555"
 PRODUCTS = [

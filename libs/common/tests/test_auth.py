@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from ecomms_common.testing import BAD_ACCESS_TOKENS, LocalJWKS, SigningKey, TokenMinter
+from ecomms_common.testing import BAD_ACCESS_TOKENS
+from ecomms_standins.jwks import LocalJWKS, SigningKey, TokenMinter
 
 
 def _unsigned(header: dict, payload: dict) -> str:

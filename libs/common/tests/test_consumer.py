@@ -9,7 +9,7 @@ from ecomms_common.consumer import EventConsumer, RejectMessage
 from ecomms_common.events import Envelope
 from ecomms_common.testing.broker import broker_channel, queue_depth
 from ecomms_common.testing.running import wait_for
-from ecomms_common.testing.tcpproxy import TcpProxy
+from ecomms_standins.tcpproxy import TcpProxy
 
 
 class Recorder:

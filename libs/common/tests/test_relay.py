@@ -19,7 +19,7 @@ from ecomms_common.outbox.relay import OutboxRelay
 from ecomms_common.outbox.services import outbox_enqueue
 from ecomms_common.testing.broker import broker_channel, drain, queue_depth
 from ecomms_common.testing.running import relay_killed_after_publish, running_relay, wait_for
-from ecomms_common.testing.tcpproxy import TcpProxy
+from ecomms_standins.tcpproxy import TcpProxy
 from tests.relaying import place, subprocess_env
 
 pytestmark = pytest.mark.django_db(transaction=True)

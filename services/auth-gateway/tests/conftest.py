@@ -15,7 +15,7 @@ from gateway.identity.keys import key_ring
 from gateway.identity.oidc import forget_discovery
 from gateway.identity.tokens import verified_tokens
 
-from ecomms_common.testing import SigningKey, TokenMinter
+from ecomms_standins.jwks import SigningKey, TokenMinter
 from tests.edge import EdgeClient, EdgeServer
 from tests.servers import HTTPStandIn, ScriptedProvider
 

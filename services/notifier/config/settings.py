@@ -63,7 +63,7 @@ NOTIFIER_RETRY_POLL_SECONDS = env.float("NOTIFIER_RETRY_POLL_SECONDS", default=1
 NOTIFIER_DELIVERY_LEASE_SECONDS = env.float("NOTIFIER_DELIVERY_LEASE_SECONDS", default=120.0)
 
 # SMS through Africa's Talking. Without an API key, SMS go to the local stand-in
-# (`manage.py sms_standin`, port 9402); AFRICASTALKING_BASE_URL overrides the host either way.
+# (`ecomms-sms-standin`, port 9402, from libs/standins); AFRICASTALKING_BASE_URL overrides the host.
 AFRICASTALKING_USERNAME = env.str("AFRICASTALKING_USERNAME", default="sandbox")
 AFRICASTALKING_API_KEY = env.str("AFRICASTALKING_API_KEY", default="")
 AFRICASTALKING_SENDER_ID = env.str("AFRICASTALKING_SENDER_ID", default="")
@@ -76,7 +76,7 @@ if not AFRICASTALKING_API_KEY:
 SMS_CONNECT_TIMEOUT_SECONDS = env.float("SMS_CONNECT_TIMEOUT_SECONDS", default=3.05)
 SMS_READ_TIMEOUT_SECONDS = env.float("SMS_READ_TIMEOUT_SECONDS", default=10.0)
 
-# Admin email over SMTP. Defaults: the local sink (`manage.py smtp_sink`, port 1025).
+# Admin email over SMTP. Defaults: the local sink (`ecomms-smtp-sink`, port 1025, libs/standins).
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
 EMAIL_PORT = env.int("EMAIL_PORT", default=1025)

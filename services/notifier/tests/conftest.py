@@ -1,12 +1,12 @@
 from collections.abc import Iterator
 
 import pytest
-from notifier.devtools.sms_standin import SmsStandIn
-from notifier.devtools.smtp_sink import RecordingHandler, SmtpSink
 from notifier.topology import notifier_topology
 
 from ecomms_common.amqp import declare_topology
 from ecomms_common.testing.broker import broker_channel, delete_queues, unique_queue
+from ecomms_standins.sms import SmsStandIn
+from ecomms_standins.smtp import RecordingHandler, SmtpSink
 
 pytest_plugins = ["ecomms_common.testing.pytest_plugin"]
 

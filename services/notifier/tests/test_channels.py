@@ -8,7 +8,8 @@ from django.core.mail import EmailMessage
 from notifier.channels import PermanentDeliveryError, TransientDeliveryError
 from notifier.channels.email import email_send, plain_message
 from notifier.channels.sms import sms_connection_close, sms_send
-from notifier.devtools.sms_standin import Answer
+
+from ecomms_standins.sms import Answer
 
 
 def _closed_port() -> int:

@@ -1,7 +1,6 @@
 """The notifier's processes as `make up` and Kubernetes run them: signals, probes, crashes."""
 
 import contextlib
-import io
 import json
 import os
 import re
@@ -12,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pika
 import pytest
@@ -20,11 +20,11 @@ from django.core.management import call_command
 from django.db import connection
 from notifier.channels.email import email_send
 from notifier.channels.sms import sms_send
-from notifier.devtools.sms_standin import Answer, DropRequest
 from notifier.models import Delivery, InboxEvent
 
 from ecomms_common.outbox.relay import OutboxRelay
-from ecomms_common.testing.tcpproxy import TcpProxy
+from ecomms_standins.sms import Answer, DropRequest
+from ecomms_standins.tcpproxy import TcpProxy
 from tests.helpers import SERVICE_DIR, command_env, place_order, settled, wait_for
 
 pytestmark = [
@@ -96,31 +96,33 @@ def test_consume_serves_the_probes_and_stops_cleanly_on_sigterm(sms_standin, smt
         requests.get(f"{base}/healthz", timeout=2)
 
 
-def test_sms_standin_command_answers_like_africas_talking(settings):
-    out = io.StringIO()
-    settings.AFRICASTALKING_API_KEY = "key"
+@contextlib.contextmanager
+def _standin(script: str, *arguments: str) -> Iterator[str]:
+    """Run a stand-in's console script on a free port; yield the line it announces itself with."""
+    command = [str(Path(sys.executable).with_name(script)), "--port", "0", *arguments]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        yield process.stdout.readline()
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0, f"{script} did not stop cleanly on SIGTERM"
+        process.stdout.close()
 
-    def probe() -> None:
-        url = wait_for(lambda: re.search(r"http://[\d.:]+", out.getvalue()), what="the URL").group()
-        settings.AFRICASTALKING_BASE_URL = url
+
+def test_an_sms_reaches_the_sms_standin_process(settings):
+    settings.AFRICASTALKING_API_KEY = "key"
+    with _standin("ecomms-sms-standin") as announcement:
+        settings.AFRICASTALKING_BASE_URL = re.search(r"http://[\d.:]+", announcement).group()
         assert sms_send(to="+254712345678", message="hi").startswith("ATXid_")
 
-    _run_until_sigterm(lambda: call_command("sms_standin", port=0, stdout=out), probe)
 
-
-def test_sms_standin_command_records_every_accepted_message_as_a_json_line(settings, tmp_path):
-    out = io.StringIO()
+def test_the_sms_standin_process_records_every_accepted_message_as_a_json_line(settings, tmp_path):
     record = tmp_path / "sms" / "received.jsonl"
     settings.AFRICASTALKING_API_KEY = "key"
-
-    def probe() -> None:
-        url = wait_for(lambda: re.search(r"http://[\d.:]+", out.getvalue()), what="the URL").group()
-        settings.AFRICASTALKING_BASE_URL = url
+    with _standin("ecomms-sms-standin", "--record", str(record)) as announcement:
+        settings.AFRICASTALKING_BASE_URL = re.search(r"http://[\d.:]+", announcement).group()
         sms_send(to="+254712345678", message="Your order #1 has been placed.")
         sms_send(to="+254712345679", message="Your order #2 has been placed.")
-
-    command = lambda: call_command("sms_standin", port=0, record=record, stdout=out)  # noqa: E731
-    _run_until_sigterm(command, probe)
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert [(line["to"], line["message"]) for line in lines] == [
         ("+254712345678", "Your order #1 has been placed."),
@@ -129,35 +131,26 @@ def test_sms_standin_command_records_every_accepted_message_as_a_json_line(setti
     assert all(line["received_at"] for line in lines)
 
 
-def test_smtp_sink_command_keeps_every_mail(settings, tmp_path):
-    out = io.StringIO()
+def test_the_smtp_sink_process_keeps_every_mail(settings, tmp_path):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-
-    def probe() -> None:
-        port = wait_for(lambda: re.search(r":(\d+)", out.getvalue()), what="the port").group(1)
+    with _standin("ecomms-smtp-sink", "--maildir", str(tmp_path)) as announcement:
+        port = re.search(r":(\d+)", announcement).group(1)
         settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", int(port)
         email_send(to="admin@ecomms.test", subject="New order #9", body="Items: 3")
-
-    command = lambda: call_command("smtp_sink", port=0, maildir=tmp_path, stdout=out)  # noqa: E731
-    _run_until_sigterm(command, probe)
     [kept] = tmp_path.glob("*.eml")
     assert "Subject: New order #9" in kept.read_text()
 
 
-def test_smtp_sink_command_records_every_mail_as_a_json_line(settings, tmp_path):
-    out = io.StringIO()
+def test_the_smtp_sink_process_records_every_mail_as_a_json_line(settings, tmp_path):
     record = tmp_path / "mail" / "received.jsonl"
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    sent = []
-
-    def probe() -> None:
-        port = wait_for(lambda: re.search(r":(\d+)", out.getvalue()), what="the port").group(1)
+    with _standin("ecomms-smtp-sink", "--record", str(record)) as announcement:
+        port = re.search(r":(\d+)", announcement).group(1)
         settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", int(port)
-        for order in (1, 2):
-            sent.append(email_send(to="admin@ecomms.test", subject=f"New order #{order}", body="x"))
-
-    command = lambda: call_command("smtp_sink", port=0, record=record, stdout=out)  # noqa: E731
-    _run_until_sigterm(command, probe)
+        sent = [
+            email_send(to="admin@ecomms.test", subject=f"New order #{order}", body="x")
+            for order in (1, 2)
+        ]
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert [(line["rcpt_tos"], line["subject"], line["message_id"]) for line in lines] == [
         (["admin@ecomms.test"], "New order #1", sent[0]),

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from ecomms_common.outbox.models import OutboxMessage
 from ecomms_common.testing.broker import broker_channel, drain, queue_depth
 from ecomms_common.testing.running import running_relay, wait_for
-from ecomms_common.testing.tcpproxy import TcpProxy
+from ecomms_standins.tcpproxy import TcpProxy
 from tests.helpers import (
     commit_event,
     order_cancelled,

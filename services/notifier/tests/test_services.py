@@ -2,7 +2,6 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from notifier.devtools.sms_standin import Answer
 from notifier.models import Delivery, InboxEvent
 from notifier.selectors import due_delivery_ids
 from notifier.services import (
@@ -13,6 +12,7 @@ from notifier.services import (
 )
 
 from ecomms_common.events import MalformedEvent
+from ecomms_standins.sms import Answer
 from tests.helpers import order_cancelled, order_paid, order_placed, phone_verification
 
 pytestmark = pytest.mark.django_db

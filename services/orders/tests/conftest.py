@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 from orders.clients.catalog import reset_catalog_client
 
-from ecomms_common.testing.jwks import LocalJWKS
-from tests.catalog_standin import CatalogServer, CatalogStandIn
+from ecomms_standins.catalog import CatalogServer, CatalogStandIn
+from ecomms_standins.jwks import LocalJWKS
 
 pytest_plugins = ["ecomms_common.testing.pytest_plugin"]
 

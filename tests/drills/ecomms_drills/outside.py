@@ -1,5 +1,5 @@
 """The notifier's outside world in a drill: the SMS stand-in and the SMTP sink that ``make up``
-runs (``services/notifier/notifier/devtools``), started in the drill's own process so that a drill
+runs (``ecomms_standins.sms`` and ``.smtp``), started in the drill's own process so that a drill
 can switch how they answer while the stack runs.
 
 Every answer is one a real provider gives: Africa's Talking's HTTP 500 or a recipient status 403
@@ -9,17 +9,12 @@ go, then refused: the provider never accepted it).
 
 import enum
 import re
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
 
-from ecomms_e2e.stack import ROOT
-
-sys.path.insert(0, str(ROOT / "services" / "notifier"))
-
-from notifier.devtools.sms_standin import Answer, DropRequest, ReceivedSms, SmsStandIn
-from notifier.devtools.smtp_sink import ACCEPTED, RecordingHandler, SmtpSink
+from ecomms_standins.sms import Answer, DropRequest, ReceivedSms, SmsStandIn
+from ecomms_standins.smtp import ACCEPTED, RecordingHandler, SmtpSink
 
 ORDER_NUMBER = re.compile(r"order #(\d+)\b")
 HOLD_LIMIT_SECONDS = 60.0  # a held request is let go after this even if the drill forgets

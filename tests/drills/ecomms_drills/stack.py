@@ -4,7 +4,7 @@ Everything runs as in ``ecomms_e2e.stack.Stack`` (the Procfile's commands, Postg
 names of this run), except that:
 
 - the relay and the notifier reach RabbitMQ, and orders (web and relay) and the notifier each
-  reach PostgreSQL, through TCP proxies in this process (``ecomms_common.testing.tcpproxy``).
+  reach PostgreSQL, through TCP proxies in this process (``ecomms_standins.tcpproxy``).
   Cutting the RabbitMQ proxy is how a drill restarts "the broker": every connection of this
   stack drops and new ones are refused until it is restored, while the machine's shared
   RabbitMQ, which other people and test runs use, keeps running. What a durable quorum queue
@@ -15,7 +15,6 @@ names of this run), except that:
 - retry pauses are shortened by the services' own settings, so that a drill lasts seconds.
 """
 
-import importlib.util
 import os
 import signal
 import time
@@ -23,22 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from ecomms_e2e.stack import ROOT, Process, Stack, StackFailed, free_port
+from ecomms_e2e.stack import Process, Stack, StackFailed, free_port
 
 from ecomms_drills.outside import OutsideWorld
-
-
-def _load_tcpproxy() -> Any:
-    """``ecomms_common.testing.tcpproxy``, loaded from its file: it is plain Python, while its
-    package's ``__init__`` pulls in JWT libraries this suite does not need."""
-    path = ROOT / "libs/common/src/ecomms_common/testing/tcpproxy.py"
-    spec = importlib.util.spec_from_file_location("ecomms_tcpproxy", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TcpProxy = _load_tcpproxy().TcpProxy
+from ecomms_standins.tcpproxy import TcpProxy
 
 # Settings every process of a drill stack gets: pauses of seconds instead of minutes.
 QUICK_RETRIES = {

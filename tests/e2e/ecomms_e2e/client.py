@@ -1,7 +1,8 @@
 """An API client of the gateway, and readers of what the SMS and SMTP stand-ins received.
 
 Used by the end-to-end tests and by ``make demo``; it only speaks HTTP to the gateway and reads
-the files the stand-ins write (``sms_standin --record FILE``, ``smtp_sink --maildir DIR``).
+the files the stand-ins write (``ecomms-sms-standin --record FILE``,
+``ecomms-smtp-sink --maildir DIR``).
 """
 
 import base64
@@ -133,7 +134,7 @@ def expected_average(products: Iterable[dict[str, Any]], prefix: list[str], curr
 
 
 def read_sms(record: Path) -> list[dict[str, Any]]:
-    """Every message the SMS stand-in accepted (``sms_standin --record FILE``), oldest first."""
+    """Every message the SMS stand-in accepted (``ecomms-sms-standin --record``), oldest first."""
     if not record.exists():
         return []
     lines = record.read_text(encoding="utf-8").splitlines()
@@ -141,7 +142,7 @@ def read_sms(record: Path) -> list[dict[str, Any]]:
 
 
 def read_mail(maildir: Path) -> list[EmailMessage]:
-    """Every mail the SMTP sink kept (``smtp_sink --maildir DIR``), oldest first."""
+    """Every mail the SMTP sink kept (``ecomms-smtp-sink --maildir DIR``), oldest first."""
     if not maildir.is_dir():
         return []
     files = sorted(maildir.glob("*.eml"), key=lambda file: file.stat().st_mtime)

@@ -3,7 +3,7 @@
 A number becomes the customer's phone, the one order SMS go to, only by confirming the one-time
 code orders has the notifier text to it (``POST /customers/me/phone/verification/``, then
 ``.../confirm/``). Here the code is read from what the SMS stand-in received
-(``sms_standin --record FILE``).
+(``ecomms-sms-standin --record FILE``).
 """
 
 import re

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from ecomms_common.testing.jwks import SigningKey, TokenMinter
+from ecomms_standins.jwks import SigningKey, TokenMinter
 
 
 def _b64(data: bytes) -> str:

@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from ecomms_common.testing.jwks import LocalJWKS
-from ecomms_common.testing.tcpproxy import TcpProxy
+from ecomms_standins.jwks import LocalJWKS
+from ecomms_standins.tcpproxy import TcpProxy
 
 
 @pytest.fixture(scope="session")

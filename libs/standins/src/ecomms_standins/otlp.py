@@ -2,9 +2,12 @@
 
 Decodes each ``ExportTraceServiceRequest`` (protobuf, optionally gzip) with opentelemetry-proto
 and keeps the spans in memory, with their service's name, for a test to read. With ``keep=False``
-it only answers (a sink for benchmarks).
+it only reads and answers: the sink the benchmarks' traced servers export to
+(``ecomms-otlp-sink --port N``), so that exporting costs them what it costs in production and
+nothing more. Connections are kept open between exports, as a collector's are.
 """
 
+import argparse
 import gzip
 import threading
 from dataclasses import dataclass
@@ -15,6 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
+
+from ecomms_standins.serving import serve_until_stopped
 
 KINDS = {
     ProtoSpan.SPAN_KIND_INTERNAL: "internal",
@@ -52,15 +57,16 @@ class OtlpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a collector answers
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.path != "/v1/traces":
                     self.send_response(404)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                receiver.receive(body)
+                receiver.receive(body, gzipped=self.headers.get("Content-Encoding") == "gzip")
                 answer = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -78,7 +84,11 @@ class OtlpReceiver:
     @property
     def endpoint(self) -> str:
         """The value of ``OTEL_EXPORTER_OTLP_ENDPOINT`` that sends spans here."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
 
     def start(self) -> "OtlpReceiver":
         self.thread.start()
@@ -88,11 +98,13 @@ class OtlpReceiver:
         self.server.shutdown()
         self.server.server_close()
 
-    def receive(self, body: bytes) -> None:
+    def receive(self, body: bytes, *, gzipped: bool = False) -> None:
         with self._lock:
             self.requests += 1
         if not self._keep:
             return
+        if gzipped:
+            body = gzip.decompress(body)
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
         received = []
@@ -119,3 +131,13 @@ class OtlpReceiver:
         """The spans received so far of one trace."""
         with self._lock:
             return [span for span in self.spans if span.trace_id == trace_id]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Accept and discard every export until SIGTERM or SIGINT (``ecomms-otlp-sink``)."""
+    parser = argparse.ArgumentParser(description="An OTLP/HTTP receiver that keeps nothing.")
+    parser.add_argument("--port", type=int, default=4318)
+    options = parser.parse_args(argv)
+    receiver = OtlpReceiver(options.port, keep=False).start()
+    serve_until_stopped(f"OTLP sink on {receiver.endpoint}/v1/traces")
+    receiver.stop()

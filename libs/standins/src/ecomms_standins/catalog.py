@@ -2,8 +2,11 @@
 
 It answers ``GET /products/lookup/?ids=...`` as services/catalog/README.md documents, and can be
 told to misbehave: answer slowly, fail a number of times, or send a body of its choosing.
+``sample()`` is one that knows products 1..N (the orders benchmark serves it under gunicorn as
+``ecomms_standins.catalog:sample()``); ``ecomms-catalog-standin --port 8001`` serves it alone.
 """
 
+import argparse
 import json
 import re
 import threading
@@ -14,6 +17,8 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from ecomms_standins.serving import serve_until_stopped
 
 IDS_RE = re.compile(r"^[1-9]\d{0,18}(,[1-9]\d{0,18}){0,199}$")
 
@@ -70,6 +75,14 @@ class CatalogStandIn:
         return _json(start_response, 200, self.lookup([int(i) for i in raw_ids.split(",")]))
 
 
+def sample(product_count: int = 100) -> CatalogStandIn:
+    """Return a stand-in knowing products 1..``product_count``, priced 0.99 to 16.99 USD."""
+    app = CatalogStandIn()
+    for product_id in range(1, product_count + 1):
+        app.add(product_id, f"Product {product_id}", f"{product_id % 17 + 0.99:.2f}")
+    return app
+
+
 def _json(start_response: Any, status: int, body: Any) -> list[bytes]:
     payload = json.dumps(body).encode()
     reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "Error")
@@ -90,12 +103,12 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class CatalogServer:
-    """Serve a :class:`CatalogStandIn` on 127.0.0.1 on an ephemeral port, in a thread."""
+    """Serve a :class:`CatalogStandIn` (on an ephemeral port unless given) in a thread."""
 
-    def __init__(self, app: CatalogStandIn):
+    def __init__(self, app: CatalogStandIn, *, host: str = "127.0.0.1", port: int = 0):
         self.app = app
         self._server = make_server(
-            "127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+            host, port, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), daemon=True
@@ -110,3 +123,15 @@ class CatalogServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve :func:`sample` until SIGTERM or SIGINT (``ecomms-catalog-standin``)."""
+    parser = argparse.ArgumentParser(description="A local catalog answering the bulk price lookup.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--products", type=int, default=100, help="It knows products 1..N.")
+    options = parser.parse_args(argv)
+    server = CatalogServer(sample(options.products), host=options.host, port=options.port)
+    serve_until_stopped(f"Catalog stand-in on {server.url} knowing {options.products} products")
+    server.close()

@@ -7,6 +7,7 @@ modern email policy costs more than everything else the sink does for a message,
 when the sink keeps up with a benchmark.
 """
 
+import argparse
 import asyncio
 import email
 import email.policy
@@ -21,6 +22,8 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from ecomms_standins.serving import serve_until_stopped
 
 logger = logging.getLogger(__name__)
 
@@ -121,3 +124,28 @@ class SmtpSink:
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the sink until SIGTERM or SIGINT (``ecomms-smtp-sink``)."""
+    parser = argparse.ArgumentParser(description="A local SMTP server that keeps every mail.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=1025)
+    parser.add_argument("--maildir", type=Path, default=None, help="Folder for .eml files.")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="Also append every accepted mail's sender, recipients, subject and Message-ID "
+        "to this file, one JSON object a line.",
+    )
+    options = parser.parse_args(argv)
+    handler = RecordingHandler(maildir=options.maildir, record=options.record)
+    sink = SmtpSink(handler, options.host, options.port).start()
+    where = "".join(
+        f", {what} {path}"
+        for what, path in (("mail kept in", options.maildir), ("mail recorded in", options.record))
+        if path
+    )
+    serve_until_stopped(f"SMTP sink on {options.host}:{sink.port}{where}")
+    sink.stop()

@@ -1,5 +1,6 @@
 """A real JWKS endpoint on 127.0.0.1 and a token minter, standing in for the gateway in tests."""
 
+import argparse
 import json
 import threading
 import time
@@ -11,6 +12,8 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ecomms_standins.serving import serve_until_stopped
 
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 DEFAULT_AUDIENCE = "ecomms"
@@ -41,13 +44,17 @@ class LocalJWKS:
     """
 
     def __init__(
-        self, *, issuer: str | None = DEFAULT_ISSUER, audience: str = DEFAULT_AUDIENCE
+        self,
+        *,
+        issuer: str | None = DEFAULT_ISSUER,
+        audience: str = DEFAULT_AUDIENCE,
+        port: int = 0,
     ) -> None:
         self.audience = audience
         self.current = SigningKey.generate()
         self.published: list[SigningKey] = [self.current]
         self.fetch_count = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         # None: this server is the issuer, and serves its RFC 8414 metadata.
@@ -165,3 +172,20 @@ def _header(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _without_none(fields: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a JWKS and print a customer's and an admin's token (``ecomms-local-jwks``)."""
+    parser = argparse.ArgumentParser(
+        description="A local JWKS (give its URL as AUTH_JWKS_URL) and tokens signed by its key."
+    )
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--issuer", default=DEFAULT_ISSUER)
+    parser.add_argument("--audience", default=DEFAULT_AUDIENCE)
+    parser.add_argument("--ttl", type=int, default=3600, help="The tokens' lifetime in seconds.")
+    options = parser.parse_args(argv)
+    jwks = LocalJWKS(issuer=options.issuer, audience=options.audience, port=options.port)
+    customer = jwks.mint(ttl=options.ttl)
+    admin = jwks.mint(roles=("customer", "admin"), email="admin@example.com", ttl=options.ttl)
+    serve_until_stopped(f"JWKS on {jwks.url}\ncustomer token: {customer}\nadmin token: {admin}")
+    jwks.close()

@@ -7,17 +7,24 @@ a proxy instead, and the test cuts it::
         url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/"
         proxy.cut()      # open connections are dropped, new ones are closed at once
         proxy.restore()
+
+As a process (``ecomms-tcpproxy --port 15672 --upstream 127.0.0.1:5672``), SIGUSR1 cuts it and
+SIGUSR2 restores it.
 """
 
+import argparse
 import contextlib
+import signal
 import socket
 import threading
 
+from ecomms_standins.serving import serve_until_stopped
+
 
 class TcpProxy:
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+    def __init__(self, upstream_host: str, upstream_port: int, *, port: int = 0) -> None:
         self.upstream = (upstream_host, upstream_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(("127.0.0.1", port))
         self.port = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
@@ -87,3 +94,18 @@ def _close(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     sock.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Proxy until SIGTERM or SIGINT; SIGUSR1 cuts, SIGUSR2 restores (``ecomms-tcpproxy``)."""
+    parser = argparse.ArgumentParser(description="A TCP proxy on 127.0.0.1 that can be cut.")
+    parser.add_argument("--port", type=int, default=0, help="Where to listen (0: any free port).")
+    parser.add_argument("--upstream", required=True, help="HOST:PORT to forward to.")
+    options = parser.parse_args(argv)
+    host, _, upstream_port = options.upstream.rpartition(":")
+    if not host or not upstream_port.isdigit():
+        parser.error("--upstream: expected HOST:PORT")
+    with TcpProxy(host, int(upstream_port), port=options.port) as proxy:
+        signal.signal(signal.SIGUSR1, lambda *_: proxy.cut())
+        signal.signal(signal.SIGUSR2, lambda *_: proxy.restore())
+        serve_until_stopped(f"TCP proxy on 127.0.0.1:{proxy.port} to {options.upstream}")

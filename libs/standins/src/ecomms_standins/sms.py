@@ -8,6 +8,7 @@ also appended to that file as one JSON line (``to``, ``message``, ``sender_id``,
 so that another process (the end-to-end tests, ``make demo``) can read what was sent.
 """
 
+import argparse
 import json
 import logging
 import threading
@@ -18,6 +19,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
+
+from ecomms_standins.serving import serve_until_stopped
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +123,11 @@ class SmsStandIn:
             # client's delayed ACK hold every reply on a kept-open connection for 40 ms.
             disable_nagle_algorithm = True
 
+            def do_GET(self) -> None:
+                if self.path == "/healthz":  # for a process supervisor; not Africa's Talking's
+                    return self._send(200, "text/plain", b"ok")
+                return self._send(404, "text/plain", b"Not found")
+
             def do_POST(self) -> None:
                 if self.path.rstrip("/") != "/version1/messaging":
                     return self._send(404, "text/plain", b"Not found")
@@ -189,3 +197,21 @@ class SmsStandIn:
                 logger.debug(format, *args)
 
         return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stand-in until SIGTERM or SIGINT (``ecomms-sms-standin``)."""
+    parser = argparse.ArgumentParser(description="A local server answering like Africa's Talking.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9402)
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="Also append every accepted message to this file, one JSON object a line.",
+    )
+    options = parser.parse_args(argv)
+    standin = SmsStandIn(options.host, options.port, record=options.record).start()
+    where = f", messages recorded in {options.record}" if options.record else ""
+    serve_until_stopped(f"Africa's Talking stand-in on {standin.url}{where}")
+    standin.stop()
