@@ -1,10 +1,10 @@
 """Events per second and latency from order commit to both deliveries, through relay + notifier.
 
 Runs the real processes (``manage.py relay_outbox`` and ``manage.py consume``) against the local
-PostgreSQL and RabbitMQ, with the local SMS and SMTP stand-ins (``manage.py sms_standin`` and
-``manage.py smtp_sink``, each a process of its own, recording every message they accept in a
-file), and commits ``order.placed`` events through the outbox at fixed rates, as the orders
-service does. Four phases:
+PostgreSQL and RabbitMQ, with the local SMS and SMTP stand-ins (``ecomms-sms-standin`` and
+``ecomms-smtp-sink`` of libs/standins, each a process of its own, recording every message they
+accept in a file), and commits ``order.placed`` events through the outbox at fixed rates, as the
+orders service does. Four phases:
 
 - baseline: 5 orders/s (an idle pipeline's latency),
 - target: 100 orders/s (p95 from commit to both deliveries should stay under 1 s),
@@ -174,8 +174,14 @@ def run(args: argparse.Namespace) -> None:
     def start_standin(command: str, record: Path) -> tuple[subprocess.Popen, str]:
         """Start a stand-in in a process of its own on a free port; return it and its port."""
         said = workdir / f"{command}.out"
+        script = Path(sys.executable).with_name(command)  # a console script of libs/standins
         with said.open("w") as output:
-            process = start(command, "--port", "0", "--record", str(record), stdout=output)
+            process = subprocess.Popen(
+                [str(script), "--port", "0", "--record", str(record)],
+                env=env,
+                stdout=output,
+                stderr=subprocess.DEVNULL,
+            )
         processes.append(process)
         deadline = time.monotonic() + 60
         while not (found := re.search(r":(\d+)", said.read_text())):
@@ -338,8 +344,8 @@ def run(args: argparse.Namespace) -> None:
     latencies_of: dict[str, float] = {}
     rows = []
     try:
-        sms_process, sms_port = start_standin("sms_standin", sms_record)
-        mail_process, mail_port = start_standin("smtp_sink", mail_record)
+        sms_process, sms_port = start_standin("ecomms-sms-standin", sms_record)
+        mail_process, mail_port = start_standin("ecomms-smtp-sink", mail_record)
         env.update(
             AFRICASTALKING_BASE_URL=f"http://127.0.0.1:{sms_port}",
             EMAIL_HOST="127.0.0.1",
