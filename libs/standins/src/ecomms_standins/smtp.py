@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -34,6 +34,34 @@ def _parse(content: bytes) -> EmailMessage:
     return email.message_from_bytes(content, policy=email.policy.default)
 
 
+class Mailbox(Sequence):
+    """The messages a sink accepted, kept as received and parsed each time one is read.
+
+    Not a property that parses them all: aiosmtpd reads every attribute of its handler
+    (``inspect.getmembers``) for each new connection."""
+
+    def __init__(self) -> None:
+        self.contents: list[bytes] = []
+
+    def __len__(self) -> int:
+        return len(self.contents)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [_parse(content) for content in self.contents[index]]
+        return _parse(self.contents[index])
+
+    def __iter__(self) -> Iterator[EmailMessage]:
+        return (_parse(content) for content in self.contents)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class RecordingHandler:
     """Accept (or, with ``reply``, refuse) every message; keep the accepted ones in memory, and
     also as ``.eml`` files in ``maildir`` and as JSON lines in ``record`` when given (``mail_from``,
@@ -50,13 +78,8 @@ class RecordingHandler:
         self.maildir = maildir
         self.record = record
         self.reply = reply
-        self.contents: list[bytes] = []  # every accepted message, as received
+        self.messages = Mailbox()  # every accepted message
         self.attempts = 0
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        """Every accepted message, parsed."""
-        return [_parse(content) for content in self.contents]
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.attempts += 1
@@ -64,7 +87,7 @@ class RecordingHandler:
         if not answer.startswith("250"):
             logger.info("refused mail to %s: %s", envelope.rcpt_tos, answer)
             return answer
-        self.contents.append(envelope.content)
+        self.messages.contents.append(envelope.content)
         if self.maildir is not None:
             self.maildir.mkdir(parents=True, exist_ok=True)
             (self.maildir / f"{uuid.uuid4().hex}.eml").write_bytes(envelope.content)
