@@ -4,7 +4,7 @@ A bench script (run by its own service's virtual environment, so this module nee
 standard library until a plot is drawn) builds its result with ``figure`` and ``result``, reads
 its servers' memory with ``rss_mb`` and writes the file with ``write``::
 
-    from bench import report  # with the repository root on sys.path
+    from bench import report  # run as a module from the repository root (python -m bench.x.run)
 
     report.write(path, report.result(
         "orders",

@@ -3,12 +3,14 @@
     scripts/bench            # full size, into var/bench/ and docs/benchmarks.md (a quiet machine)
     scripts/bench --smoke    # a few seconds each, into var/bench/smoke/ (make test runs this)
 
-(scripts/bench builds the virtual environments, then runs this file with ``.venvs/bench``.)
-Each script runs as ``.venvs/<venv>/bin/python bench/<name>/run.py ... --json FILE`` from the
-repository root; its output goes to ``FILE`` with ``.log`` for ``.json``. A script whose
-``--help`` does not offer ``--json`` is listed as not run instead of being started. The
-manifest (``runs.json`` beside the results) holds the machine, every run's command, status,
-duration and load averages, and the results; ``--render-only`` draws the page from it again.
+(scripts/bench builds the virtual environments, then runs ``python -m bench.suite`` with
+``.venvs/bench``.) Each script runs as a module from the repository root,
+``.venvs/<venv>/bin/python -m bench.<name>.run ... --json FILE`` (with ``PYTHONPATH`` naming the
+service's folder for a script that loads the service's own Django settings); its output goes
+to ``FILE`` with ``.log`` for ``.json``. A script whose ``--help`` does not offer ``--json`` is
+listed as not run instead of being started. The manifest (``runs.json`` beside the results)
+holds the machine, every run's command, status, duration and load averages, and the results;
+``--render-only`` draws the page from it again.
 """
 
 import argparse
@@ -24,10 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench import report
 
-from bench import report  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Planned:
     bench: str
     venv: str
     arguments: tuple[str, ...] = ()
+    pythonpath: str = ""  # a folder the script imports from besides the repository root
 
 
 FULL = [
@@ -55,13 +57,13 @@ FULL = [
     Planned("orders-traced", "orders", "orders", ("--through-gateway", "--traced")),
     # Product detail through a traced gateway and catalog beside the untraced pair, one run.
     Planned("gateway-traced", "gateway", "auth-gateway", ("--reads", "detail", "--traced")),
-    Planned("notifier", "notifier", "notifier"),
+    Planned("notifier", "notifier", "notifier", pythonpath="services/notifier"),
 ]
 SMOKE = [
     Planned("catalog", "catalog", "catalog", ("--smoke",)),
     Planned("gateway", "gateway", "auth-gateway", ("--smoke", "--bare-proxy", "--traced")),
     Planned("orders", "orders", "orders", ("--through-gateway", "--smoke")),
-    Planned("notifier", "notifier", "notifier", ("--smoke",)),
+    Planned("notifier", "notifier", "notifier", ("--smoke",), pythonpath="services/notifier"),
 ]
 
 
@@ -101,11 +103,12 @@ def commit() -> str:
     return git("rev-parse", "--short", "HEAD") + (" (with local changes)" if changed else "")
 
 
-def offers_json(python: Path, script: Path) -> bool:
+def offers_json(python: Path, module: str, env: dict[str, str]) -> bool:
     """Tell whether the script's --help lists --json."""
     shown = subprocess.run(
-        [str(python), str(script), "--help"],
+        [str(python), "-m", module, "--help"],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -129,17 +132,21 @@ def settle() -> None:
 def execute(planned: Planned, out: Path, timeout: float) -> dict:
     """Run one planned bench; return its manifest entry."""
     python = ROOT / ".venvs" / planned.venv / "bin" / "python"
-    script = ROOT / "bench" / planned.bench / "run.py"
+    module = f"bench.{planned.bench}.run"
     target = out / f"{planned.name}.json"
     log = out / f"{planned.name}.log"
     target.unlink(missing_ok=True)
-    command = [str(python), str(script), *planned.arguments, "--json", str(target)]
+    command = [str(python), "-m", module, *planned.arguments, "--json", str(target)]
+    env = dict(os.environ)
+    prefix = ""
+    if planned.pythonpath:
+        env["PYTHONPATH"] = str(ROOT / planned.pythonpath)
+        prefix = f"PYTHONPATH={planned.pythonpath} "
     entry = {
         "name": planned.name,
         "bench": planned.bench,
-        "command": " ".join(
-            shown(Path(part)) if part.startswith("/") else part for part in command
-        ),
+        "command": prefix
+        + " ".join(shown(Path(part)) if part.startswith("/") else part for part in command),
         "status": "not run",
         "detail": "",
         "seconds": None,
@@ -150,14 +157,19 @@ def execute(planned: Planned, out: Path, timeout: float) -> dict:
     if not python.exists():
         entry["detail"] = f".venvs/{planned.venv} is missing (scripts/bench builds it)"
         return entry
-    if not offers_json(python, script):
+    if not offers_json(python, module, env):
         entry["detail"] = "script lacks --json"
         return entry
     entry["load_before"] = list(os.getloadavg())
     started = time.monotonic()
     with log.open("w") as output:
         process = subprocess.Popen(
-            command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             code = process.wait(timeout=timeout)

@@ -2,7 +2,7 @@
 
 Run from the repository root with the catalog's virtual environment:
 
-    .venvs/catalog/bin/python bench/catalog/run.py [--products 1000000] [--requests 20000]
+    .venvs/catalog/bin/python -m bench.catalog.run [--products 1000000] [--requests 20000]
         [--json var/bench/catalog.json] [--smoke]
 
 It creates (and drops) a PostgreSQL database of its own, serves the catalog with gunicorn on an
@@ -33,13 +33,11 @@ from pathlib import Path
 
 import psycopg
 
+from bench import report
+from bench.databases import database_drop, database_recreate
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = ROOT / "services" / "catalog"
-sys.path.append(str(ROOT))
-sys.path.append(str(ROOT / "libs" / "common" / "src"))
-
-from bench import report  # noqa: E402
-from bench.databases import database_drop, database_recreate  # noqa: E402
 
 SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
 # below the root: 1 + 6 + 30 + 120 + 480 + 1,440 + 4,320 = 6,397 categories, 7 levels
@@ -274,7 +272,7 @@ class Served:
 @contextmanager
 def catalog_served(database: str) -> Iterator[Served]:
     """Serve the catalog with gunicorn on a fresh database; drop both at the end."""
-    from ecomms_common.testing import LocalJWKS
+    from ecomms_standins.jwks import LocalJWKS
 
     jwks = LocalJWKS()
     admin = jwks.mint(roles=["customer", "admin"], ttl=24 * 3600)

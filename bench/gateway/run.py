@@ -3,8 +3,8 @@
 Run from the repository root with the gateway's virtual environment (the catalog runs from its
 own, ``.venvs/catalog``)::
 
-    .venvs/auth-gateway/bin/python bench/gateway/run.py [--seconds 15] [--clients 4]
-    .venvs/auth-gateway/bin/python bench/gateway/run.py --smoke      # a few seconds, tiny data
+    .venvs/auth-gateway/bin/python -m bench.gateway.run [--seconds 15] [--clients 4]
+    .venvs/auth-gateway/bin/python -m bench.gateway.run --smoke      # a few seconds, tiny data
 
 It starts, on 127.0.0.1 ports chosen by the OS: the real catalog (gunicorn, its own
 ``gunicorn.conf.py``) on a throwaway PostgreSQL database it creates, fills with generated
@@ -22,8 +22,8 @@ and each gunicorn process's resident memory. ``--bare-proxy`` also measures the 
 reads through bench/gateway/bare_proxy.py, a proxy on the edge's server and client that does
 nothing else. ``--traced`` also measures tracing's cost: a second gateway and catalog with
 tracing on at full sampling (``OTEL_TRACES_SAMPLER=always_on``), exporting to an OTLP/HTTP sink
-that accepts and discards (bench/otlp_sink.py), each read compared with the same read through the
-untraced pair (target: p50 at most +15%).
+that accepts and discards (``ecomms-otlp-sink`` of libs/standins), each read compared with the
+same read through the untraced pair (target: p50 at most +15%).
 """
 
 import argparse
@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import report as shared_report
+from bench.databases import database_drop, database_recreate
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-from bench import report as shared_report  # noqa: E402 - needs the repository root on sys.path
-from bench.databases import database_drop, database_recreate  # noqa: E402
 
 GATEWAY = ROOT / "services" / "auth-gateway"
 CATALOG = ROOT / "services" / "catalog"
@@ -709,7 +709,9 @@ def traced_pair(
     tracing on at full sampling, exporting to an OTLP/HTTP sink; return the traced target."""
     sink_port, gateway_port, catalog_port = free_port(), free_port(), free_port()
     sinks.append(
-        subprocess.Popen([sys.executable, str(ROOT / "bench" / "otlp_sink.py"), str(sink_port)])
+        subprocess.Popen(
+            [str(Path(sys.executable).with_name("ecomms-otlp-sink")), "--port", str(sink_port)]
+        )
     )
     tracing = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",

@@ -19,10 +19,11 @@ orders service does. Four phases:
   of 1 come from the same run, against the same database, broker and stand-ins.
 
 Usage (from the repository root, after ``scripts/ensure-venv .venvs/notifier
-services/notifier/requirements-test.txt``)::
+services/notifier/requirements-test.txt``; it loads the notifier's test settings and models, so
+the service's folder goes on ``PYTHONPATH``)::
 
-    .venvs/notifier/bin/python bench/notifier/run.py [--rate 100] [--seconds 20] [--burst 1000]
-                                                     [--consumers 1 2] [--json PATH] [--smoke]
+    PYTHONPATH=services/notifier .venvs/notifier/bin/python -m bench.notifier.run \
+        [--rate 100] [--seconds 20] [--burst 1000] [--consumers 1 2] [--json PATH] [--smoke]
 
 It uses (and afterwards drops) the database ``bench_events_<pid>`` (``bench_events_smoke_<pid>``
 with ``--smoke``) and RabbitMQ names unique to the run. At the end it reads what the stand-ins
@@ -46,18 +47,16 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from bench import report
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = ROOT / "services" / "notifier"
 SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
 BASELINE_RATE = 5.0
 WARM_UP = 5  # orders, before any phase
 
-sys.path.insert(0, str(SERVICE))
-sys.path.append(str(ROOT))
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-
-from bench import report  # noqa: E402
 
 
 def create_database(name: str) -> None:

@@ -1,6 +1,6 @@
 """Benchmark POST /orders/ end to end against a DRF hello-world served the same way, in one run.
 
-    .venvs/orders/bin/python bench/orders/run.py [--seconds 10] [--concurrency 8]
+    .venvs/orders/bin/python -m bench.orders.run [--seconds 10] [--concurrency 8]
                                                  [--through-gateway] [--json PATH] [--smoke]
 
 Starts, on 127.0.0.1 ephemeral ports: a JWKS (tokens for 50 customers), the catalog lookup
@@ -16,7 +16,7 @@ routes also answer at ``GET /customers/bench-hello/`` (a path the gateway proxie
 
 With ``--traced``, orders (and the gateway) run with tracing on at full sampling
 (``OTEL_TRACES_SAMPLER=always_on``), exporting their spans to an OTLP/HTTP sink that accepts and
-discards (bench/otlp_sink.py): compare its orders/s with a run without it.
+discards (``ecomms-otlp-sink`` of libs/standins): compare its orders/s with a run without it.
 
 ``--json PATH`` also writes the figures (bench/report.py), every latency sample and the servers'
 resident memory; ``--smoke`` is a run of a few seconds (its own database) that only proves the
@@ -44,12 +44,10 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from ecomms_common.testing.jwks import LocalJWKS
+from bench import report
+from ecomms_standins.jwks import LocalJWKS
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.append(str(ROOT))
-
-from bench import report  # noqa: E402
 
 ORDERS_DIR = ROOT / "services" / "orders"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -344,7 +342,8 @@ def main() -> None:
     try:
         if args.traced:
             sink_port = free_port()
-            sink = [sys.executable, str(ROOT / "bench" / "otlp_sink.py"), str(sink_port)]
+            sink_script = Path(sys.executable).with_name("ecomms-otlp-sink")
+            sink = [str(sink_script), "--port", str(sink_port)]
             processes.append(subprocess.Popen(sink))
             tracing = {
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
@@ -374,7 +373,9 @@ def main() -> None:
             env={**env, "PYTHONPATH": str(BENCH_DIR)},
             check=True,
         )
-        catalog, catalog_port = start_gunicorn("catalog", "catalog_app:app", env, 1, logs)
+        catalog, catalog_port = start_gunicorn(
+            "catalog", f"ecomms_standins.catalog:sample({PRODUCTS})", env, 1, logs
+        )
         processes.append(catalog)
         env["CATALOG_URL"] = f"http://127.0.0.1:{catalog_port}"
         orders, orders_port = start_gunicorn(

@@ -269,15 +269,15 @@ def test_plots_are_drawn_and_linked_from_the_page(tmp_path):
 
 
 def test_a_script_offering_json_is_told_from_one_that_does_not(tmp_path):
-    with_json = tmp_path / "with.py"
-    with_json.write_text(
+    (tmp_path / "with_json.py").write_text(
         "import argparse\np = argparse.ArgumentParser()\np.add_argument('--json')\np.parse_args()\n"
     )
-    without = tmp_path / "without.py"
-    without.write_text("import argparse\nargparse.ArgumentParser().parse_args()\n")
+    without = "import argparse\nargparse.ArgumentParser().parse_args()\n"
+    (tmp_path / "without.py").write_text(without)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
 
-    assert suite.offers_json(sys.executable, with_json)
-    assert not suite.offers_json(sys.executable, without)
+    assert suite.offers_json(sys.executable, "with_json", env)
+    assert not suite.offers_json(sys.executable, "without", env)
 
 
 def test_junit_counts_a_failed_run_as_a_failure_and_one_not_run_as_skipped(tmp_path):
