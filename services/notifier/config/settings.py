@@ -47,7 +47,9 @@ NOTIFIER_DELIVERY_LIMIT = env.int("NOTIFIER_DELIVERY_LIMIT", default=10)
 
 # Consuming (`manage.py consume`).
 NOTIFIER_PREFETCH = env.int("NOTIFIER_PREFETCH", default=20)
-NOTIFIER_DELIVERY_WORKERS = env.int("NOTIFIER_DELIVERY_WORKERS", default=8)
+# Delivery threads: each holds a database connection and a connection to each provider, and
+# waits on them most of the time, so the threads, not the CPU, bound how fast one process sends.
+NOTIFIER_DELIVERY_WORKERS = env.int("NOTIFIER_DELIVERY_WORKERS", default=16)
 # A delivery thread claims up to this many waiting deliveries in one transaction, then sends and
 # records them one by one. Claims a killed process had not attempted yet wait for their lease.
 NOTIFIER_DELIVERY_BATCH = env.int("NOTIFIER_DELIVERY_BATCH", default=10)
