@@ -85,7 +85,8 @@ class Api:
 
     def category_slug(self, path: list[str]) -> str:
         """The slug of the category at ``path`` (names from the root down)."""
-        response = self.get("/categories/")
+        # The tree answers its top levels only (default 2): ask for as many as the path has.
+        response = self.get("/categories/", params={"depth": max(len(path), 1)})
         response.raise_for_status()
         return find_slug(response.json(), path)
 
