@@ -50,7 +50,7 @@ def listing_groups(
         if len(categories) == 1:
             for category_id in categories:
                 yield lineages.texts(category_id), product_id, cents
-        else:
+        elif categories:  # a product in no category is listed under none
             yield (
                 {text for category_id in categories for text in lineages.texts(category_id)},
                 product_id,

@@ -58,6 +58,12 @@ def test_a_category_pages_by_price_both_ways_ties_by_id(upload, api_client, cate
     assert _names(api_client.get(rest["previous"]).json()) == _names(dearest)
 
 
+def test_a_product_in_no_category_is_listed_only_among_all_products(upload, api_client):
+    upload(product(name="Loose", sku="LOOSE", paths=[]), product(name="Filed", sku="FILED"))
+    assert _names(api_client.get("/products/").json()) == ["Filed", "Loose"]
+    assert _names(api_client.get("/products/", {"category": "all-products"}).json()) == ["Filed"]
+
+
 def test_pages_do_not_shift_while_products_are_added(upload, api_client):
     upload(*(product(name=f"P{i}", sku=f"P{i}", paths=[["All", "Tea"]]) for i in range(4)))
     first = api_client.get("/products/", {"category": "tea", "page_size": 2}).json()
