@@ -191,6 +191,16 @@ def test_request_id_is_generated_when_the_client_sends_none_or_no_uuid(
     assert response["X-Request-ID"] == catalog.received[0].headers["x-request-id"]
 
 
+def test_the_answer_carries_one_request_id(client, catalog) -> None:
+    # The service echoes the id it was sent (django-guid); the gateway answers with its own.
+    request_id = str(uuid.uuid4())
+    catalog.reply = Reply(
+        headers={"Content-Type": "application/json", "X-Request-ID": request_id}, body=b"{}"
+    )
+    response = client.get("/products/", HTTP_X_REQUEST_ID=request_id)
+    assert response.headers.get_all("X-Request-ID") == [request_id]
+
+
 def test_response_streams_back_unchanged(client, catalog) -> None:
     body = gzip.compress(b'{"name": "tea"}' * 1000)
     catalog.reply = Reply(

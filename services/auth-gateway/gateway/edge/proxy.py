@@ -67,7 +67,8 @@ NOT_FORWARDED = (
 # What a trusted proxy may say about the client (gateway.clients reads these).
 CLIENT_ADDRESS_HEADERS = (b"x-forwarded-for", b"forwarded", b"x-real-ip")
 # The gateway's own server writes these on every response; a second copy would be a duplicate.
-NOT_RETURNED = HOP_BY_HOP | {b"date", b"server"}
+# The service echoes the request id; the gateway sends its own (the same id) once.
+NOT_RETURNED = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
 # A request body is read whole before the call goes upstream, so that a client sending slowly
 # holds no thread of a service (only a little memory here): in memory up to this size, then in a
 # temporary file. Answers up to WHOLE_ANSWER_BYTES are read whole and sent in one piece; larger
