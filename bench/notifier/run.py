@@ -222,11 +222,14 @@ def run(args: argparse.Namespace) -> None:
         for index in range(count):
             if rate:
                 time.sleep(max(0.0, start + index / rate - time.monotonic()))
-            envelope = order_placed()
+            # Numbered orders, each with a phone of its own: random ones repeat among 20,000.
+            number = len(committed) + 1
+            phone = f"+2547{10**7 + number}"
+            envelope = order_placed(order_id=number, phone=phone)
             with transaction.atomic():
                 outbox_enqueue(envelope=envelope)
             committed[envelope.event_id] = time.time()
-            orders[envelope.data["customer"]["phone"]] = str(envelope.data["order_id"])
+            orders[phone] = str(number)
             ids.append(envelope.event_id)
         return ids
 
