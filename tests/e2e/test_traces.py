@@ -2,6 +2,7 @@
 its spans received over real OTLP/HTTP (``ecomms_standins.otlp``), the order placed through the
 gateway with a client's ``traceparent``."""
 
+import contextlib
 import json
 import secrets
 import uuid
@@ -86,15 +87,30 @@ def traced_order(traced_stack):
     return {"order": order, "trace_id": trace_id, "client_span_id": client_span_id}
 
 
-def _whole_trace(receiver, trace_id):
-    """The trace once both sends' spans (the last to end) have arrived."""
+# Every process exports on its own schedule: a send's span may arrive before the relay's.
+EXPECTED = {
+    ("auth-gateway", "server"),
+    ("orders", "server"),
+    ("orders", "producer"),
+    ("catalog", "server"),
+    ("notifier", "consumer"),
+}
+
+
+def _whole_trace(receiver, trace_id, client_span_id):
+    """The trace once every process's spans have arrived: each kind expected, both sends, and
+    every parent exported (or the client's); after 30 s, what has arrived."""
 
     def complete():
         spans = receiver.trace(trace_id)
+        ids = {span.span_id for span in spans} | {client_span_id}
         sends = [s for s in spans if s.service == "notifier" and s.kind == "client"]
-        return spans if len(sends) >= 2 else None
+        arrived = {(s.service, s.kind) for s in spans} >= EXPECTED and len(sends) >= 2
+        return arrived and all(s.parent_span_id in ids for s in spans)
 
-    return wait_for(complete, timeout=30, what=f"the notifier's send spans of trace {trace_id}")
+    with contextlib.suppress(TimeoutError):  # then the assertions say what is missing
+        wait_for(complete, timeout=30, what=f"the spans of trace {trace_id}")
+    return receiver.trace(trace_id)
 
 
 def _one(spans, **match):
@@ -105,7 +121,7 @@ def _one(spans, **match):
 
 def test_one_order_is_one_trace_from_the_client_to_both_sends(receiver, traced_order):
     trace_id, client_span_id = traced_order["trace_id"], traced_order["client_span_id"]
-    spans = _whole_trace(receiver, trace_id)
+    spans = _whole_trace(receiver, trace_id, client_span_id)
     by_id = {span.span_id: span for span in spans}
 
     assert {"auth-gateway", "orders", "catalog", "notifier"} <= {s.service for s in spans}
@@ -138,7 +154,8 @@ def test_orders_and_notifier_log_lines_of_the_order_carry_its_trace_id(
     receiver, traced_stack, traced_order
 ):
     trace_id = traced_order["trace_id"]
-    _whole_trace(receiver, trace_id)  # the sends are done, so their log lines are written
+    # the sends are done, so their log lines are written
+    _whole_trace(receiver, trace_id, traced_order["client_span_id"])
 
     def lines(process):
         path = traced_stack.logs / f"{process}.log"
