@@ -58,6 +58,15 @@ FULL = [
     # Product detail through a traced gateway and catalog beside the untraced pair, one run.
     Planned("gateway-traced", "gateway", "auth-gateway", ("--reads", "detail", "--traced")),
     Planned("notifier", "notifier", "notifier", pythonpath="services/notifier"),
+    # A flash sale: 10,000 orders as fast as one writer with 2 consumer processes throughout (the
+    # last delivery within 60 s of the last commit), then a backlog of 10,000 drained by 2.
+    Planned(
+        "notifier-burst-10k",
+        "notifier",
+        "notifier",
+        ("--consumers", "2", "--burst", "10000"),
+        pythonpath="services/notifier",
+    ),
 ]
 SMOKE = [
     Planned("catalog", "catalog", "catalog", ("--smoke",)),

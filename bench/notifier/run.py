@@ -9,7 +9,7 @@ orders service does. Four phases:
 - baseline: 5 orders/s (an idle pipeline's latency),
 - target: 100 orders/s (p95 from commit to both deliveries should stay under 1 s),
 - burst: orders committed as fast as one writer can (in this process); besides its rate, how
-  long after the last commit the last delivery was sent (the issue's check: ``--burst 10000
+  long after the last commit the last delivery was sent (the flash-sale check: ``--burst 10000
   --consumers 2`` runs it with 2 consumer processes, drained within 60 s),
 - backlog: the consumers are paused (SIGSTOP) while ``--burst`` orders are committed and
   relayed, then resumed: the rate at which they drain the queue is the consumers' ceiling,
@@ -488,8 +488,9 @@ def json_result(
 ) -> dict:
     """Return the run as bench/report.py's shared result: figures, samples, memory."""
     baseline, target, burst, *drains = rows
-    # The issue's check: 10,000 orders as fast as one writer, 2 consumer processes.
-    issue_burst = burst["orders"] >= 10_000 and args.consumers[0] >= 2
+    # The flash-sale check: 10,000 orders as fast as one writer, 2 consumer processes, the
+    # queue drained within 60 s of the last commit.
+    flash_sale = burst["orders"] >= 10_000 and args.consumers[0] >= 2
     idle = f"same pipeline at {BASELINE_RATE:g} orders/s"
     figures = [
         report.figure(
@@ -527,8 +528,8 @@ def json_result(
             "last delivery after the last commit",
             burst["after_last_commit"],
             "s",
-            target="< 60 s" if issue_burst else None,
-            met=burst["after_last_commit"] < 60 if issue_burst else None,
+            target="< 60 s" if flash_sale else None,
+            met=burst["after_last_commit"] < 60 if flash_sale else None,
         ),
     ]
     first = drains[0]
