@@ -122,12 +122,14 @@ def main() -> None:
 
     create_database(database)
     try:
-        run(args)
+        # The stand-ins' records and announcements; removed however the run ends.
+        with tempfile.TemporaryDirectory(prefix="bench-notifier-") as workdir:
+            run(args, Path(workdir))
     finally:
         drop_database(database)
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace, workdir: Path) -> None:
     import django
 
     django.setup()
@@ -157,7 +159,6 @@ def run(args: argparse.Namespace) -> None:
     names.update(NOTIFIER_QUEUE=queue.name, NOTIFIER_DEAD_LETTER_QUEUE=queue.dead_letter_queue)
     for name, value in names.items():
         setattr(settings, name, value)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-notifier-"))
     sms_record, mail_record = workdir / "sms.jsonl", workdir / "mail.jsonl"
     env = {**os.environ, **names, "HOST": "127.0.0.1", "PORT": "0", "PYTHONPATH": str(SERVICE)}
 
@@ -418,9 +419,6 @@ def run(args: argparse.Namespace) -> None:
             set(orders.values()),
         ),
     }
-    for path in (sms_record, mail_record, *workdir.glob("*.out")):
-        path.unlink(missing_ok=True)
-    workdir.rmdir()
 
     baseline = rows[0]
     print()
