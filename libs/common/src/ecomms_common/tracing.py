@@ -65,8 +65,8 @@ def tracing_setup(*, service_name: str | None = None, database: bool = True) -> 
 
         service_name = settings.SERVICE_NAME
     resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or service_name})
-    # The sampler comes from OTEL_TRACES_SAMPLER(_ARG); the batch sizes from OTEL_BSP_*; the
-    # endpoint, headers and timeout from OTEL_EXPORTER_OTLP_*.
+    # The SDK reads the sampler from OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, the batch
+    # sizes from OTEL_BSP_*, the endpoint, headers and timeout from OTEL_EXPORTER_OTLP_*.
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
