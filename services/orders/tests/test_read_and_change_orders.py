@@ -120,6 +120,14 @@ def test_customers_cannot_filter_their_way_into_other_orders(api_client, place, 
     assert response.json()["results"] == []
 
 
+def test_a_customer_filter_padded_past_its_limit_is_a_400_not_trimmed(api_client, admin) -> None:
+    padded = "sub-alice" + "\x0b" * 300  # whitespace DRF would otherwise strip into range
+    response = api_client.get("/orders/", {"customer": padded}, **admin)
+
+    assert response.status_code == 400
+    assert "customer" in response.json()["error"]["details"]
+
+
 def test_an_unknown_status_filter_is_a_400(api_client, admin) -> None:
     response = api_client.get("/orders/?status=SHIPPED", **admin)
 

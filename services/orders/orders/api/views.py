@@ -94,7 +94,9 @@ class OrderListView(APIView):
     class FilterSerializer(serializers.Serializer):
         """Query parameters of ``GET /orders/`` (``customer`` counts for admins only)."""
 
-        customer = serializers.CharField(required=False, max_length=255)
+        # A provider's subject, matched exactly: not trimmed, so that its length is the one the
+        # schema limits (a value padded past 255 characters is a 400, not trimmed into range).
+        customer = serializers.CharField(required=False, max_length=255, trim_whitespace=False)
         status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
 
         def to_internal_value(self, data: Any) -> dict[str, Any]:
