@@ -1,4 +1,4 @@
-"""The gateway benchmark (bench/gateway/run.py) still runs: its smoke mode, a few seconds long."""
+"""The gateway benchmark (python -m bench.gateway.run) still runs: its smoke mode, a few seconds."""
 
 import json
 import os
@@ -23,7 +23,15 @@ def test_the_gateway_benchmark_measures_every_read_both_ways_and_through_both_pa
     server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x").rsplit("/", 1)
     written = tmp_path / "gateway.json"
     subprocess.run(
-        [sys.executable, "bench/gateway/run.py", "--smoke", "--bare-proxy", "--json", str(written)],
+        [
+            sys.executable,
+            "-m",
+            "bench.gateway.run",
+            "--smoke",
+            "--bare-proxy",
+            "--json",
+            str(written),
+        ],
         cwd=ROOT,
         env={**os.environ, "BENCH_DATABASE_SERVER": server[0]},
         check=True,
