@@ -267,10 +267,21 @@ def publish(manifest: dict, page: Path) -> None:
     page.write_text(report.render(manifest, plots))
 
 
+def merged_runs(earlier: list[dict], fresh: list[dict], plan: list[Planned]) -> list[dict]:
+    """The runs of an earlier manifest with ``fresh`` ones in place of theirs, in plan order:
+    re-running some benches (``--only``) keeps every other bench's figures on the page."""
+    by_name = {run["name"]: run for run in earlier} | {run["name"]: run for run in fresh}
+    return [by_name[planned.name] for planned in plan if planned.name in by_name]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="every script with --smoke")
-    parser.add_argument("--only", help="comma-separated run names, e.g. orders,notifier")
+    parser.add_argument(
+        "--only",
+        help="comma-separated run names, e.g. orders,notifier; the other runs of the last "
+        "manifest (runs.json) stay on the page",
+    )
     parser.add_argument("--out", type=Path, help="results folder (var/bench, var/bench/smoke)")
     parser.add_argument("--page", type=Path, help="the page (docs/benchmarks.md; smoke: in --out)")
     parser.add_argument("--timeout", type=float, help="seconds per run (3600; smoke: 300)")
@@ -313,6 +324,15 @@ def main() -> int:
                 print(f"    end of its log ({shown(log)}):")
                 for line in log.read_text(errors="replace").splitlines()[-25:]:
                     print(f"    | {line}")
+        if args.only and manifest_path.exists():
+            earlier = json.loads(manifest_path.read_text())
+            if earlier.get("smoke") == args.smoke:
+                full_plan = SMOKE if args.smoke else FULL
+                for run in earlier["runs"]:  # where the kept figures came from
+                    run.setdefault("commit", earlier.get("commit"))
+                for run in manifest["runs"]:
+                    run["commit"] = manifest["commit"]
+                manifest["runs"] = merged_runs(earlier["runs"], manifest["runs"], full_plan)
         manifest_path.write_text(json.dumps(manifest, indent=1))
     publish(manifest, page)
     if args.junitxml:

@@ -295,3 +295,15 @@ def test_junit_counts_a_failed_run_as_a_failure_and_one_not_run_as_skipped(tmp_p
     assert cases["notifier"].find("failure").get("message") == "exit 1"
     assert cases["catalog"].find("skipped").get("message") == "script lacks --json"
     assert list(cases["orders"]) == []
+
+
+def test_rerunning_some_benches_keeps_the_others_in_plan_order():
+    plan = [suite.Planned(name, name, name) for name in ("catalog-1m", "gateway", "notifier")]
+    earlier = [run_of("catalog-1m", "catalog"), run_of("notifier", "notifier", detail="old")]
+    fresh = [run_of("notifier", "notifier", detail="new"), run_of("gateway", "gateway")]
+    merged = suite.merged_runs(earlier, fresh, plan)
+    assert [(run["name"], run["detail"]) for run in merged] == [
+        ("catalog-1m", ""),
+        ("gateway", ""),
+        ("notifier", "new"),
+    ]
