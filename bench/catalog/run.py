@@ -13,14 +13,11 @@ once), then loads
 query on the same data. Every figure is printed next to its in-run baseline.
 """
 
-import argparse
 import gc
-import http.client
 import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,13 +30,12 @@ from pathlib import Path
 
 import psycopg
 
-from bench import report
-from bench.databases import database_drop, database_recreate
+from bench import harness, report
+from bench.harness import SERVER, Client, percentile, run_threads
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = ROOT / "services" / "catalog"
 
-SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
 # below the root: 1 + 6 + 30 + 120 + 480 + 1,440 + 4,320 = 6,397 categories, 7 levels
 BRANCHING = [6, 5, 4, 4, 3, 3]
 WORKERS = 2
@@ -87,55 +83,6 @@ def generate(count: int, seed: int = 7) -> list[dict]:
             }
         )
     return products
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-class Client:
-    """One keep-alive HTTP connection that reconnects when the server closes it."""
-
-    def __init__(self, port: int, timeout: float):
-        self.port, self.timeout = port, timeout
-        self.connection: http.client.HTTPConnection | None = None
-
-    def request(self, method: str, path: str, body: bytes | None = None, headers=None) -> bytes:
-        for attempt in (1, 2):
-            if self.connection is None:
-                self.connection = http.client.HTTPConnection(
-                    "127.0.0.1", self.port, timeout=self.timeout
-                )
-            try:
-                self.connection.request(method, path, body=body, headers=headers or {})
-                reply = self.connection.getresponse()
-                content = reply.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self.close()  # the server closed a kept-alive connection: send once more
-                if attempt == 2:
-                    raise
-                continue
-            except (OSError, http.client.HTTPException):
-                self.close()
-                raise
-            if reply.getheader("Connection", "").lower() == "close":
-                self.close()
-            if reply.status >= 300:
-                raise RuntimeError(f"{method} {path}: {reply.status} {content[:300]!r}")
-            return content
-        raise AssertionError("unreachable")
-
-    def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
 
 
 def naive_queries(conn, categories) -> tuple[list[float], list[int]]:
@@ -208,17 +155,6 @@ def load(
     return total / run_threads(worker, threads), latencies
 
 
-def run_threads(target, count: int) -> float:
-    """Run target in count threads at once; return the seconds until the last one ended."""
-    started = time.perf_counter()
-    pool = [threading.Thread(target=target) for _ in range(count)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return time.perf_counter() - started
-
-
 def cpu_per_call(server_pid: int, port: int, paths: list[str], calls: int) -> float:
     """Return the server's CPU milliseconds per call over ``calls`` GETs of these paths, from
     four clients (its process tree's CPU time, as bench/gateway measures it)."""
@@ -276,8 +212,8 @@ def catalog_served(database: str) -> Iterator[Served]:
 
     jwks = LocalJWKS()
     admin = jwks.mint(roles=["customer", "admin"], ttl=24 * 3600)
-    database_recreate(SERVER, database)
-    port = free_port()
+    harness.database_recreate(SERVER, database)
+    port = harness.free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"{SERVER}/{database}",
@@ -301,102 +237,163 @@ def catalog_served(database: str) -> Iterator[Served]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        probe = Client(port, timeout=1)
-        for _ in range(150):
-            try:
-                probe.request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
-        probe.close()
+        harness.wait_until_up(port, "/healthz", deadline=30)
         yield Served(port, gunicorn, admin, env)
     finally:
         gunicorn.send_signal(signal.SIGTERM)
         gunicorn.wait(timeout=60)
         jwks.close()
-        database_drop(SERVER, database)
+        harness.database_drop(SERVER, database)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def arguments():
+    parser = harness.parser()
     parser.add_argument("--products", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--naive-sample", type=int, default=3000)
     parser.add_argument("--chunk", type=int, default=10_000)
-    parser.add_argument("--json", type=Path, help="also write the figures and samples here")
-    parser.add_argument(
-        "--smoke", action="store_true", help="a few seconds, figures not meaningful (tests)"
-    )
     args = parser.parse_args()
-    database = "catalog_bench"
+    args.database = "catalog_bench"
     if args.smoke:
         args.products, args.requests, args.naive_sample = 3000, 400, 50
         args.chunk = 1000
-        database = f"catalog_bench_smoke_{os.getpid()}"
+        args.database = f"catalog_bench_smoke_{os.getpid()}"
+    return args
 
-    with catalog_served(database) as served:
-        port, gunicorn, admin, env = served.port, served.process, served.admin_token, served.env
-        products = generate(args.products)
-        bodies = [
-            json.dumps({"products": products[start : start + args.chunk]}).encode()
-            for start in range(0, len(products), args.chunk)
-        ]
-        del products
-        upload_seconds, upload_ms = upload_all(port, bodies, admin, clients=UPLOAD_CLIENTS)
-        upload_rate = args.products / upload_seconds
-        del bodies
+
+def upload_generated(served: Served, args) -> tuple[float, list[float]]:
+    """Upload the generated catalog in chunks; return (seconds, latencies in ms)."""
+    products = generate(args.products)
+    bodies = [
+        json.dumps({"products": products[start : start + args.chunk]}).encode()
+        for start in range(0, len(products), args.chunk)
+    ]
+    del products
+    return upload_all(served.port, bodies, served.admin_token, clients=UPLOAD_CLIENTS)
+
+
+def naive_baseline(database: str) -> dict:
+    """Run the naive query over the large subtrees, before and after VACUUM ANALYZE."""
+    with psycopg.connect(f"{SERVER}/{database}", autocommit=True) as conn:
+        categories = conn.execute(
+            "SELECT slug, tree_id, lft, rght, level FROM catalog_category ORDER BY id"
+        ).fetchall()
+        # the large subtrees (the top three levels) are where the naive query hurts
+        large = [row for row in categories if row[4] <= 2]
+        # right after the load, then as autovacuum would leave the tables soon after (the
+        # visibility map lets the naive query scan indexes only): the baseline is the latter
+        fresh_ms, _ = naive_queries(conn, large)
+        conn.execute("VACUUM ANALYZE")
+        naive_ms, subtree_sizes = naive_queries(conn, large)
+        first = conn.execute(NAIVE_SQL, categories[0][1:4]).fetchone()
+    return {
+        "categories": categories,
+        "large": large,
+        "fresh_ms": fresh_ms,
+        "naive_ms": naive_ms,
+        "subtree_sizes": subtree_sizes,
+        "first": first,
+    }
+
+
+def root_checked(port: int, first: tuple) -> dict:
+    """Return the root's average_price, refusing to go on if it counts otherwise than naive."""
+    root_path = "/categories/all-products/average_price/"
+    root = json.loads(Client(port, timeout=10).request("GET", root_path))
+    if root["product_count"] != first[0]:
+        raise SystemExit(f"bench: the root's product_count {root} differs from naive {first}")
+    return root
+
+
+def paths_of(rows) -> list[str]:
+    return [f"/categories/{row[0]}/average_price/" for row in rows]
+
+
+def served_load(served: Served, args, categories: list, large: list) -> dict:
+    """Latency, throughput and CPU per call of the served catalog."""
+    port, pid = served.port, served.process.pid
+    # latency over the same large categories: one client, as the naive query ran (one at a
+    # time), then as many clients as workers
+    load(port, paths_of(large), max(200, args.requests // 40), WORKERS)  # warm-up
+    _, timed = load(port, paths_of(large), args.requests // 4, 1)
+    _, timed_busy = load(port, paths_of(large), args.requests // 4, WORKERS)
+    # throughput: more clients than workers, over every category
+    rate, _ = load(port, paths_of(categories), args.requests, args.threads)
+    # catalog CPU per call: a page of 20 of a category, a product's detail (4 clients)
+    lists = [f"/products/?category={row[0]}&page_size=20" for row in categories]
+    details = [f"/products/{pk}/" for pk in range(1, args.products + 1, 997)]
+    return {
+        "timed": timed,
+        "busy": [ms for _, ms in timed_busy],
+        "rate": rate,
+        "list_cpu": cpu_per_call(pid, port, lists, args.requests // 4),
+        "detail_cpu": cpu_per_call(pid, port, details, args.requests // 4),
+        "rss": {f"catalog (gunicorn, {WORKERS} workers)": report.rss_mb(pid)},
+    }
+
+
+def main() -> None:
+    args = arguments()
+    with catalog_served(args.database) as served:
+        upload_seconds, upload_ms = upload_generated(served, args)
         # the load below must not be timed with this process's collector walking what is left
         gc.collect()
         gc.freeze()
-
-        with psycopg.connect(f"{SERVER}/{database}", autocommit=True) as conn:
-            categories = conn.execute(
-                "SELECT slug, tree_id, lft, rght, level FROM catalog_category ORDER BY id"
-            ).fetchall()
-            # the large subtrees (the top three levels) are where the naive query hurts
-            large = [row for row in categories if row[4] <= 2]
-            # right after the load, then as autovacuum would leave the tables soon after (the
-            # visibility map lets the naive query scan indexes only): the baseline is the latter
-            fresh_ms, _ = naive_queries(conn, large)
-            conn.execute("VACUUM ANALYZE")
-            naive_ms, subtree_sizes = naive_queries(conn, large)
-            first = conn.execute(NAIVE_SQL, categories[0][1:4]).fetchone()
-        root_path = "/categories/all-products/average_price/"
-        root = json.loads(Client(port, timeout=10).request("GET", root_path))
-        if root["product_count"] != first[0]:
-            raise SystemExit(f"bench: the root's product_count {root} differs from naive {first}")
-
-        def paths_of(rows) -> list[str]:
-            return [f"/categories/{row[0]}/average_price/" for row in rows]
-
-        # latency over the same large categories: one client, as the naive query ran (one at a
-        # time), then as many clients as workers
-        load(port, paths_of(large), max(200, args.requests // 40), WORKERS)  # warm-up
-        _, timed = load(port, paths_of(large), args.requests // 4, 1)
-        _, timed_busy = load(port, paths_of(large), args.requests // 4, WORKERS)
-        # throughput: more clients than workers, over every category
-        rate, _ = load(port, paths_of(categories), args.requests, args.threads)
-        # catalog CPU per call: a page of 20 of a category, a product's detail (4 clients)
-        list_cpu = cpu_per_call(
-            gunicorn.pid,
-            port,
-            [f"/products/?category={row[0]}&page_size=20" for row in categories],
-            args.requests // 4,
-        )
-        detail_cpu = cpu_per_call(
-            gunicorn.pid,
-            port,
-            [f"/products/{pk}/" for pk in range(1, args.products + 1, 997)],
-            args.requests // 4,
-        )
-        rss = {f"catalog (gunicorn, {WORKERS} workers)": report.rss_mb(gunicorn.pid)}
+        naive = naive_baseline(args.database)
+        root = root_checked(served.port, naive["first"])
+        seen = served_load(served, args, naive["categories"], naive["large"])
         # last: the naive loop writes products the aggregates do not know about
-        naive_rate_loop = naive_loop_rate(env, generate(args.naive_sample, seed=99))
+        naive_rate_loop = naive_loop_rate(served.env, generate(args.naive_sample, seed=99))
 
-    latencies = [ms for _, ms in timed]
+    seen["latencies"] = [ms for _, ms in seen["timed"]]
+    figures = catalog_figures(args, naive, seen, upload_seconds, naive_rate_loop)
+    print(
+        f"catalog: {args.products:,} products, {len(naive['categories']):,} categories, "
+        f"{len(BRANCHING) + 1} levels, a quarter of the products in two categories; "
+        f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    harness.print_figures("catalog", figures)
+    print(
+        f"root check: {root['product_count']:,} products, average {root['average_price']} USD; "
+        f"the naive query counts {naive['first'][0]:,}"
+    )
+    if args.json:
+        report.write(
+            args.json,
+            report.result(
+                "catalog",
+                config={
+                    "products": args.products,
+                    "categories": len(naive["categories"]),
+                    "levels": len(BRANCHING) + 1,
+                    "chunk": args.chunk,
+                    "workers": WORKERS,
+                    "smoke": args.smoke,
+                },
+                figures=figures,
+                rss_mb=seen["rss"],
+                samples_ms={
+                    "catalog average_price (one client)": seen["latencies"],
+                    f"catalog average_price ({WORKERS} clients)": seen["busy"],
+                    "catalog naive EXISTS query": naive["naive_ms"],
+                    "catalog naive EXISTS query before VACUUM": naive["fresh_ms"],
+                    f"catalog upload, {args.chunk:,} products a request": upload_ms,
+                },
+            ),
+        )
+
+
+def catalog_figures(
+    args, naive: dict, seen: dict, upload_seconds: float, naive_rate_loop: float
+) -> list[dict]:
+    """The catalog's figures, each beside its in-run baseline."""
+    large, naive_ms, subtree_sizes = naive["large"], naive["naive_ms"], naive["subtree_sizes"]
+    timed, latencies, busy = seen["timed"], seen["latencies"], seen["busy"]
+    list_cpu, detail_cpu, rate = seen["list_cpu"], seen["detail_cpu"], seen["rate"]
+    fresh_ms = naive["fresh_ms"]
+    upload_rate = args.products / upload_seconds
     p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
-    busy = [ms for _, ms in timed_busy]
     naive_p50 = statistics.median(naive_ms)
     # the same comparison level by level: the naive query costs more the larger the subtree
     by_level = []
@@ -417,7 +414,7 @@ def main() -> None:
         )
     naive_rate = 1000 / statistics.mean(naive_ms)
     million = args.products >= 1_000_000
-    figures = [
+    return [
         report.figure(
             "list page of 20, catalog CPU per call (4 clients)",
             list_cpu,
@@ -497,43 +494,6 @@ def main() -> None:
             met=upload_seconds < TARGET_MILLION_SECONDS if million else None,
         ),
     ]
-    print(
-        f"catalog: {args.products:,} products, {len(categories):,} categories, "
-        f"{len(BRANCHING) + 1} levels, a quarter of the products in two categories; "
-        f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-    )
-    print("| measure | ecomms | baseline (same run, same data) | ratio | target | met |")
-    print("|---|---|---|---|---|---|")
-    for item in figures:
-        print("| " + " | ".join(report.figure_row("catalog", item)[1:]) + " |")
-    print(
-        f"root check: {root['product_count']:,} products, average {root['average_price']} USD; "
-        f"the naive query counts {first[0]:,}"
-    )
-    if args.json:
-        report.write(
-            args.json,
-            report.result(
-                "catalog",
-                config={
-                    "products": args.products,
-                    "categories": len(categories),
-                    "levels": len(BRANCHING) + 1,
-                    "chunk": args.chunk,
-                    "workers": WORKERS,
-                    "smoke": args.smoke,
-                },
-                figures=figures,
-                rss_mb=rss,
-                samples_ms={
-                    "catalog average_price (one client)": latencies,
-                    f"catalog average_price ({WORKERS} clients)": busy,
-                    "catalog naive EXISTS query": naive_ms,
-                    "catalog naive EXISTS query before VACUUM": fresh_ms,
-                    f"catalog upload, {args.chunk:,} products a request": upload_ms,
-                },
-            ),
-        )
 
 
 if __name__ == "__main__":

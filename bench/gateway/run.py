@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report as shared_report
-from bench.databases import database_drop, database_recreate
+from bench.harness import database_drop, database_recreate
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,237 @@
+"""What every benchmark script does alike: its common options, throwaway databases, gunicorn
+servers (started, awaited, measured, stopped), keep-alive clients and the load loop, and the
+printed table of figures.
+
+A script imports it as ``from bench import harness``, being run as a module from the repository
+root (``python -m bench.<name>.run``); like ``bench.report`` it needs the standard library and
+psycopg only (every bench virtual environment has psycopg).
+"""
+
+import argparse
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench import report
+
+SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
+
+
+# Options
+
+
+def parser(description: str | None = None) -> argparse.ArgumentParser:
+    """Return a parser holding the options every script takes: --json and --smoke."""
+    options = argparse.ArgumentParser(description=description)
+    options.add_argument("--json", type=Path, help="also write the figures and samples here")
+    options.add_argument(
+        "--smoke", action="store_true", help="a few seconds, figures not meaningful (tests)"
+    )
+    return options
+
+
+# Throwaway databases
+
+
+def database_recreate(server: str, name: str) -> None:
+    """Make ``name`` an empty database on ``server`` (a postgres:// URL with no database)."""
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def database_drop(server: str, name: str) -> None:
+    """Drop ``name`` from ``server``, closing whatever still uses it."""
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def throwaway_databases(*names: str, server: str = SERVER) -> Iterator[list[str]]:
+    """Create empty databases; yield their URLs; drop them however the block ends."""
+    for name in names:
+        database_recreate(server, name)
+    try:
+        yield [f"{server}/{name}" for name in names]
+    finally:
+        for name in names:
+            database_drop(server, name)
+
+
+# Servers
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """GET once on a fresh connection; return the status and the body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_until_up(port: int, path: str, deadline: float = 60.0) -> None:
+    """Return once ``path`` answers below 500; exit the bench if it does not within deadline."""
+    stop = time.monotonic() + deadline
+    while time.monotonic() < stop:
+        try:
+            if get(port, path)[0] < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"bench: 127.0.0.1:{port}{path} did not come up")
+
+
+def gunicorn(python: Path | str, app: str, port: int, workers: int) -> list[str]:
+    """The command serving ``app`` on 127.0.0.1:port with ``workers`` workers, quietly."""
+    return [
+        str(python), "-m", "gunicorn", app,
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        "--access-logfile", "/dev/null", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+class Server:
+    """A server (a gunicorn master, say) started in its own process group, with its log file."""
+
+    def __init__(self, name: str, command: list[str], *, cwd: Path, env: dict, log: Path):
+        self.name = name
+        self.log = log
+        self.process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def rss_mb(self) -> dict[str, float]:
+        """Return VmRSS of the master and of each worker, in MiB."""
+        found = {}
+        for number, pid in enumerate(report.process_tree(self.process.pid)):
+            label = f"{self.name} master" if number == 0 else f"{self.name} worker {number}"
+            rss = vm_rss_kib(pid)
+            if rss is not None:
+                found[label] = round(rss / 1024, 1)
+        return found
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU time the master and its workers have used so far."""
+        return report.cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def vm_rss_kib(pid: int) -> int | None:
+    """Return the resident memory of one process (its descendants left out), or None."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
+
+
+# Clients and load
+
+
+class Client:
+    """One keep-alive HTTP connection that reconnects when the server closes it."""
+
+    def __init__(self, port: int, timeout: float):
+        self.port, self.timeout = port, timeout
+        self.connection: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers=None) -> bytes:
+        """Send one request; return the body of a 2xx answer, raise on any other."""
+        for attempt in (1, 2):
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection(
+                    "127.0.0.1", self.port, timeout=self.timeout
+                )
+            try:
+                self.connection.request(method, path, body=body, headers=headers or {})
+                reply = self.connection.getresponse()
+                content = reply.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()  # the server closed a kept-alive connection: send once more
+                if attempt == 2:
+                    raise
+                continue
+            except (OSError, http.client.HTTPException):
+                self.close()
+                raise
+            if reply.getheader("Connection", "").lower() == "close":
+                self.close()
+            if reply.status >= 300:
+                raise RuntimeError(f"{method} {path}: {reply.status} {content[:300]!r}")
+            return content
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+def run_threads(target: Callable[..., Any], count: int, *, indexed: bool = False) -> float:
+    """Run target in count threads at once (given its index if ``indexed``); return the seconds
+    until the last one ended."""
+    started = time.perf_counter()
+    pool = [
+        threading.Thread(target=target, args=(index,) if indexed else ()) for index in range(count)
+    ]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# Results
+
+
+def print_figures(bench_label: str, figures: list[dict], header: str | None = None) -> None:
+    """Print the figures as a Markdown table (the page's columns, the bench's name left out)."""
+    print(header or "| measure | ecomms | baseline (same run, same data) | ratio | target | met |")
+    print("|---|---|---|---|---|---|")
+    for item in figures:
+        print("| " + " | ".join(report.figure_row(bench_label, item)[1:]) + " |")
