@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -113,9 +114,10 @@ def gunicorn(python: Path | str, app: str, port: int, workers: int) -> list[str]
 class Server:
     """A server (a gunicorn master, say) started in its own process group, with its log file."""
 
-    def __init__(self, name: str, command: list[str], *, cwd: Path, env: dict, log: Path):
-        self.name = name
-        self.log = log
+    def __init__(
+        self, name: str, command: list[str], *, cwd: Path, env: dict, log: Path, port: int = 0
+    ):
+        self.name, self.log, self.port = name, log, port  # port: where it serves, if known
         self.process = subprocess.Popen(
             command,
             cwd=cwd,
@@ -163,6 +165,19 @@ def vm_rss_kib(pid: int) -> int | None:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return None
+
+
+def otlp_sink() -> tuple[subprocess.Popen, dict[str, str]]:
+    """Start an OTLP/HTTP sink that accepts and discards spans (``ecomms-otlp-sink`` of
+    libs/standins); return it and the environment that makes a service trace everything to it."""
+    port = free_port()
+    sink = Path(sys.executable).with_name("ecomms-otlp-sink")
+    process = subprocess.Popen([str(sink), "--port", str(port)])
+    return process, {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "OTEL_SDK_DISABLED": "false",
+    }
 
 
 # Clients and load

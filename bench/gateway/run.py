@@ -31,7 +31,6 @@ import http.client
 import json
 import os
 import random
-import signal
 import socket
 import statistics
 import subprocess
@@ -43,14 +42,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import harness
 from bench import report as shared_report
-from bench.harness import database_drop, database_recreate
+from bench.harness import Server, free_port, get, gunicorn, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
 GATEWAY = ROOT / "services" / "auth-gateway"
 CATALOG = ROOT / "services" / "catalog"
-DATABASE_SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
+DATABASE_SERVER = harness.SERVER
 P50_TARGET = 1.30  # the gateway may add at most 30% to the p50 of the read sent straight
 GATEWAY_CPU_TARGET_MS = 0.5  # the gateway's own CPU per proxied call
 THROUGHPUT_TARGET, THROUGHPUT_CLIENTS = 0.70, 8  # of the catalog's average_price req/s, 8 clients
@@ -58,34 +58,6 @@ TRACED_P50_TARGET = 1.15  # tracing every request may add at most 15% to the gat
 # below the root: 1 + 6 + 30 + 120 + 480 = 637 categories, 5 levels
 BRANCHING = [6, 5, 4, 4]
 READS = ("list", "detail", "average_price")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", path, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def wait_until_up(port: int, path: str, deadline: float = 60.0) -> None:
-    stop = time.monotonic() + deadline
-    while time.monotonic() < stop:
-        try:
-            if get(port, path)[0] < 500:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"bench: 127.0.0.1:{port}{path} did not come up")
 
 
 def generated_products(count: int, seed: int = 11) -> list[dict[str, Any]]:
@@ -110,72 +82,6 @@ def generated_products(count: int, seed: int = 11) -> list[dict[str, Any]]:
             }
         )
     return products
-
-
-class Server:
-    """A gunicorn master started in its own process group, with its log file."""
-
-    def __init__(self, name: str, command: list[str], *, cwd: Path, env: dict, log: Path):
-        self.name = name
-        self.log = log
-        self.process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def rss_mb(self) -> dict[str, float]:
-        """Return VmRSS of the master and of each worker, in MiB."""
-        pids = shared_report.process_tree(self.process.pid)
-        found = {}
-        for number, pid in enumerate(pids):
-            label = f"{self.name} master" if number == 0 else f"{self.name} worker {number}"
-            rss = vm_rss_kib(pid)
-            if rss is not None:
-                found[label] = round(rss / 1024, 1)
-        return found
-
-    def cpu_seconds(self) -> float:
-        """Return the CPU time the master and its workers have used so far."""
-        total = 0
-        for pid in shared_report.process_tree(self.process.pid):
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-
-def vm_rss_kib(pid: int) -> int | None:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return None
-
-
-def gunicorn(python: Path | str, app: str, port: int, workers: int) -> list[str]:
-    return [
-        str(python), "-m", "gunicorn", app,
-        "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--access-logfile", "/dev/null", "--log-level", "warning",
-    ]  # fmt: skip
 
 
 @dataclass
@@ -483,7 +389,7 @@ print(token_pair_issue(user=user).access)
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.parser(__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="load time per target/read")
     parser.add_argument("--rounds", type=int, default=10, help="alternate the targets this often")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per target, unmeasured")
@@ -519,10 +425,6 @@ def arguments() -> argparse.Namespace:
         help="instead: hold slow-header and slow-body connections open (from 127.0.0.2) and "
         "measure /healthz and average_price through the gateway meanwhile",
     )
-    parser.add_argument("--json", type=Path, help="also write the figures and samples here")
-    parser.add_argument(
-        "--smoke", action="store_true", help="a few seconds on tiny data (the tests run this)"
-    )
     args = parser.parse_args()
     if args.smoke:
         args.seconds, args.rounds, args.warmup, args.products, args.clients = 0.6, 2, 0.2, 300, 2
@@ -535,6 +437,98 @@ def arguments() -> argparse.Namespace:
     return args
 
 
+def start_gateway(
+    args: argparse.Namespace, scratch: Path, database: str, catalog_port: int
+) -> tuple[Server, dict[str, str]]:
+    """Migrate the gateway's database, make its signing key and serve it; return it and its env."""
+    port = free_port()
+    key = scratch / "jwt.pem"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"{DATABASE_SERVER}/{database}_gateway",
+        "JWT_PRIVATE_KEY_FILE": str(key),
+        "JWT_ISSUER": f"http://127.0.0.1:{port}",
+        "CATALOG_URL": f"http://127.0.0.1:{catalog_port}",
+        "RATE_LIMIT": "100000000/m",  # counted on every call, never reached
+        "LOG_LEVEL": "WARNING",
+    }
+    if args.slow_clients:
+        env.update(
+            EDGE_HEADER_TIMEOUT_SECONDS=str(SLOW[args.smoke]["header_deadline"]),
+            EDGE_BODY_TIMEOUT_SECONDS=str(SLOW[args.smoke]["body_deadline"]),
+            # Every slow connection is held (none refused by the per-address cap), so that
+            # what is measured is the server holding them.
+            EDGE_MAX_CONNECTIONS_PER_CLIENT="0",
+        )
+    for command in (["migrate", "-v0"], ["generate_signing_key", str(key)]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=GATEWAY, env=env, check=True)
+    command = gunicorn(
+        sys.executable, "config.asgi:application", port, args.gateway_workers or args.workers
+    )
+    log = scratch / "gateway.log"
+    return Server("gateway", command, cwd=GATEWAY, env=env, log=log, port=port), env
+
+
+def start_catalog(
+    args: argparse.Namespace, scratch: Path, database: str, gateway_url: str, port: int
+) -> tuple[Server, dict[str, str]]:
+    """Migrate the catalog's database, import the generated products and serve it."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"{DATABASE_SERVER}/{database}",
+        "AUTH_JWKS_URL": f"{gateway_url}/.well-known/jwks.json",
+        "AUTH_ISSUER": gateway_url,
+        "AUTH_AUDIENCE": "ecomms",
+        "LOG_LEVEL": "WARNING",
+    }
+    manage = [args.catalog_python, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=CATALOG, env=env, check=True)
+    products = scratch / "products.json"
+    products.write_text(json.dumps({"products": generated_products(args.products)}))
+    subprocess.run(
+        [*manage, "import_catalog", str(products), "--no-progress"],
+        cwd=CATALOG,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    command = gunicorn(args.catalog_python, "config.wsgi:application", port, args.workers)
+    return Server("catalog", command, cwd=CATALOG, env=env, log=scratch / "catalog.log"), env
+
+
+def access_token(gateway_env: dict[str, str]) -> str:
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", ISSUE_ACCESS_SCRIPT],
+        cwd=GATEWAY,
+        env=gateway_env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()[-1]
+
+
+def direct_and_proxied(catalog_port: int, gateway_port: int, bearer: dict) -> list[Target]:
+    """The catalog sent straight and through the gateway, anonymous and with a bearer token."""
+    return [
+        Target("catalog, anonymous", catalog_port, {}),
+        Target(
+            "gateway, anonymous", gateway_port, {}, baseline="catalog, anonymous", proxy="gateway"
+        ),
+        # The catalog checks a token itself too: sent straight, the same read with the same
+        # token is what the gateway's bearer-token read is compared with.
+        Target("catalog, bearer token", catalog_port, bearer),
+        Target(
+            "gateway, bearer token",
+            gateway_port,
+            bearer,
+            baseline="catalog, bearer token",
+            proxy="gateway",
+        ),
+    ]
+
+
 def main() -> None:
     args = arguments()
     scratch = Path(tempfile.mkdtemp(prefix="ecomms-gateway-bench-"))
@@ -542,136 +536,42 @@ def main() -> None:
     servers: list[Server] = []
     servers_extra: list[subprocess.Popen] = []  # not measured: the traced pair's OTLP sink
     load_before = os.getloadavg()
-    database_recreate(DATABASE_SERVER, database)
-    database_recreate(DATABASE_SERVER, f"{database}_gateway")
-    try:
-        catalog_port, gateway_port = free_port(), free_port()
-        gateway_url = f"http://127.0.0.1:{gateway_port}"
-        key = scratch / "jwt.pem"
-        gateway_env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": f"{DATABASE_SERVER}/{database}_gateway",
-            "JWT_PRIVATE_KEY_FILE": str(key),
-            "JWT_ISSUER": gateway_url,
-            "CATALOG_URL": f"http://127.0.0.1:{catalog_port}",
-            "RATE_LIMIT": "100000000/m",  # counted on every call, never reached
-            "LOG_LEVEL": "WARNING",
-        }
-        if args.slow_clients:
-            gateway_env.update(
-                EDGE_HEADER_TIMEOUT_SECONDS=str(SLOW[args.smoke]["header_deadline"]),
-                EDGE_BODY_TIMEOUT_SECONDS=str(SLOW[args.smoke]["body_deadline"]),
-                # Every slow connection is held (none refused by the per-address cap), so that
-                # what is measured is the server holding them.
-                EDGE_MAX_CONNECTIONS_PER_CLIENT="0",
+    with harness.throwaway_databases(database, f"{database}_gateway"):
+        try:
+            catalog_port = free_port()
+            gateway, gateway_env = start_gateway(args, scratch, database, catalog_port)
+            servers.append(gateway)
+            catalog, catalog_env = start_catalog(
+                args, scratch, database, gateway_env["JWT_ISSUER"], catalog_port
             )
-        manage = [sys.executable, "manage.py"]
-        for command in (["migrate", "-v0"], ["generate_signing_key", str(key)]):
-            subprocess.run(manage + command, cwd=GATEWAY, env=gateway_env, check=True)
-        servers.append(
-            Server(
-                "gateway",
-                gunicorn(
-                    sys.executable,
-                    "config.asgi:application",
-                    gateway_port,
-                    args.gateway_workers or args.workers,
-                ),
-                cwd=GATEWAY,
-                env=gateway_env,
-                log=scratch / "gateway.log",
-            )
-        )
-
-        catalog_env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": f"{DATABASE_SERVER}/{database}",
-            "AUTH_JWKS_URL": f"{gateway_url}/.well-known/jwks.json",
-            "AUTH_ISSUER": gateway_url,
-            "AUTH_AUDIENCE": "ecomms",
-            "LOG_LEVEL": "WARNING",
-        }
-        catalog_manage = [args.catalog_python, "manage.py"]
-        subprocess.run(
-            [*catalog_manage, "migrate", "-v0"], cwd=CATALOG, env=catalog_env, check=True
-        )
-        products = scratch / "products.json"
-        products.write_text(json.dumps({"products": generated_products(args.products)}))
-        subprocess.run(
-            [*catalog_manage, "import_catalog", str(products), "--no-progress"],
-            cwd=CATALOG,
-            env=catalog_env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        servers.append(
-            Server(
-                "catalog",
-                gunicorn(
-                    args.catalog_python, "config.wsgi:application", catalog_port, args.workers
-                ),
-                cwd=CATALOG,
-                env=catalog_env,
-                log=scratch / "catalog.log",
-            )
-        )
-        wait_until_up(gateway_port, "/healthz")
-        wait_until_up(catalog_port, "/healthz")
-        token = subprocess.run(
-            [*manage, "shell", "-c", ISSUE_ACCESS_SCRIPT],
-            cwd=GATEWAY,
-            env=gateway_env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.splitlines()[-1]
-
-        paths = read_paths(catalog_port)
-        bearer = {"Authorization": f"Bearer {token}"}
-        targets = [
-            Target("catalog, anonymous", catalog_port, {}),
-            Target(
-                "gateway, anonymous",
-                gateway_port,
-                {},
-                baseline="catalog, anonymous",
-                proxy="gateway",
-            ),
-            # The catalog checks a token itself too: sent straight, the same read with the same
-            # token is what the gateway's bearer-token read is compared with.
-            Target("catalog, bearer token", catalog_port, bearer),
-            Target(
-                "gateway, bearer token",
-                gateway_port,
-                bearer,
-                baseline="catalog, bearer token",
-                proxy="gateway",
-            ),
-        ]
-        if args.bare_proxy:
-            targets.append(bare_proxy(scratch, catalog_port, args.workers, servers))
-        if args.traced:
-            targets.append(
-                traced_pair(args, scratch, gateway_env, catalog_env, servers, sinks=servers_extra)
-            )
-        if args.slow_clients:
-            slow_clients(args, gateway_port, paths, bearer, servers, load_before)
-            return
-        check_same_answers(targets, paths)
-        measured = measure(args, targets, paths, servers)
-        rss = {}
-        for server in servers:
-            rss.update(server.rss_mb())
-    finally:
-        for server in servers:
-            server.stop()
-        for process in servers_extra:
-            process.terminate()
-            process.wait(timeout=10)
-        database_drop(DATABASE_SERVER, database)
-        database_drop(DATABASE_SERVER, f"{database}_gateway")
+            servers.append(catalog)
+            wait_until_up(gateway.port, "/healthz")
+            wait_until_up(catalog_port, "/healthz")
+            bearer = {"Authorization": f"Bearer {access_token(gateway_env)}"}
+            paths = read_paths(catalog_port)
+            targets = direct_and_proxied(catalog_port, gateway.port, bearer)
+            if args.bare_proxy:
+                targets.append(bare_proxy(scratch, catalog_port, args.workers, servers))
+            if args.traced:
+                targets.append(
+                    traced_pair(
+                        args, scratch, gateway_env, catalog_env, servers, sinks=servers_extra
+                    )
+                )
+            if args.slow_clients:
+                slow_clients(args, gateway.port, paths, bearer, servers, load_before)
+                return
+            check_same_answers(targets, paths)
+            measured = measure(args, targets, paths, servers)
+            rss = {}
+            for server in servers:
+                rss.update(server.rss_mb())
+        finally:
+            for server in servers:
+                server.stop()
+            for process in servers_extra:
+                process.terminate()
+                process.wait(timeout=10)
     load_after = os.getloadavg()
 
     report(args, targets, measured, rss, load_before, load_after)
@@ -707,17 +607,9 @@ def traced_pair(
 ) -> Target:
     """Start a gateway and a catalog like the measured ones (same databases, same key) with
     tracing on at full sampling, exporting to an OTLP/HTTP sink; return the traced target."""
-    sink_port, gateway_port, catalog_port = free_port(), free_port(), free_port()
-    sinks.append(
-        subprocess.Popen(
-            [str(Path(sys.executable).with_name("ecomms-otlp-sink")), "--port", str(sink_port)]
-        )
-    )
-    tracing = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
-        "OTEL_TRACES_SAMPLER": "always_on",
-        "OTEL_SDK_DISABLED": "false",
-    }
+    sink, tracing = harness.otlp_sink()
+    sinks.append(sink)
+    gateway_port, catalog_port = free_port(), free_port()
     for name, port, command, cwd, env in (
         (
             "catalog traced",
