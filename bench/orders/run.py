@@ -29,7 +29,6 @@ import multiprocessing
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,8 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from bench import report
+from bench import harness, report
+from bench.harness import free_port
 from ecomms_standins.jwks import LocalJWKS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,12 +88,6 @@ def start_gunicorn(name: str, app: str, env: dict[str, str], workers: int, logs:
         time.sleep(0.1)
     process.terminate()
     raise SystemExit(f"{name} did not start; see {log}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 GATEWAY_DIR = ROOT / "services" / "auth-gateway"
@@ -147,22 +141,8 @@ def start_gateway(
         stdout=(logs / "gateway.log").open("w"),
         stderr=subprocess.STDOUT,
     )
-    wait_until_up(port, "/healthz")
+    harness.wait_until_up(port, "/healthz", deadline=30)
     return process, tokens[-CUSTOMERS:]
-
-
-def wait_until_up(port: int, path: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            connection = HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", path)
-            if connection.getresponse().status < 500:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"nothing answers on port {port}")
 
 
 def gateway_database(orders_database: str) -> str:
@@ -171,19 +151,13 @@ def gateway_database(orders_database: str) -> str:
 
 
 def recreate_database(url: str) -> None:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        connection.execute(f'CREATE DATABASE "{name}"')
+    server, name = url.rsplit("/", 1)
+    harness.database_recreate(server, name)
 
 
 def drop_database(url: str) -> None:
-    parts = urlsplit(url)
-    admin_url = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}"')
+    server, name = url.rsplit("/", 1)
+    harness.database_drop(server, name)
 
 
 def load(args: tuple) -> tuple[list[float], Counter]:
@@ -292,8 +266,8 @@ def rate(run: dict) -> float:
     return run["statuses"].get(run["ok_status"], 0) / run["wall"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments() -> argparse.Namespace:
+    parser = harness.parser(__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="per scenario and round")
     parser.add_argument("--rounds", type=int, default=3, help="hello-world, then orders, N times")
     parser.add_argument("--warmup", type=float, default=2.0)
@@ -319,10 +293,6 @@ def main() -> None:
         action="store_true",
         help="tracing on at full sampling in orders and the gateway, spans to a local OTLP sink",
     )
-    parser.add_argument("--json", type=Path, help="also write the figures and samples here")
-    parser.add_argument(
-        "--smoke", action="store_true", help="a few seconds, figures not meaningful (tests)"
-    )
     args = parser.parse_args()
     args.seconds = min(args.seconds, 30.0)
     args.rounds = max(1, min(args.rounds, 5))
@@ -334,110 +304,124 @@ def main() -> None:
         )
         if args.smoke:  # never the database of a full run, nor of another smoke run
             args.database += f"_smoke_{os.getpid()}"
+    return args
 
+
+def orders_env(args: argparse.Namespace, jwks: LocalJWKS, gateway_port: int) -> dict[str, str]:
+    """The orders service's environment: tokens trusted from the gateway or the local JWKS."""
+    trusted = (
+        (f"http://127.0.0.1:{gateway_port}/.well-known/jwks.json", "http://127.0.0.1:8000")
+        if args.through_gateway
+        else (jwks.url, jwks.issuer)
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database,
+        "AUTH_JWKS_URL": trusted[0],
+        "AUTH_ISSUER": trusted[1],
+        "AUTH_AUDIENCE": jwks.audience,
+        "DJANGO_SETTINGS_MODULE": "bench_settings",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
+def scenarios_of(
+    args: argparse.Namespace, base: str, hello: tuple[str, str], orders_label: str
+) -> list[tuple[str, dict]]:
+    """The hello-world and the order placement, as load targets."""
+    return [
+        (hello[0], {"method": "GET", "url": hello[1], "ok": 200, "auth": args.through_gateway}),
+        (
+            orders_label,
+            {
+                "method": "POST",
+                "url": base + "/orders/",
+                "ok": 201,
+                "idempotency": args.idempotency_key,
+                "auth": True,
+            },
+        ),
+    ]
+
+
+def served_scenarios(args, env, jwks, gateway_port, orders_port, logs, tracing, processes):
+    """Start the gateway in front of orders (--through-gateway) or mint tokens locally; return
+    the scenarios, the customers' tokens and the gateway (None without it)."""
+    if not args.through_gateway:
+        tokens = [
+            jwks.mint(sub=f"bench-{i}", email=f"bench{i}@example.com", ttl=3600)
+            for i in range(CUSTOMERS)
+        ]
+        base = f"http://127.0.0.1:{orders_port}"
+        hello = ("DRF hello-world GET /bench/hello/", base + "/bench/hello/")
+        label = "POST /orders/ (orders -> catalog -> PostgreSQL)"
+        return scenarios_of(args, base, hello, label), tokens, None
+    orders_url = f"http://127.0.0.1:{orders_port}"
+    gateway, tokens = start_gateway(
+        gateway_port, env["CATALOG_URL"], orders_url, args, logs, tracing
+    )
+    processes.append(gateway)
+    base = f"http://127.0.0.1:{gateway_port}"
+    hello = (
+        "DRF hello-world GET /customers/bench-hello/ (gateway -> orders)",
+        base + "/customers/bench-hello/",
+    )
+    label = "POST /orders/ (gateway -> orders -> catalog -> PostgreSQL)"
+    return scenarios_of(args, base, hello, label), tokens, gateway
+
+
+def measure(args, scenarios, tokens: list[str], servers: list[int]) -> dict[str, list[dict]]:
+    """Warm up, then alternate the scenarios round after round; return each one's rounds."""
+    context = multiprocessing.get_context("spawn")
+    runs: dict[str, list[dict]] = {label: [] for label, _ in scenarios}
+    with context.Pool(2) as pool:
+        for _, target in scenarios:
+            run_scenario(pool, target, args.concurrency, args.warmup, tokens, servers)
+        # Alternate the scenarios so that a change in the machine's load hits both alike.
+        for _ in range(args.rounds):
+            for label, target in scenarios:
+                runs[label].append(
+                    run_scenario(pool, target, args.concurrency, args.seconds, tokens, servers)
+                )
+    return runs
+
+
+def main() -> None:
+    args = arguments()
     logs = Path(tempfile.mkdtemp(prefix="bench-orders-"))
     jwks = LocalJWKS()
     processes: list[subprocess.Popen] = []
     tracing: dict[str, str] = {}
     try:
         if args.traced:
-            sink_port = free_port()
-            sink_script = Path(sys.executable).with_name("ecomms-otlp-sink")
-            sink = [str(sink_script), "--port", str(sink_port)]
-            processes.append(subprocess.Popen(sink))
-            tracing = {
-                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
-                "OTEL_TRACES_SAMPLER": "always_on",
-                "OTEL_SDK_DISABLED": "false",
-            }
+            sink, tracing = harness.otlp_sink()
+            processes.append(sink)
         recreate_database(args.database)
         gateway_port = free_port()
-        trusted = (
-            (f"http://127.0.0.1:{gateway_port}/.well-known/jwks.json", "http://127.0.0.1:8000")
-            if args.through_gateway
-            else (jwks.url, jwks.issuer)
-        )
-        env = {
-            **os.environ,
-            "DATABASE_URL": args.database,
-            "AUTH_JWKS_URL": trusted[0],
-            "AUTH_ISSUER": trusted[1],
-            "AUTH_AUDIENCE": jwks.audience,
-            "DJANGO_SETTINGS_MODULE": "bench_settings",
-            "LOG_LEVEL": "WARNING",
-        }
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
-            cwd=ORDERS_DIR,
-            env={**env, "PYTHONPATH": str(BENCH_DIR)},
-            check=True,
-        )
-        catalog, catalog_port = start_gunicorn(
-            "catalog", f"ecomms_standins.catalog:sample({PRODUCTS})", env, 1, logs
-        )
+        env = orders_env(args, jwks, gateway_port)
+        migrate = [sys.executable, "manage.py", "migrate", "--verbosity", "0"]
+        migrate_env = {**env, "PYTHONPATH": str(BENCH_DIR)}
+        subprocess.run(migrate, cwd=ORDERS_DIR, env=migrate_env, check=True)
+        standin = f"ecomms_standins.catalog:sample({PRODUCTS})"
+        catalog, catalog_port = start_gunicorn("catalog", standin, env, 1, logs)
         processes.append(catalog)
         env["CATALOG_URL"] = f"http://127.0.0.1:{catalog_port}"
         orders, orders_port = start_gunicorn(
             "orders", "config.wsgi:application", {**env, **tracing}, args.workers, logs
         )
         processes.append(orders)
-        wait_until_up(orders_port, "/healthz")
-
+        harness.wait_until_up(orders_port, "/healthz", deadline=30)
+        scenarios, tokens, gateway = served_scenarios(
+            args, env, jwks, gateway_port, orders_port, logs, tracing, processes
+        )
         # Server CPU per answer: the orders service and the catalog stand-in with their workers.
-        servers = [orders.pid, catalog.pid]
-        if args.through_gateway:
-            gateway, tokens = start_gateway(
-                gateway_port,
-                env["CATALOG_URL"],
-                f"http://127.0.0.1:{orders_port}",
-                args,
-                logs,
-                tracing,
-            )
-            processes.append(gateway)
-            servers.append(gateway.pid)
-            base = f"http://127.0.0.1:{gateway_port}"
-            hello = (
-                "DRF hello-world GET /customers/bench-hello/ (gateway -> orders)",
-                base + "/customers/bench-hello/",
-            )
-            orders_label = "POST /orders/ (gateway -> orders -> catalog -> PostgreSQL)"
-        else:
-            tokens = [
-                jwks.mint(sub=f"bench-{i}", email=f"bench{i}@example.com", ttl=3600)
-                for i in range(CUSTOMERS)
-            ]
-            base = f"http://127.0.0.1:{orders_port}"
-            hello = ("DRF hello-world GET /bench/hello/", base + "/bench/hello/")
-            orders_label = "POST /orders/ (orders -> catalog -> PostgreSQL)"
-        scenarios = [
-            (hello[0], {"method": "GET", "url": hello[1], "ok": 200, "auth": args.through_gateway}),
-            (
-                orders_label,
-                {
-                    "method": "POST",
-                    "url": base + "/orders/",
-                    "ok": 201,
-                    "idempotency": args.idempotency_key,
-                    "auth": True,
-                },
-            ),
-        ]
-        context = multiprocessing.get_context("spawn")
-        runs: dict[str, list[dict]] = {label: [] for label, _ in scenarios}
-        with context.Pool(2) as pool:
-            for _, target in scenarios:
-                run_scenario(pool, target, args.concurrency, args.warmup, tokens, servers)
-            # Alternate the scenarios so that a change in the machine's load hits both alike.
-            for _ in range(args.rounds):
-                for label, target in scenarios:
-                    runs[label].append(
-                        run_scenario(pool, target, args.concurrency, args.seconds, tokens, servers)
-                    )
+        servers = [orders.pid, catalog.pid] + ([gateway.pid] if gateway else [])
+        runs = measure(args, scenarios, tokens, servers)
         memory = {"orders (gunicorn)": report.rss_mb(orders.pid)}
         memory["catalog stand-in (gunicorn)"] = report.rss_mb(catalog.pid)
-        if args.through_gateway:
+        if gateway:
             memory["auth gateway (gunicorn)"] = report.rss_mb(gateway.pid)
         results = {label: summarize(label_runs) for label, label_runs in runs.items()}
         with psycopg.connect(args.database) as connection:
@@ -453,6 +437,16 @@ def main() -> None:
         if args.through_gateway:
             drop_database(gateway_database(args.database))
 
+    print_results(args, runs, results, stored, logs)
+    if args.json:
+        report.write(args.json, json_result(args, runs, results, memory))
+        print(f"written: {args.json}")
+    failed = [label for label, result in results.items() if not result["ok"]]
+    if failed:
+        raise SystemExit(f"bench: no successful answer at all for {', '.join(failed)}")
+
+
+def print_results(args, runs: dict, results: dict, stored: int, logs: Path) -> None:
     print(
         f"\nconcurrency {args.concurrency}, {args.rounds} rounds of {args.seconds:g} s per "
         f"scenario, {args.workers} gunicorn workers, {os.cpu_count()} CPUs, logs in {logs}\n"
@@ -486,12 +480,6 @@ def main() -> None:
     for label, result in results.items():
         if result["errors"]:
             print(f"non-success answers for {label}: {result['statuses']}")
-    if args.json:
-        report.write(args.json, json_result(args, runs, results, memory))
-        print(f"written: {args.json}")
-    failed = [label for label, result in results.items() if not result["ok"]]
-    if failed:
-        raise SystemExit(f"bench: no successful answer at all for {', '.join(failed)}")
 
 
 def json_result(
