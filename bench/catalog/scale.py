@@ -17,7 +17,6 @@ process CPU time over the calls), ``average_price``, and the tree calls. Each fi
 is printed beside its figure at one million.
 """
 
-import argparse
 import bisect
 import itertools
 import json
@@ -30,19 +29,17 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from bench import report
+from bench import harness, report
 from bench.catalog.run import (
-    SERVER,
     TARGET_DETAIL_CPU_MS,
     TARGET_LIST_CPU_MS,
     WORKERS,
-    Client,
     catalog_served,
     cpu_per_call,
     load,
-    percentile,
     upload_all,
 )
+from bench.harness import SERVER, Client, percentile
 
 CLIENTS = 4
 UPLOAD_CLIENTS = 4
@@ -269,41 +266,59 @@ def write_section(page: Path, lines: list[str]) -> None:
     page.write_text(text)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def arguments():
+    parser = harness.parser()
     parser.add_argument("--products", type=int, default=10_000_000)
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--chunk", type=int, default=10_000)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--markdown", type=Path, help="replace the catalog-at-scale section of this page"
     )
-    parser.add_argument("--smoke", action="store_true", help="seconds; figures not meaningful")
     args = parser.parse_args()
-    checkpoint, categories, database = CHECKPOINT, CATEGORIES, "catalog_bench_scale"
+    args.checkpoint, args.categories = CHECKPOINT, CATEGORIES
+    args.database = "catalog_bench_scale"
     if args.smoke:
         args.products, args.requests, args.chunk = 4000, 200, 1000
-        checkpoint, categories = 2000, 300
-        database = f"catalog_bench_scale_smoke_{os.getpid()}"
+        args.checkpoint, args.categories = 2000, 300
+        args.database = f"catalog_bench_scale_smoke_{os.getpid()}"
+    return args
+
+
+def grown(args) -> dict:
+    """Upload a checkpoint at a time, measuring at the checkpoint and at the end."""
     rates: list[float] = []
     at_checkpoint: dict[str, tuple] = {}
     chosen_then: dict[str, tuple[str, int]] = {}
-    with catalog_served(database) as served:
+    with catalog_served(args.database) as served:
         port, gunicorn, admin = served.port, served.process, served.admin_token
-        products = Products(category_tree(categories))
+        products = Products(category_tree(args.categories))
         loaded = 0
         while loaded < args.products:
-            step = min(checkpoint, args.products - loaded)
+            step = min(args.checkpoint, args.products - loaded)
             rates.append(upload(port, admin, products, step, args.chunk))
             loaded += step
             print(f"{loaded:,} products: {rates[-1]:,.0f} products/s", flush=True)
-            if loaded == checkpoint and loaded < args.products:
-                at_checkpoint, chosen_then = measure(gunicorn.pid, port, database, args.requests)
-        final, chosen = measure(gunicorn.pid, port, database, args.requests)
-        with psycopg.connect(f"{SERVER}/{database}", autocommit=True) as conn:
+            if loaded == args.checkpoint and loaded < args.products:
+                at_checkpoint, chosen_then = measure(
+                    gunicorn.pid, port, args.database, args.requests
+                )
+        final, chosen = measure(gunicorn.pid, port, args.database, args.requests)
+        with psycopg.connect(f"{SERVER}/{args.database}", autocommit=True) as conn:
             size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
             category_count = conn.execute("SELECT count(*) FROM catalog_category").fetchone()[0]
+    return {
+        "rates": rates,
+        "at_checkpoint": at_checkpoint,
+        "chosen_then": chosen_then,
+        "final": final,
+        "chosen": chosen,
+        "size": size,
+        "category_count": category_count,
+    }
 
+
+def scale_figures(args, rates: list[float], final: dict, at_checkpoint: dict) -> list[dict]:
+    """Upload rates million by million, then each measure beside its value at the checkpoint."""
     figures = [
         report.figure(
             f"upload, million {number + 1} ({UPLOAD_CLIENTS} clients)"
@@ -326,19 +341,25 @@ def main() -> None:
                 value,
                 unit,
                 baseline=beside[0] if beside else None,
-                baseline_label=f"at {checkpoint:,} products" if beside else "",
+                baseline_label=f"at {args.checkpoint:,} products" if beside else "",
                 target=target,
                 met=met,
             )
         )
+    return figures
+
+
+def page_lines(args, seen: dict, figures: list[dict]) -> list[str]:
+    """The catalog-at-scale section: the run, the categories browsed, the table."""
+    checkpoint = args.checkpoint
     lines = [
-        f"Catalog at scale: {args.products:,} products, {category_count:,} categories, "
-        f"database {size / 2**30:.1f} GiB; load average {os.getloadavg()[0]:.1f} at the end on "
-        f"{os.cpu_count()} cores. `{' '.join(sys.argv)}`",
+        f"Catalog at scale: {args.products:,} products, {seen['category_count']:,} categories, "
+        f"database {seen['size'] / 2**30:.1f} GiB; load average {os.getloadavg()[0]:.1f} at the "
+        f"end on {os.cpu_count()} cores. `{' '.join(sys.argv)}`",
         "",
     ]
-    for label, (slug, count) in chosen.items():
-        then = chosen_then.get(label)
+    for label, (slug, count) in seen["chosen"].items():
+        then = seen["chosen_then"].get(label)
         beside = f"; at {checkpoint:,}: `{then[0]}` ({then[1]:,})" if then else ""
         lines.append(f"- {label} category browsed: `{slug}` ({count:,} products){beside}")
     lines += [
@@ -347,6 +368,14 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(report.figure_row("catalog", item)[1:]) + " |" for item in figures]
+    return lines
+
+
+def main() -> None:
+    args = arguments()
+    seen = grown(args)
+    figures = scale_figures(args, seen["rates"], seen["final"], seen["at_checkpoint"])
+    lines = page_lines(args, seen, figures)
     print("\n".join(lines))
     if args.markdown:
         write_section(args.markdown, lines)
@@ -357,14 +386,14 @@ def main() -> None:
                 "catalog-scale",
                 config={
                     "products": args.products,
-                    "categories": category_count,
-                    "database_gib": round(size / 2**30, 2),
+                    "categories": seen["category_count"],
+                    "database_gib": round(seen["size"] / 2**30, 2),
                     "workers": WORKERS,
                     "clients": CLIENTS,
                     "smoke": args.smoke,
-                    "browsed": {label: list(value) for label, value in chosen.items()},
+                    "browsed": {label: list(value) for label, value in seen["chosen"].items()},
                     "browsed_at_checkpoint": {
-                        label: list(value) for label, value in chosen_then.items()
+                        label: list(value) for label, value in seen["chosen_then"].items()
                     },
                 },
                 figures=figures,

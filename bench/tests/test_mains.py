@@ -19,7 +19,6 @@ CHECKED = [
 ]
 # not yet brought under the limit: listed so that the test says so, and fails once they are
 STILL_LONG = {
-    ("catalog/scale.py", "main"),
     ("notifier/run.py", "run"),
 }
 
