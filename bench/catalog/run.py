@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,43 +207,41 @@ class Served:
 
 @contextmanager
 def catalog_served(database: str) -> Iterator[Served]:
-    """Serve the catalog with gunicorn on a fresh database; drop both at the end."""
+    """Serve the catalog with gunicorn on a fresh database; drop both however the block ends."""
     from ecomms_standins.jwks import LocalJWKS
 
-    jwks = LocalJWKS()
-    admin = jwks.mint(roles=["customer", "admin"], ttl=24 * 3600)
-    harness.database_recreate(SERVER, database)
     port = harness.free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{SERVER}/{database}",
-        "AUTH_JWKS_URL": jwks.url,
-        "AUTH_ISSUER": jwks.issuer,
-        "AUTH_AUDIENCE": jwks.audience,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": str(WORKERS),
-        "GUNICORN_TIMEOUT": "300",
-        "LOG_LEVEL": "WARNING",
-    }
-    python = Path(sys.executable)
-    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=SERVICE, env=env, check=True)
-    gunicorn = subprocess.Popen(
-        [python.parent / "gunicorn", "config.wsgi:application", "--access-logfile", "/dev/null"],
-        cwd=SERVICE,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        harness.wait_until_up(port, "/healthz", deadline=30)
-        yield Served(port, gunicorn, admin, env)
-    finally:
-        gunicorn.send_signal(signal.SIGTERM)
-        gunicorn.wait(timeout=60)
-        jwks.close()
-        harness.database_drop(SERVER, database)
+    with closing(LocalJWKS()) as jwks, harness.throwaway_databases(database) as (url,):
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "AUTH_JWKS_URL": jwks.url,
+            "AUTH_ISSUER": jwks.issuer,
+            "AUTH_AUDIENCE": jwks.audience,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "WEB_CONCURRENCY": str(WORKERS),
+            "GUNICORN_TIMEOUT": "300",
+            "LOG_LEVEL": "WARNING",
+        }
+        python = Path(sys.executable)
+        subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=SERVICE, env=env, check=True)
+        serve = [python.parent / "gunicorn", "config.wsgi:application"]
+        gunicorn = subprocess.Popen(
+            [*serve, "--access-logfile", "/dev/null"],
+            cwd=SERVICE,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            harness.wait_until_up(port, "/healthz", deadline=30)
+            admin = jwks.mint(roles=["customer", "admin"], ttl=24 * 3600)
+            yield Served(port, gunicorn, admin, env)
+        finally:
+            gunicorn.send_signal(signal.SIGTERM)
+            gunicorn.wait(timeout=60)
 
 
 def arguments():
