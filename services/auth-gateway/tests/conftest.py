@@ -1,4 +1,3 @@
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from gateway.identity.oidc import forget_discovery
 from gateway.identity.tokens import verified_tokens
 
 from ecomms_standins.jwks import SigningKey, TokenMinter
+from ecomms_standins.serving import ServerThread
 from tests.edge import EdgeClient, EdgeServer
 from tests.servers import HTTPStandIn, ScriptedProvider
 
@@ -92,12 +92,8 @@ def local_provider() -> Iterator[LocalProvider]:
     server = werkzeug.serving.make_server(
         "127.0.0.1", 0, oidc_provider_mock.app(require_nonce=True), threaded=True
     )
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    yield LocalProvider(url=f"http://127.0.0.1:{server.server_port}")
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with ServerThread(server, poll_interval=0.1) as serving:
+        yield LocalProvider(url=serving.url)
 
 
 @pytest.fixture

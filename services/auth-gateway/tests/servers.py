@@ -5,7 +5,6 @@ import hashlib
 import json
 import secrets
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 
 from ecomms_standins.jwks import SigningKey
+from ecomms_standins.serving import ServerThread
 
 
 @dataclass
@@ -54,19 +54,16 @@ class HTTPStandIn:
         self.received: list[Received] = []
         self.reply = Reply()
         self.respond: Callable[[Received], Reply] | None = None
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        server = _QuietServer(("127.0.0.1", 0), self._handler())
+        server.daemon_threads = True
+        self._serving = ServerThread(server).start()
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._serving.url
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._serving.close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         stand_in = self

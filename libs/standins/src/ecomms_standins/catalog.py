@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from ecomms_standins.serving import serve_until_stopped
+from ecomms_standins.serving import ServerThread, serve_until_stopped
 
 IDS_RE = re.compile(r"^[1-9]\d{0,18}(,[1-9]\d{0,18}){0,199}$")
 
@@ -107,22 +107,17 @@ class CatalogServer:
 
     def __init__(self, app: CatalogStandIn, *, host: str = "127.0.0.1", port: int = 0):
         self.app = app
-        self._server = make_server(
+        server = make_server(
             host, port, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
         )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
+        self._serving = ServerThread(server, poll_interval=0.05).start()
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._serving.url
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._serving.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,7 +2,6 @@
 
 import argparse
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -13,7 +12,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ecomms_standins.serving import serve_until_stopped
+from ecomms_standins.serving import ServerThread, serve_until_stopped
 
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 DEFAULT_AUDIENCE = "ecomms"
@@ -54,24 +53,21 @@ class LocalJWKS:
         self.current = SigningKey.generate()
         self.published: list[SigningKey] = [self.current]
         self.fetch_count = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._serving = ServerThread(server).start()
         # None: this server is the issuer, and serves its RFC 8414 metadata.
         self.issuer = issuer or self.base_url
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._serving.url
 
     @property
     def url(self) -> str:
         return f"{self.base_url}/.well-known/jwks.json"
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._serving.close()
 
     def rotate(self) -> SigningKey:
         """Sign with a new key from now on; keep serving the old one too."""

@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
-from ecomms_standins.serving import serve_until_stopped
+from ecomms_standins.serving import ServerThread, serve_until_stopped
 
 KINDS = {
     ProtoSpan.SPAN_KIND_INTERNAL: "internal",
@@ -79,7 +79,7 @@ class OtlpReceiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._serving = ServerThread(self.server)
 
     @property
     def endpoint(self) -> str:
@@ -91,12 +91,11 @@ class OtlpReceiver:
         return self.server.server_address[1]
 
     def start(self) -> "OtlpReceiver":
-        self.thread.start()
+        self._serving.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serving.close()
 
     def receive(self, body: bytes, *, gzipped: bool = False) -> None:
         with self._lock:

@@ -1,9 +1,48 @@
-"""What every stand-in's console script shares: logging to stderr, and running until a signal."""
+"""What the stand-ins share: serving in a thread beside a test or a script, and a console
+script's logging and running until a signal."""
 
 import logging
 import os
 import signal
 import threading
+from socketserver import BaseServer
+from typing import Self
+
+
+class ServerThread:
+    """Run ``server.serve_forever`` in a daemon thread; ``close()`` stops it and frees the port.
+
+    A context manager too: ``with ServerThread(server) as serving:`` serves for the block.
+    """
+
+    def __init__(self, server: BaseServer, *, poll_interval: float = 0.5) -> None:
+        self.server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(poll_interval,), daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the listening socket."""
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and close the listening socket (only the latter if it never started)."""
+        # shutdown() waits for serve_forever to end: never started, it would wait for ever.
+        if self._thread.ident is not None:
+            self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def serve_until_stopped(announcement: str) -> None:

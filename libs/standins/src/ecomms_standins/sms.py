@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from ecomms_standins.serving import serve_until_stopped
+from ecomms_standins.serving import ServerThread, serve_until_stopped
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class SmsStandIn:
         self.server = ThreadingHTTPServer((host, port), self._handler_class())
         self.server.daemon_threads = True
         self.host, self.port = self.server.server_address[:2]
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread(self.server)
 
     @property
     def url(self) -> str:
@@ -85,13 +85,11 @@ class SmsStandIn:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> "SmsStandIn":
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self._serving.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serving.close()
 
     def _record(self, accepted: list[ReceivedSms]) -> None:
         if self.record is None or not accepted:
