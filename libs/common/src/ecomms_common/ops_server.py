@@ -6,6 +6,8 @@ The notifier's consumer and orders' outbox relay run it; a web process has gunic
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -23,8 +25,12 @@ class _QuietHandler(WSGIRequestHandler):
         logger.debug(format, *args)
 
 
-def serve_ops(*, host: str, port: int) -> WSGIServer:
-    """Start serving ``/healthz``, ``/readyz``, ``/metrics`` in a thread; return the server."""
+@contextmanager
+def serving_ops(*, host: str, port: int) -> Iterator[WSGIServer]:
+    """Serve ``/healthz``, ``/readyz``, ``/metrics`` in a thread for the block; then stop it.
+
+    However the block ends, the server stops and its port is freed before the block is left.
+    """
     server = make_server(
         host,
         port,
@@ -33,4 +39,8 @@ def serve_ops(*, host: str, port: int) -> WSGIServer:
         handler_class=_QuietHandler,
     )
     threading.Thread(target=server.serve_forever, name="ops-http", daemon=True).start()
-    return server
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -5,7 +5,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from ecomms_common.ops_server import serve_ops
+from ecomms_common.ops_server import serving_ops
 from ecomms_common.tracing import tracing_setup, tracing_shutdown
 from notifier.worker import NotifierWorker
 
@@ -24,11 +24,9 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        server = serve_ops(host=settings.OPS_HOST, port=settings.OPS_PORT)
-        logger.info("probes and metrics on http://%s:%d", *server.server_address[:2])
         try:
-            NotifierWorker(stop=stop).run()
+            with serving_ops(host=settings.OPS_HOST, port=settings.OPS_PORT) as server:
+                logger.info("probes and metrics on http://%s:%d", *server.server_address[:2])
+                NotifierWorker(stop=stop).run()
         finally:
-            server.shutdown()
-            server.server_close()
             tracing_shutdown()

@@ -1,3 +1,4 @@
+import contextlib
 import signal
 import threading
 
@@ -5,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from prometheus_client import REGISTRY
 
-from ecomms_common.ops_server import serve_ops
+from ecomms_common.ops_server import serving_ops
 from ecomms_common.outbox.metrics import OutboxGauges
 from ecomms_common.outbox.relay import OutboxRelay
 from ecomms_common.tracing import tracing_setup, tracing_shutdown
@@ -36,16 +37,14 @@ class Command(BaseCommand):
             return
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        server = None
+        ops = contextlib.nullcontext()
         if settings.OUTBOX_RELAY_METRICS_PORT:
             REGISTRY.register(OutboxGauges())
-            server = serve_ops(
+            ops = serving_ops(
                 host=settings.OUTBOX_RELAY_METRICS_HOST, port=settings.OUTBOX_RELAY_METRICS_PORT
             )
         try:
-            relay.run()
+            with ops:
+                relay.run()
         finally:
-            if server is not None:
-                server.shutdown()
-                server.server_close()
             tracing_shutdown()
