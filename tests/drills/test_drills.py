@@ -13,6 +13,7 @@ import uuid
 import pytest
 from ecomms_drills.ledger import Ledger, Tally
 from ecomms_drills.outside import Behaviour
+from ecomms_drills.stack import QUICK_RETRIES
 from ecomms_drills.traffic import Burst, Reply, describe, place
 from ecomms_e2e.client import wait_for
 
@@ -40,7 +41,16 @@ def settled_exactly_once(ledger: Ledger, replies: list[Reply], count: int) -> Ta
 
 
 def order_created(api, product):
-    """Place an order until one is created (a circuit breaker may still be open)."""
+    """Once the catalog is back: wait until no orders process's catalog breaker can still be
+    open, then place an order until one is created.
+
+    Each orders worker process has its own breaker, and an order closes only the breaker of the
+    process that placed it: one that opened in the drill stays open for
+    ``CATALOG_BREAKER_RESET_SECONDS`` whatever the others do, and would answer the next drill's
+    first orders 503 catalog_unavailable (the gateway's kept connections may all lead to it).
+    After that period, the first order each process takes is its breaker's trial, and succeeds.
+    """
+    time.sleep(float(QUICK_RETRIES["CATALOG_BREAKER_RESET_SECONDS"]) + 0.5)
 
     def attempt():
         reply = place(api, product)
@@ -98,7 +108,7 @@ def test_every_order_gets_503_while_the_catalog_stalls_under_load(stack, alice, 
     finally:
         stack.signal("catalog", signal.SIGCONT)
     assert ledger.committed() == [], "an order without a catalog answer"
-    order_created(alice, product)  # the breakers close again before the next drill
+    order_created(alice, product)
     stalled = burst.replies()
     assert [(r.status, r.code) for r in stalled] == [(503, "catalog_unavailable")] * 6, stalled
 
