@@ -6,9 +6,7 @@ from ecomms_common.base_settings import (
     MIDDLEWARE,
     REST_FRAMEWORK,
     SPECTACULAR_SETTINGS,
-    database,
     env,
-    logging_config,
 )
 
 SERVICE_NAME = "auth-gateway"
@@ -36,8 +34,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     MIDDLEWARE[-1],
 ]
-DATABASES = {"default": database()}
-LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database"]
 AUTH_USER_MODEL = "gateway.User"
 # The gateway verifies bearer tokens with its own keys, never by fetching its own JWKS.

@@ -1,19 +1,11 @@
 """Settings of the orders service: shared defaults from ecomms_common, all from the env."""
 
 from ecomms_common.base_settings import *  # noqa: F403
-from ecomms_common.base_settings import (
-    INSTALLED_APPS,
-    SPECTACULAR_SETTINGS,
-    database,
-    env,
-    logging_config,
-)
+from ecomms_common.base_settings import INSTALLED_APPS, SPECTACULAR_SETTINGS, env
 
 SERVICE_NAME = "orders"
 
 INSTALLED_APPS = [*INSTALLED_APPS, "ecomms_common.outbox", "orders"]
-DATABASES = {"default": database()}
-LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database", "broker"]
 SPECTACULAR_SETTINGS = {
     **SPECTACULAR_SETTINGS,

@@ -3,14 +3,17 @@
 A service's ``config/settings.py`` star-imports this module, then names itself and its own apps::
 
     from ecomms_common.base_settings import *  # noqa: F403
-    from ecomms_common.base_settings import INSTALLED_APPS, database, logging_config
+    from ecomms_common.base_settings import INSTALLED_APPS
 
     SERVICE_NAME = "catalog"
     INSTALLED_APPS = [*INSTALLED_APPS, "catalog"]
-    DATABASES = {"default": database()}
-    LOGGING = logging_config(service=SERVICE_NAME)
+
+``DATABASES`` (``DATABASE_URL``'s PostgreSQL) and ``LOGGING`` (JSON lines) come from here. The
+plumbing reads ``SERVICE_NAME`` where it needs the name: each log line's ``service``, the traces'
+``service.name`` (ecomms_common.tracing), the broker connections' name (ecomms_common.amqp).
 """
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -254,8 +257,12 @@ def database() -> dict[str, Any]:
     return config
 
 
-def logging_config(*, service: str) -> dict[str, Any]:
-    """Return a LOGGING dict: one JSON object per line, with the service and the request id."""
+def logging_config(*, service: str | None = None) -> dict[str, Any]:
+    """Return a LOGGING dict: one JSON object per line, with the service and the request id.
+
+    ``service`` names the service in each line; None: the settings' ``SERVICE_NAME``, read when
+    Django configures logging (once every setting is loaded).
+    """
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -267,10 +274,10 @@ def logging_config(*, service: str) -> dict[str, Any]:
         },
         "formatters": {
             "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",
+                "()": "ecomms_common.base_settings.json_log_formatter",
                 "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-                "static_fields": {"service": service},
+                "service": service,
             }
         },
         "handlers": {
@@ -286,3 +293,15 @@ def logging_config(*, service: str) -> dict[str, Any]:
             "django_guid": {"level": "WARNING"},
         },
     }
+
+
+def json_log_formatter(*, service: str | None, **options: Any) -> logging.Formatter:
+    """Return the JSON formatter of ``logging_config``; ``service`` None: ``SERVICE_NAME``."""
+    from django.conf import settings
+    from pythonjsonlogger.json import JsonFormatter
+
+    return JsonFormatter(**options, static_fields={"service": service or settings.SERVICE_NAME})
+
+
+DATABASES = {"default": database()}
+LOGGING = logging_config()
