@@ -41,3 +41,5 @@ CATALOG_MAX_UPLOAD_PRODUCTS = env.int("CATALOG_MAX_UPLOAD_PRODUCTS", default=10_
 # (catalog.api.average_price); it steps aside by itself when MIDDLEWARE is not the list it was
 # verified against.
 CATALOG_AVERAGE_PRICE_FAST_PATH = env.bool("CATALOG_AVERAGE_PRICE_FAST_PATH", default=True)
+# The same for a product's detail and a page of products (catalog.api.product_reads).
+CATALOG_PRODUCT_FAST_PATH = env.bool("CATALOG_PRODUCT_FAST_PATH", default=True)

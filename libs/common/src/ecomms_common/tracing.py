@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 TRACER_NAME = "ecomms"
 PROBE_PATHS = "/healthz,/readyz,/metrics"
+# What the Django instrumentation puts first in MIDDLEWARE when it is installed.
+DJANGO_MIDDLEWARE = (
+    "opentelemetry.instrumentation.django.middleware.otel_middleware._DjangoMiddleware"
+)
 _enabled = False
 _provider: Any = None
 
@@ -126,6 +130,73 @@ def _instrument(*, database: bool) -> None:
         from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
         RequestsInstrumentor().instrument()
+
+
+def django_server_span(
+    request: Any, *, route: str, status: str, headers: list[tuple[str, str]], start_time: int
+) -> list[tuple[str, str]]:
+    """Record the SERVER span the Django instrumentation makes, for a request answered ahead
+    of Django's middleware (e.g. a WSGI fast path); return the headers to add to the answer.
+
+    ``request`` is Django's request of the WSGI environ, ``route`` the route Django would have
+    matched, ``status`` and ``headers`` the answer's, ``start_time`` when the request arrived
+    (ns). The span is the instrumentation's own: its tracer, name (``GET <route>``),
+    attributes (request, ``http.route``, response), parent (the ``traceparent`` received) and
+    excluded URLs. Nothing is recorded when the Django instrumentation is not installed.
+    """
+    if not _enabled:
+        return []
+    from opentelemetry.instrumentation.django.middleware.otel_middleware import _DjangoMiddleware
+    from opentelemetry.instrumentation.propagators import get_global_response_propagator
+    from opentelemetry.instrumentation.utils import (
+        _start_internal_or_server_span,
+        extract_attributes_from_object,
+    )
+    from opentelemetry.instrumentation.wsgi import (
+        add_response_attributes,
+        collect_custom_request_headers_attributes,
+        collect_custom_response_headers_attributes,
+        collect_request_attributes,
+        wsgi_getter,
+    )
+    from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
+
+    tracer, mode = _DjangoMiddleware._tracer, _DjangoMiddleware._sem_conv_opt_in_mode
+    if tracer is None or _DjangoMiddleware._excluded_urls.url_disabled(
+        request.build_absolute_uri("?")
+    ):
+        return []
+    attributes = collect_request_attributes(request.META, mode)
+    span, token = _start_internal_or_server_span(
+        tracer=tracer,
+        span_name=f"{request.method} {route}",
+        start_time=start_time,
+        context_carrier=request.META,
+        context_getter=wsgi_getter,
+        attributes=attributes,
+    )
+    added: dict[str, str] = {}
+    try:
+        if span.is_recording():
+            traced = _DjangoMiddleware._traced_request_attrs
+            for key, value in extract_attributes_from_object(request, traced, {}).items():
+                span.set_attribute(key, value)
+            if span.kind == SpanKind.SERVER:
+                span.set_attributes(collect_custom_request_headers_attributes(request.META))
+            span.set_attribute(HTTP_ROUTE, route)
+        add_response_attributes(
+            span, status, headers, duration_attrs=dict(attributes), sem_conv_opt_in_mode=mode
+        )
+        if span.is_recording() and span.kind == SpanKind.SERVER:
+            span.set_attributes(collect_custom_response_headers_attributes(headers))
+        propagator = get_global_response_propagator()
+        if propagator:
+            propagator.inject(added, context=trace.set_span_in_context(span))
+    finally:
+        span.end()
+        if token is not None:
+            context.detach(token)
+    return list(added.items())
 
 
 def tracing_shutdown() -> None:

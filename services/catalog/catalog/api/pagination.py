@@ -9,11 +9,12 @@ repeats nor skips a product while products are added.
 
 import base64
 import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from django.http import HttpRequest
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
 from catalog.models import PRICE_MAX_DIGITS
@@ -42,18 +43,19 @@ class PageRequest:
         return SORTS[self.sort]
 
 
-def page_request(request: Request) -> PageRequest:
-    """Read sort, page_size and cursor; a bad value is a 400 naming it, a bad cursor a 404."""
-    sort = request.query_params.get("sort", DEFAULT_SORT)
+def page_request(params: Mapping[str, str]) -> PageRequest:
+    """Read sort, page_size and cursor of a query (the last value of each name, as
+    ``request.query_params.get``); a bad value is a 400 naming it, a bad cursor a 404."""
+    sort = params.get("sort", DEFAULT_SORT)
     if sort not in SORTS:
         raise ValidationError({"sort": [f"One of: {', '.join(SORTS)}."]})
-    raw_size = request.query_params.get("page_size")
+    raw_size = params.get("page_size")
     size = PAGE_SIZE
     if raw_size is not None:
         if not (raw_size.isascii() and raw_size.isdigit() and 0 < int(raw_size) <= MAX_PAGE_SIZE):
             raise ValidationError({"page_size": [f"A whole number from 1 to {MAX_PAGE_SIZE}."]})
         size = int(raw_size)
-    cursor = request.query_params.get("cursor")
+    cursor = params.get("cursor")
     if cursor is None:
         return PageRequest(sort, size, None, backwards=False)
     after, backwards = _decode(cursor, sort)
@@ -90,7 +92,7 @@ def _decode(cursor: str, sort: str) -> tuple[tuple[Decimal, int], bool]:
 
 
 def page_links(
-    request: Request, page: PageRequest, rows: list[ProductRecord], more: bool
+    request: HttpRequest, page: PageRequest, rows: list[ProductRecord], more: bool
 ) -> tuple[str | None, str | None]:
     """Return the next and previous links of a page of these products (in display order).
 

@@ -328,7 +328,7 @@ class ProductListView(CachedReadMixin, APIView):
             category_id = selectors.category_id_by_slug(slug=slug)
             if category_id is None:
                 raise NotFound(f"No category has the slug {slug!r}.")
-        page = page_request(request)
+        page = page_request(request.query_params)
         rows, more = selectors.product_page(
             category_id=category_id,
             order=page.order,

@@ -1,0 +1,133 @@
+"""With tracing on, the reads answered ahead of Django make the SERVER span Django's
+instrumentation makes for them: same name, kind, attributes and parent."""
+
+import logging
+
+import pytest
+from catalog.api.average_price import AVERAGE_PRICE
+from catalog.api.fast_reads import FastReads
+from catalog.api.product_reads import PRODUCT_READS
+from django.core.wsgi import get_wsgi_application
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from prometheus_client import REGISTRY
+
+from ecomms_common import tracing
+from tests.conftest import product
+
+pytestmark = pytest.mark.django_db
+
+CLIENT_TRACE, CLIENT_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+TRACEPARENT = f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"
+
+
+def _answered() -> float:
+    product_reads = sum(
+        REGISTRY.get_sample_value("catalog_product_fast_path_seconds_count", {"read": read}) or 0
+        for read in ("detail", "list")
+    )
+    average_price = REGISTRY.get_sample_value("catalog_average_price_fast_path_seconds_count")
+    return product_reads + (average_price or 0)
+
+
+@pytest.fixture
+def traced(monkeypatch):
+    """Tracing on as config/wsgi.py sets it up (Django's instrumentation first in MIDDLEWARE),
+    spans kept in memory; Django's application and the fast reads built after it."""
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "_enabled", False)
+    monkeypatch.setattr(tracing, "_provider", None)
+    factory = logging.getLogRecordFactory()
+    tracing.tracing_use(provider)
+    DjangoInstrumentor().instrument(
+        tracer_provider=provider, is_sql_commentor_enabled=False, excluded_urls=tracing.PROBE_PATHS
+    )
+    try:
+        django_application = get_wsgi_application()  # its middleware chain, traced
+        served = FastReads(django_application, [AVERAGE_PRICE, PRODUCT_READS])
+        yield exporter, served, django_application
+    finally:
+        DjangoInstrumentor().uninstrument()
+        logging.setLogRecordFactory(factory)
+
+
+@pytest.fixture
+def catalog(upload):
+    return upload(
+        product(name="Orange", price="2.00", paths=[["All Products", "Fruits", "Citrus"]]),
+        product(name="Kiwi", price="3.15", sku="K-1", paths=[["All Products", "Fruits"]]),
+    ).json()["created"]
+
+
+def _server_spans(exporter):
+    return [span for span in exporter.get_finished_spans() if span.kind == SpanKind.SERVER]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "method"),
+    [
+        ("/products/{id}/", "", "GET"),
+        ("/products/{id}/", "", "HEAD"),
+        ("/products/", "category=fruits&page_size=1&sort=price", "GET"),
+        ("/products/", "", "GET"),
+        ("/categories/fruits/average_price/", "currency=USD", "GET"),
+    ],
+)
+def test_a_fast_read_makes_the_span_django_makes(traced, catalog, wsgi, path, query, method):
+    exporter, served, django_application = traced
+    exporter.clear()  # the upload's
+    path = path.replace("{id}", str(catalog[0]))
+    headers = {"traceparent": TRACEPARENT, "User-Agent": "orders/1.0"}
+    assert served.enabled and served.traced
+
+    before = _answered()
+    fast = wsgi(path, query, method, headers, application=served)
+    assert _answered() == before + 1
+    [fast_span] = _server_spans(exporter)
+    exporter.clear()
+    slow = wsgi(path, query, method, headers, application=django_application)
+    [django_span] = _server_spans(exporter)
+
+    assert (fast.status, fast.headers["ETag"]) == (slow.status, slow.headers["ETag"])
+    assert fast_span.name == django_span.name
+    assert fast_span.name.startswith(f"{method} ") and "/" in fast_span.name
+    assert dict(fast_span.attributes) == dict(django_span.attributes)
+    assert fast_span.attributes["http.route"] == django_span.attributes["http.route"]
+    assert fast_span.instrumentation_scope == django_span.instrumentation_scope
+    assert fast_span.status.status_code == django_span.status.status_code
+    # both continue the caller's trace, as children of its span
+    for span in (fast_span, django_span):
+        assert format(span.context.trace_id, "032x") == CLIENT_TRACE
+        assert format(span.parent.span_id, "016x") == CLIENT_SPAN
+    assert fast_span.end_time >= fast_span.start_time
+
+
+def test_a_read_passed_on_to_django_makes_django_s_span_only(traced, catalog, wsgi):
+    exporter, served, _ = traced
+    exporter.clear()  # the upload's
+    before = _answered()
+
+    missing = wsgi("/products/999999/", headers={"traceparent": TRACEPARENT}, application=served)
+
+    assert missing.status == 404
+    assert _answered() == before
+    [span] = _server_spans(exporter)
+    assert span.attributes["http.status_code"] == 404
+    assert format(span.parent.span_id, "016x") == CLIENT_SPAN
+
+
+def test_a_read_without_a_traceparent_starts_a_trace_of_its_own(traced, catalog, wsgi):
+    exporter, served, _ = traced
+    exporter.clear()  # the upload's
+
+    wsgi(f"/products/{catalog[1]}/", application=served)
+
+    [span] = _server_spans(exporter)
+    assert span.parent is None
+    assert span.attributes["http.status_code"] == 200
