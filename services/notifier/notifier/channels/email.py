@@ -13,7 +13,6 @@ header and sanitizes both addresses for each message: about 0.5 ms here, the lar
 email's cost). Anything else, or another ``EMAIL_BACKEND``, goes through ``EmailMessage``.
 """
 
-import contextlib
 import functools
 import re
 import smtplib
@@ -27,7 +26,11 @@ from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import RFC5322_EMAIL_LINE_LENGTH_LIMIT, sanitize_address
 
 from ecomms_common.tracing import client_span
-from notifier.channels import PermanentDeliveryError, TransientDeliveryError
+from notifier.channels import (
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    thread_connection_close,
+)
 
 _local = threading.local()
 
@@ -54,11 +57,7 @@ def _connection():
 
 def email_connection_close() -> None:
     """Close this thread's mail connection, if one is open."""
-    connection = getattr(_local, "connection", None)
-    _local.connection = None
-    if connection is not None:
-        with contextlib.suppress(Exception):
-            connection.close()
+    thread_connection_close(_local)
 
 
 @functools.lru_cache(maxsize=32)

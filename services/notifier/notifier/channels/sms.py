@@ -15,7 +15,6 @@ proxies or retries: a failed attempt is retried later from the table, README "Re
 tests); otherwise the username picks the host as the SDK does (``sandbox`` -> the sandbox).
 """
 
-import contextlib
 import http.client
 import json
 import re
@@ -28,7 +27,11 @@ import certifi
 from django.conf import settings
 
 from ecomms_common.tracing import client_span
-from notifier.channels import PermanentDeliveryError, TransientDeliveryError
+from notifier.channels import (
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    thread_connection_close,
+)
 
 # Recipient statusCode values: 100 Processed, 101 Sent, 102 Queued are accepted; 500
 # InternalServerError and 501 GatewayError are the provider's own trouble and worth a retry.
@@ -86,11 +89,7 @@ def _dropped(connection: http.client.HTTPConnection) -> bool:
 
 def sms_connection_close() -> None:
     """Close this thread's connection to the provider, if one is open."""
-    connection = getattr(_local, "connection", None)
-    _local.connection = None
-    if connection is not None:
-        with contextlib.suppress(Exception):
-            connection.close()
+    thread_connection_close(_local)
 
 
 def sms_send(*, to: str, message: str) -> str:
