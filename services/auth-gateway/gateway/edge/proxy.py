@@ -143,11 +143,14 @@ async def proxy_app(scope: dict[str, Any], receive: Receive, send: Send) -> None
     call = Call(scope)
     set_guid(call.request_id)
     if tracing_enabled():
-        with edge_tracing.server_span(call.headers, scope, service.name) as span:
-            try:
-                await _serve(call, service, receive, send, started)
-            finally:
-                edge_tracing.server_span_end(span, call.status)
+        span, token = edge_tracing.server_span_start(call.headers, scope, service.name)
+        try:
+            await _serve(call, service, receive, send, started)
+        except Exception as exc:
+            edge_tracing.server_span_failed(span, exc)
+            raise
+        finally:
+            edge_tracing.server_span_end(span, token, call.status)
         return
     await _serve(call, service, receive, send, started)
 
