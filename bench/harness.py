@@ -10,10 +10,12 @@ psycopg only (every bench virtual environment has psycopg).
 import argparse
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +41,42 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
         "--smoke", action="store_true", help="a few seconds, figures not meaningful (tests)"
     )
     return options
+
+
+# Scratch folders and setup steps
+
+
+@contextmanager
+def scratch_folder(prefix: str) -> Iterator[Path]:
+    """Yield a new temporary folder (servers' logs, keys, data files); remove it however the
+    block ends, after printing the end of each log in it when the block failed."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    except BaseException:
+        for log in sorted(folder.glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-LOG_LINES_SHOWN:]
+            if lines:
+                print(f"--- end of {log.name}", *lines, sep="\n", file=sys.stderr)
+        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+LOG_LINES_SHOWN = 15
+
+
+def setup_step(command: list[str], *, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    """Run a step that prepares a run (migrate, an import, a token); return it, its output
+    captured. When it fails, exit the bench with one line: the step and the last line it wrote,
+    which for a service refusing its settings (a weak SECRET_KEY, say) is Django's reason."""
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        said = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+        step = " ".join(Path(part).name if part.startswith("/") else part for part in command)
+        last = said[-1] if said else "(no output)"
+        raise SystemExit(f"bench: {step} failed (exit {done.returncode}): {last}")
+    return done
 
 
 # Throwaway databases

@@ -53,9 +53,10 @@ FULL = [
     ),
     Planned("gateway-slow-clients", "gateway", "auth-gateway", ("--slow-clients",)),
     Planned("orders", "orders", "orders", ("--through-gateway",)),
-    # Tracing's cost: the same order path with every process tracing at full sampling.
+    # Tracing's cost, each against the untraced stack in turn in the same run (target: at most
+    # 15%): orders/s through a gateway and orders tracing at full sampling, ...
     Planned("orders-traced", "orders", "orders", ("--through-gateway", "--traced")),
-    # Product detail through a traced gateway and catalog beside the untraced pair, one run.
+    # ... and product detail's p50 through a traced gateway and catalog.
     Planned("gateway-traced", "gateway", "auth-gateway", ("--reads", "detail", "--traced")),
     Planned("notifier", "notifier", "notifier", pythonpath="services/notifier"),
     # A flash sale: 10,000 orders as fast as one writer with 2 consumer processes throughout (the
@@ -71,7 +72,7 @@ FULL = [
 SMOKE = [
     Planned("catalog", "catalog", "catalog", ("--smoke",)),
     Planned("gateway", "gateway", "auth-gateway", ("--smoke", "--bare-proxy", "--traced")),
-    Planned("orders", "orders", "orders", ("--through-gateway", "--smoke")),
+    Planned("orders", "orders", "orders", ("--through-gateway", "--traced", "--smoke")),
     Planned("notifier", "notifier", "notifier", ("--smoke",), pythonpath="services/notifier"),
 ]
 

@@ -35,7 +35,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -462,7 +461,7 @@ def start_gateway(
             EDGE_MAX_CONNECTIONS_PER_CLIENT="0",
         )
     for command in (["migrate", "-v0"], ["generate_signing_key", str(key)]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=GATEWAY, env=env, check=True)
+        harness.setup_step([sys.executable, "manage.py", *command], cwd=GATEWAY, env=env)
     command = gunicorn(
         sys.executable, "config.asgi:application", port, args.gateway_workers or args.workers
     )
@@ -484,28 +483,21 @@ def start_catalog(
         "LOG_LEVEL": "WARNING",
     }
     manage = [args.catalog_python, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=CATALOG, env=env, check=True)
+    harness.setup_step([*manage, "migrate", "-v0"], cwd=CATALOG, env=env)
     products = scratch / "products.json"
     products.write_text(json.dumps({"products": generated_products(args.products)}))
-    subprocess.run(
-        [*manage, "import_catalog", str(products), "--no-progress"],
-        cwd=CATALOG,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
+    harness.setup_step(
+        [*manage, "import_catalog", str(products), "--no-progress"], cwd=CATALOG, env=env
     )
     command = gunicorn(args.catalog_python, "config.wsgi:application", port, args.workers)
     return Server("catalog", command, cwd=CATALOG, env=env, log=scratch / "catalog.log"), env
 
 
 def access_token(gateway_env: dict[str, str]) -> str:
-    return subprocess.run(
+    return harness.setup_step(
         [sys.executable, "manage.py", "shell", "-c", ISSUE_ACCESS_SCRIPT],
         cwd=GATEWAY,
         env=gateway_env,
-        check=True,
-        capture_output=True,
-        text=True,
     ).stdout.splitlines()[-1]
 
 
@@ -531,12 +523,14 @@ def direct_and_proxied(catalog_port: int, gateway_port: int, bearer: dict) -> li
 
 def main() -> None:
     args = arguments()
-    scratch = Path(tempfile.mkdtemp(prefix="ecomms-gateway-bench-"))
     database = f"gateway_bench_{os.getpid()}"
     servers: list[Server] = []
     servers_extra: list[subprocess.Popen] = []  # not measured: the traced pair's OTLP sink
     load_before = os.getloadavg()
-    with harness.throwaway_databases(database, f"{database}_gateway"):
+    with (
+        harness.scratch_folder("ecomms-gateway-bench-") as scratch,
+        harness.throwaway_databases(database, f"{database}_gateway"),
+    ):
         try:
             catalog_port = free_port()
             gateway, gateway_env = start_gateway(args, scratch, database, catalog_port)

@@ -14,9 +14,12 @@ PostgreSQL database and a fresh signing key) in front of orders, issues the cust
 and sends both scenarios through it: ``POST /orders/`` and the hello-world, which the benchmark's
 routes also answer at ``GET /customers/bench-hello/`` (a path the gateway proxies to orders).
 
-With ``--traced``, orders (and the gateway) run with tracing on at full sampling
-(``OTEL_TRACES_SAMPLER=always_on``), exporting their spans to an OTLP/HTTP sink that accepts and
-discards (``ecomms-otlp-sink`` of libs/standins): compare its orders/s with a run without it.
+With ``--traced``, the run also starts a second orders service (and, with ``--through-gateway``,
+a second gateway in front of it) on the same database and tokens, with tracing on at full
+sampling (``OTEL_TRACES_SAMPLER=always_on``), exporting their spans to an OTLP/HTTP sink that
+accepts and discards (``ecomms-otlp-sink`` of libs/standins), and sends ``POST /orders/`` to it in
+turn with the untraced stack: orders/s and p50 traced against untraced, in one run (target:
+tracing costs at most 15%).
 
 ``--json PATH`` also writes the figures (bench/report.py), every latency sample and the servers'
 resident memory; ``--smoke`` is a run of a few seconds (its own database) that only proves the
@@ -32,7 +35,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -54,6 +56,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 CUSTOMERS = 50
 PRODUCTS = 100
+TRACED_TARGET = 1.15  # tracing every request may cost at most 15% (orders/s and p50)
 
 
 def start_gunicorn(name: str, app: str, env: dict[str, str], workers: int, logs: Path):
@@ -100,10 +103,9 @@ for i in range({CUSTOMERS}):
 """
 
 
-def start_gateway(
-    port: int, catalog_url: str, orders_url: str, args, logs: Path, tracing: dict[str, str]
-):
-    """Start the auth gateway in front of orders; return it and customer tokens it issued."""
+def start_gateway(port: int, catalog_url: str, orders_url: str, args, logs: Path):
+    """Start the auth gateway in front of orders; return it, customer tokens it issued and its
+    environment."""
     if not GATEWAY_PYTHON.exists():
         raise SystemExit(f"{GATEWAY_PYTHON} is missing: run scripts/test once (it builds it)")
     env = {
@@ -119,30 +121,29 @@ def start_gateway(
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "WEB_CONCURRENCY": str(args.workers),
-        **tracing,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     recreate_database(env["DATABASE_URL"])
     manage = [str(GATEWAY_PYTHON), "manage.py"]
     for command in (["migrate", "-v0"], ["generate_signing_key", str(logs / "jwt.pem")]):
-        subprocess.run([*manage, *command], cwd=GATEWAY_DIR, env=env, check=True)
-    tokens = subprocess.run(
-        [*manage, "shell", "-c", ISSUE_TOKENS],
-        cwd=GATEWAY_DIR,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
+        harness.setup_step([*manage, *command], cwd=GATEWAY_DIR, env=env)
+    tokens = harness.setup_step(
+        [*manage, "shell", "-c", ISSUE_TOKENS], cwd=GATEWAY_DIR, env=env
     ).stdout.split()
+    return serve_gateway(env, logs / "gateway.log"), tokens[-CUSTOMERS:], env
+
+
+def serve_gateway(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Serve the gateway of ``env`` (its PORT) and wait until it answers."""
     process = subprocess.Popen(
         [str(GATEWAY_PYTHON), "-m", "gunicorn", "config.asgi:application"],
         cwd=GATEWAY_DIR,
         env=env,
-        stdout=(logs / "gateway.log").open("w"),
+        stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
-    harness.wait_until_up(port, "/healthz", deadline=30)
-    return process, tokens[-CUSTOMERS:]
+    harness.wait_until_up(int(env["PORT"]), "/healthz", deadline=30)
+    return process
 
 
 def gateway_database(orders_database: str) -> str:
@@ -233,6 +234,7 @@ def run_scenario(
         concurrency // processes + (i < concurrency % processes) for i in range(processes)
     ]
     jobs = [(target, n, seconds, tokens, i) for i, n in enumerate(per_process) if n]
+    servers = target.get("servers", servers)  # a traced scenario is served by the traced stack
     cpu_before = cpu_seconds(servers)
     started = time.monotonic()
     results = pool.map(load, jobs)
@@ -291,7 +293,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--traced",
         action="store_true",
-        help="tracing on at full sampling in orders and the gateway, spans to a local OTLP sink",
+        help="also POST /orders/ to a second orders (and gateway) with tracing on at full "
+        "sampling, spans to a local OTLP sink, in turn with the untraced one",
     )
     args = parser.parse_args()
     args.seconds = min(args.seconds, 30.0)
@@ -346,9 +349,9 @@ def scenarios_of(
     ]
 
 
-def served_scenarios(args, env, jwks, gateway_port, orders_port, logs, tracing, processes):
+def served_scenarios(args, env, jwks, gateway_port, orders_port, logs, processes):
     """Start the gateway in front of orders (--through-gateway) or mint tokens locally; return
-    the scenarios, the customers' tokens and the gateway (None without it)."""
+    the scenarios, the customers' tokens, the gateway and its environment (None without it)."""
     if not args.through_gateway:
         tokens = [
             jwks.mint(sub=f"bench-{i}", email=f"bench{i}@example.com", ttl=3600)
@@ -357,10 +360,10 @@ def served_scenarios(args, env, jwks, gateway_port, orders_port, logs, tracing, 
         base = f"http://127.0.0.1:{orders_port}"
         hello = ("DRF hello-world GET /bench/hello/", base + "/bench/hello/")
         label = "POST /orders/ (orders -> catalog -> PostgreSQL)"
-        return scenarios_of(args, base, hello, label), tokens, None
+        return scenarios_of(args, base, hello, label), tokens, None, None
     orders_url = f"http://127.0.0.1:{orders_port}"
-    gateway, tokens = start_gateway(
-        gateway_port, env["CATALOG_URL"], orders_url, args, logs, tracing
+    gateway, tokens, gateway_env = start_gateway(
+        gateway_port, env["CATALOG_URL"], orders_url, args, logs
     )
     processes.append(gateway)
     base = f"http://127.0.0.1:{gateway_port}"
@@ -369,7 +372,28 @@ def served_scenarios(args, env, jwks, gateway_port, orders_port, logs, tracing, 
         base + "/customers/bench-hello/",
     )
     label = "POST /orders/ (gateway -> orders -> catalog -> PostgreSQL)"
-    return scenarios_of(args, base, hello, label), tokens, gateway
+    return scenarios_of(args, base, hello, label), tokens, gateway, gateway_env
+
+
+def traced_scenario(args, env, gateway_env, catalog, logs, tracing, processes) -> tuple:
+    """Start orders again (and the gateway in front of it, given its environment) with tracing
+    on, on the same database, catalog stand-in and tokens; return the traced order scenario."""
+    orders, port = start_gunicorn(
+        "orders-traced", "config.wsgi:application", {**env, **tracing}, args.workers, logs
+    )
+    processes.append(orders)
+    harness.wait_until_up(port, "/healthz", deadline=30)
+    servers, base = [orders.pid, catalog.pid], f"http://127.0.0.1:{port}"
+    if gateway_env is not None:
+        gateway_port = free_port()
+        traced_env = {**gateway_env, **tracing, "PORT": str(gateway_port), "ORDERS_URL": base}
+        gateway = serve_gateway(traced_env, logs / "gateway-traced.log")
+        processes.append(gateway)
+        servers.append(gateway.pid)
+        base = f"http://127.0.0.1:{gateway_port}"
+    [(_, target)] = scenarios_of(args, base, ("", ""), "")[1:]
+    path = "gateway -> orders -> catalog" if gateway_env is not None else "orders -> catalog"
+    return f"POST /orders/ traced ({path})", {**target, "servers": servers}
 
 
 def measure(args, scenarios, tokens: list[str], servers: list[int]) -> dict[str, list[dict]]:
@@ -390,54 +414,48 @@ def measure(args, scenarios, tokens: list[str], servers: list[int]) -> dict[str,
 
 def main() -> None:
     args = arguments()
-    logs = Path(tempfile.mkdtemp(prefix="bench-orders-"))
     jwks = LocalJWKS()
     processes: list[subprocess.Popen] = []
-    tracing: dict[str, str] = {}
-    try:
-        if args.traced:
-            sink, tracing = harness.otlp_sink()
-            processes.append(sink)
-        recreate_database(args.database)
-        gateway_port = free_port()
-        env = orders_env(args, jwks, gateway_port)
-        migrate = [sys.executable, "manage.py", "migrate", "--verbosity", "0"]
-        migrate_env = {**env, "PYTHONPATH": str(BENCH_DIR)}
-        subprocess.run(migrate, cwd=ORDERS_DIR, env=migrate_env, check=True)
-        standin = f"ecomms_standins.catalog:sample({PRODUCTS})"
-        catalog, catalog_port = start_gunicorn("catalog", standin, env, 1, logs)
-        processes.append(catalog)
-        env["CATALOG_URL"] = f"http://127.0.0.1:{catalog_port}"
-        orders, orders_port = start_gunicorn(
-            "orders", "config.wsgi:application", {**env, **tracing}, args.workers, logs
-        )
-        processes.append(orders)
-        harness.wait_until_up(orders_port, "/healthz", deadline=30)
-        scenarios, tokens, gateway = served_scenarios(
-            args, env, jwks, gateway_port, orders_port, logs, tracing, processes
-        )
-        # Server CPU per answer: the orders service and the catalog stand-in with their workers.
-        servers = [orders.pid, catalog.pid] + ([gateway.pid] if gateway else [])
-        runs = measure(args, scenarios, tokens, servers)
-        memory = {"orders (gunicorn)": report.rss_mb(orders.pid)}
-        memory["catalog stand-in (gunicorn)"] = report.rss_mb(catalog.pid)
-        if gateway:
-            memory["auth gateway (gunicorn)"] = report.rss_mb(gateway.pid)
-        results = {label: summarize(label_runs) for label, label_runs in runs.items()}
-        with psycopg.connect(args.database) as connection:
-            stored = connection.execute("SELECT count(*) FROM orders_order").fetchone()[0]
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
-        jwks.close()
-        if not args.keep_database:
-            drop_database(args.database)
-        if args.through_gateway:
-            drop_database(gateway_database(args.database))
+    with harness.scratch_folder("bench-orders-") as logs:
+        try:
+            recreate_database(args.database)
+            gateway_port = free_port()
+            env = orders_env(args, jwks, gateway_port)
+            migrate = [sys.executable, "manage.py", "migrate", "--verbosity", "0"]
+            migrate_env = {**env, "PYTHONPATH": str(BENCH_DIR)}
+            harness.setup_step(migrate, cwd=ORDERS_DIR, env=migrate_env)
+            standin = f"ecomms_standins.catalog:sample({PRODUCTS})"
+            catalog, catalog_port = start_gunicorn("catalog", standin, env, 1, logs)
+            processes.append(catalog)
+            env["CATALOG_URL"] = f"http://127.0.0.1:{catalog_port}"
+            orders, orders_port = start_gunicorn(
+                "orders", "config.wsgi:application", env, args.workers, logs
+            )
+            processes.append(orders)
+            harness.wait_until_up(orders_port, "/healthz", deadline=30)
+            scenarios, tokens, gateway, gateway_env = served_scenarios(
+                args, env, jwks, gateway_port, orders_port, logs, processes
+            )
+            if args.traced:
+                sink, tracing = harness.otlp_sink()
+                processes.append(sink)
+                scenarios.append(
+                    traced_scenario(args, env, gateway_env, catalog, logs, tracing, processes)
+                )
+            # Server CPU per answer: orders and the catalog stand-in (and the gateway), workers too.
+            servers = [orders.pid, catalog.pid] + ([gateway.pid] if gateway else [])
+            runs = measure(args, scenarios, tokens, servers)
+            memory = {"orders (gunicorn)": report.rss_mb(orders.pid)}
+            memory["catalog stand-in (gunicorn)"] = report.rss_mb(catalog.pid)
+            if gateway:
+                memory["auth gateway (gunicorn)"] = report.rss_mb(gateway.pid)
+            results = {label: summarize(label_runs) for label, label_runs in runs.items()}
+            with psycopg.connect(args.database) as connection:
+                stored = connection.execute("SELECT count(*) FROM orders_order").fetchone()[0]
+        finally:
+            stop_all(processes, jwks, args)
 
-    print_results(args, runs, results, stored, logs)
+    print_results(args, runs, results, stored)
     if args.json:
         report.write(args.json, json_result(args, runs, results, memory))
         print(f"written: {args.json}")
@@ -446,10 +464,24 @@ def main() -> None:
         raise SystemExit(f"bench: no successful answer at all for {', '.join(failed)}")
 
 
-def print_results(args, runs: dict, results: dict, stored: int, logs: Path) -> None:
+def stop_all(processes: list[subprocess.Popen], jwks: LocalJWKS, args) -> None:
+    """Stop the servers, the JWKS and drop the databases (unless --keep-database)."""
+    for process in reversed(processes):
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=30)
+    jwks.close()
+    if not args.keep_database:
+        drop_database(args.database)
+    if args.through_gateway:
+        drop_database(gateway_database(args.database))
+
+
+def print_results(args, runs: dict, results: dict, stored: int) -> None:
     print(
         f"\nconcurrency {args.concurrency}, {args.rounds} rounds of {args.seconds:g} s per "
-        f"scenario, {args.workers} gunicorn workers, {os.cpu_count()} CPUs, logs in {logs}\n"
+        f"scenario, {args.workers} gunicorn workers, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.2f}\n"
     )
     print(
         f"| {'scenario':<58} | {'ok':>6} | {'errors':>6} | {'req/s':>7} | "
@@ -462,9 +494,9 @@ def print_results(args, runs: dict, results: dict, stored: int, logs: Path) -> N
             f"{result['rate']:>7.1f} | {result['p50']:>7.1f} | {result['p99']:>7.1f} | "
             f"{result['cpu_ms']:>13.2f} |"
         )
-    hello, placed = results.values()
+    hello, placed, *traced = results.values()
     ratio = placed["rate"] / hello["rate"] if hello["rate"] else 0.0
-    hello_runs, placed_runs = runs.values()
+    hello_runs, placed_runs, *_ = runs.values()
     per_round = [
         rate(p) / rate(h) if rate(h) else 0.0 for h, p in zip(hello_runs, placed_runs, strict=True)
     ]
@@ -472,6 +504,12 @@ def print_results(args, runs: dict, results: dict, stored: int, logs: Path) -> N
         f"\norders/hello-world rate: {ratio:.1%} overall; per round "
         f"{', '.join(f'{r:.1%}' for r in per_round)} (target >= 10%)"
     )
+    if traced:
+        print(
+            f"tracing on: {traced[0]['rate'] / placed['rate']:.2f}x the orders/s and "
+            f"{traced[0]['p50'] / placed['p50']:.2f}x the p50 of tracing off "
+            f"(target: at most {TRACED_TARGET - 1:.0%} slower)"
+        )
     print(
         "server CPU ms: CPU time of the orders and catalog gunicorns (and the gateway's, through "
         "it) per successful answer (PostgreSQL's not counted)"
@@ -486,10 +524,8 @@ def json_result(
     args: argparse.Namespace, runs: dict[str, list[dict]], results: dict, memory: dict
 ) -> dict:
     """Return the run as bench/report.py's shared result: figures, samples, memory."""
-    (hello_label, hello), (orders_label, placed) = results.items()
+    (hello_label, hello), (orders_label, placed), *traced = results.items()
     path = "through the gateway" if args.through_gateway else "straight to orders"
-    if args.traced:
-        path += ", tracing on"
     baseline_label = f"DRF hello-world, same stack, {path}"
     ratio = placed["rate"] / hello["rate"] if hello["rate"] else None
     figures = [
@@ -530,6 +566,8 @@ def json_result(
             met=placed["errors"] + hello["errors"] == 0,
         ),
     ]
+    if traced:
+        figures += traced_figures(path, placed, traced[0][1])
     return report.result(
         "orders",
         config={
@@ -550,9 +588,50 @@ def json_result(
         rss_mb=memory,
         samples_ms={
             label: [value * 1000 for run in runs[label] for value in run["latencies"]]
-            for label in (orders_label, hello_label)
+            for label in (orders_label, hello_label, *(label for label, _ in traced))
         },
     )
+
+
+def traced_figures(path: str, untraced: dict, traced: dict) -> list[dict]:
+    """Tracing's cost: the traced stack's orders/s, p50 and CPU against the untraced one's."""
+    slower = f"at most {TRACED_TARGET - 1:.0%} slower"
+    rate_ratio = traced["rate"] / untraced["rate"] if untraced["rate"] else None
+    p50_ratio = traced["p50"] / untraced["p50"] if untraced["p50"] else None
+    return [
+        report.figure(
+            f"orders placed per second, {path}, tracing on (full sampling)",
+            traced["rate"],
+            "req/s",
+            baseline=untraced["rate"],
+            baseline_label=f"orders/s, {path}, tracing off, same run",
+            target=f">= {1 / TRACED_TARGET:.2f}x tracing off ({slower})",
+            met=rate_ratio is not None and rate_ratio >= 1 / TRACED_TARGET,
+        ),
+        report.figure(
+            f"POST /orders/ p50, {path}, tracing on",
+            traced["p50"],
+            "ms",
+            baseline=untraced["p50"],
+            baseline_label="p50, tracing off, same run",
+            target=f"<= {TRACED_TARGET:.2f}x tracing off ({slower})",
+            met=p50_ratio is not None and p50_ratio <= TRACED_TARGET,
+        ),
+        report.figure(
+            "server CPU per order, tracing on",
+            traced["cpu_ms"],
+            "ms",
+            baseline=untraced["cpu_ms"],
+            baseline_label="per order, tracing off",
+        ),
+        report.figure(
+            "answers other than 201, tracing on",
+            traced["errors"],
+            "requests",
+            target="none",
+            met=traced["errors"] == 0,
+        ),
+    ]
 
 
 if __name__ == "__main__":
