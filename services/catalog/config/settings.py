@@ -3,18 +3,11 @@
 from catalog.api.schema import APPEND_COMPONENTS, APPEND_PATHS
 
 from ecomms_common.base_settings import *  # noqa: F403
-from ecomms_common.base_settings import (
-    INSTALLED_APPS,
-    SPECTACULAR_SETTINGS,
-    database,
-    env,
-    logging_config,
-)
+from ecomms_common.base_settings import DATABASES, INSTALLED_APPS, SPECTACULAR_SETTINGS, env
 
 SERVICE_NAME = "catalog"
 
 INSTALLED_APPS = [*INSTALLED_APPS, "mptt", "catalog"]
-DATABASES = {"default": database()}
 # average_price is one indexed lookup: Django's health check of a kept connection (a SELECT 1
 # before each request's first query) would double its database round trips. That read reconnects
 # once by itself instead (catalog.selectors); any other request on a connection the server has
@@ -23,7 +16,6 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 # Django turns psycopg's prepared statements off; the average_price read prepares its query
 # (catalog.selectors). Django's own cursors bind parameters client-side and never prepare.
 DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
-LOGGING = logging_config(service=SERVICE_NAME)
 READINESS_CHECKS = ["database"]
 SPECTACULAR_SETTINGS = {
     **SPECTACULAR_SETTINGS,
