@@ -9,10 +9,10 @@ It grows a catalog as bench/catalog/scale.py does (its skewed tree of about 20,0
 its Zipf-drawn products, uploaded through ``POST /products/upload/``), then serves that one
 database twice with gunicorn (2 workers each): as configured (the fast paths of
 catalog.api.fast_reads on) and with ``CATALOG_AVERAGE_PRICE_FAST_PATH`` and
-``CATALOG_PRODUCT_FAST_PATH`` off (Django answers every read). In each round both servers are
-measured in turn, the first of them alternating, for the server's CPU per call (its process
-tree's CPU time over the calls from four clients, bench/catalog/run.py's ``cpu_per_call``) of:
-``GET /healthz`` (Django's floor: middleware and gunicorn), a list page of 20 (first pages of
+``CATALOG_PRODUCT_FAST_PATH`` off (Django answers every read). In each round each read is
+measured on both servers, one right after the other, the first alternating, for the server's
+CPU per call (its process tree's CPU time over the calls from four clients,
+bench/catalog/run.py's ``cpu_per_call``) of: ``GET /healthz`` (Django's floor: middleware and gunicorn), a list page of 20 (first pages of
 categories of every size in every sort, and pages reached by cursor) and a product's detail.
 It prints each measure's median over the rounds, the fast paths on against off, and the load
 average of each round.
@@ -104,16 +104,17 @@ def read_paths(port: int, database: str, seed: int = 5) -> dict[str, list[str]]:
 
 
 def measured_rounds(args, servers: dict[str, tuple[int, int]], paths: dict) -> dict:
-    """Measure each read on each server, round by round, the first server alternating."""
+    """Measure each read on each server, round by round: a read on one server, then at once the
+    same read on the other, the first of them alternating."""
     seen: dict[str, dict[str, list[float]]] = {
         name: {read: [] for read in paths} for name in servers
     }
     loads = []
     for number in range(args.rounds):
-        order = list(servers) if number % 2 == 0 else list(reversed(servers))
-        for name in order:
-            pid, port = servers[name]
-            for read, each in paths.items():
+        for read, each in paths.items():
+            order = list(servers) if number % 2 == 0 else list(reversed(servers))
+            for name in order:
+                pid, port = servers[name]
                 seen[name][read].append(cpu_per_call(pid, port, each, args.calls))
         loads.append(os.getloadavg()[0])
         print(f"round {number + 1}: load average {loads[-1]:.2f}", flush=True)
@@ -177,6 +178,7 @@ def main() -> None:
                     "calls": args.calls,
                     "workers": WORKERS,
                     "load_average_by_round": seen["loads"],
+                    "cpu_ms_by_round": seen["cpu"],
                     "smoke": args.smoke,
                 },
                 figures=figures,

@@ -131,3 +131,23 @@ def test_a_read_without_a_traceparent_starts_a_trace_of_its_own(traced, catalog,
     [span] = _server_spans(exporter)
     assert span.parent is None
     assert span.attributes["http.status_code"] == 200
+
+
+def test_captured_headers_are_the_span_attributes_django_gives_them(
+    traced, catalog, wsgi, monkeypatch
+):
+    exporter, served, django_application = traced
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST", "user-agent")
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE", "etag,allow")
+    path, headers = f"/products/{catalog[1]}/", {"User-Agent": "orders/1.0"}
+    exporter.clear()  # the upload's
+
+    wsgi(path, headers=headers, application=served)
+    [fast_span] = _server_spans(exporter)
+    exporter.clear()
+    wsgi(path, headers=headers, application=django_application)
+    [django_span] = _server_spans(exporter)
+
+    assert fast_span.attributes["http.request.header.user_agent"] == ("orders/1.0",)
+    assert "http.response.header.etag" in fast_span.attributes
+    assert dict(fast_span.attributes) == dict(django_span.attributes)
