@@ -9,7 +9,7 @@ from the parent links in memory; catalog.storage.listing moves them and reads pa
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
 
-from catalog.storage.listing import listing_add, listing_remove
+from catalog.storage.listing import listing_insert, listing_remove
 
 Parents = Mapping[int, int | None]
 # a product: (id, price in cents, ids of its categories)
@@ -23,6 +23,7 @@ class Lineages:
         self.parents = parents
         self.known: dict[int, tuple[int, ...]] = {}
         self.known_texts: dict[int, tuple[str, ...]] = {}
+        self.known_joined: dict[int, str] = {}
 
     def of(self, category_id: int) -> tuple[int, ...]:
         lineage = self.known.get(category_id)
@@ -38,6 +39,27 @@ class Lineages:
         if texts is None:
             texts = self.known_texts[category_id] = tuple(map(str, self.of(category_id)))
         return texts
+
+    def joined(self, category_id: int) -> str:
+        """Return the lineage's ids as decimal text joined by commas."""
+        joined = self.known_joined.get(category_id)
+        if joined is None:
+            joined = self.known_joined[category_id] = ",".join(self.texts(category_id))
+        return joined
+
+
+def listing_lines(*, products: Iterable[Listed], parents: Parents) -> Iterator[str]:
+    """Yield, per product in a category, ``"<id> <price in cents> <ancestor ids>"``: what
+    :func:`catalog.storage.listing.listing_insert` expands into rows in SQL. A product in
+    several categories has their lineages joined; the insert drops the repeats."""
+    lineages = Lineages(parents)
+    joined = lineages.joined
+    for product_id, cents, categories in products:
+        if len(categories) == 1:
+            for category_id in categories:
+                yield f"{product_id} {cents} {joined(category_id)}"
+        elif categories:  # a product in no category is listed under none
+            yield f"{product_id} {cents} {','.join(map(joined, categories))}"
 
 
 def listing_groups(
@@ -76,6 +98,6 @@ def listing_apply(*, products: Iterable[Listed], sign: int, parents: Parents) ->
     """Add (sign=+1) or remove (sign=-1) the products' rows of the browse index."""
     assert sign in (1, -1)
     if sign == 1:
-        listing_add(listing_groups(products=products, parents=parents))
+        listing_insert(listing_lines(products=products, parents=parents))
     else:
         listing_remove(listing_rows(products=products, parents=parents))

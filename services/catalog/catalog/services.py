@@ -20,11 +20,11 @@ from catalog.aggregates import (
     stats_apply_memberships,
     stats_deltas,
 )
-from catalog.listing import listing_apply, listing_groups
+from catalog.listing import listing_apply, listing_lines
 from catalog.locks import ExclusiveLockNeeded, catalog_lock
 from catalog.models import Category, Product
 from catalog.storage.constraints import foreign_keys_checked_meanwhile
-from catalog.storage.listing import listing_add
+from catalog.storage.listing import listing_insert
 from catalog.storage.products import (
     ProductRow,
     links_replace,
@@ -119,16 +119,10 @@ def _products_upload(*, products: Sequence[ProductInput], shared: bool) -> Uploa
         created = [pk for pk, row in zip(product_ids, rows, strict=True) if row.id is None]
         # the new state is known here: no need to read it back
         with foreign_keys_checked_meanwhile():
-            deltas = stats_deltas(
-                memberships=[
-                    (product.currency, product.price_cents, categories)
-                    for product, categories in zip(products, leaves, strict=True)
-                ],
-                sign=1,
-                parents=ensured.parents,
-            )
-            listed = list(
-                listing_groups(
+            # sent in the same pipeline: the server writes the browse index while the
+            # aggregates' deltas are computed here
+            listing_insert(
+                listing_lines(
                     products=(
                         (product_id, product.price_cents, categories)
                         for product_id, product, categories in zip(
@@ -138,8 +132,17 @@ def _products_upload(*, products: Sequence[ProductInput], shared: bool) -> Uploa
                     parents=ensured.parents,
                 )
             )
+            deltas = stats_deltas(
+                memberships=[
+                    (product.currency, product.price_cents, categories)
+                    for product, categories in zip(products, leaves, strict=True)
+                ],
+                sign=1,
+                parents=ensured.parents,
+            )
+        # Last: the aggregates' rows are the ones every upload updates, locked from here to the
+        # commit; written before the browse index, they held concurrent uploads waiting for it
         stats_add(deltas)
-        listing_add(listed)
     return UploadResult(created, updated_ids, ensured.created)
 
 

@@ -39,6 +39,32 @@ def listing_add(groups: Iterable[tuple[Collection[str], int, int]]) -> None:
         )
 
 
+_INSERT_LISTED = (
+    f"INSERT INTO {LISTING} (category_id, product_id, price_cents) "  # noqa: S608 - table name only
+    "SELECT DISTINCT a.id::bigint, split_part(t.line, ' ', 1)::bigint, "
+    "split_part(t.line, ' ', 2)::bigint "
+    "FROM string_to_table(%s, ';') AS t(line), "
+    "string_to_table(split_part(t.line, ' ', 3), ',') AS a(id) "
+    "ORDER BY 1, 3, 2"
+)
+
+
+def listing_insert(lines: Iterable[str]) -> None:
+    """Insert the rows of products given as ``"<product id> <cents> <category ids>"`` lines, the
+    category ids (every one the product is listed under, repeats allowed) joined by commas.
+
+    One statement: PostgreSQL splits the lines into rows and sorts them by the price index's
+    key before inserting, so that both indexes are written in key order (a category's new
+    rows land side by side, its page read once) instead of in product order, which reached a
+    random leaf page of the price index for almost every row. Repeats go in the same sort.
+    """
+    text = ";".join(lines)
+    if not text:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_LISTED, [text])
+
+
 def _blocks(groups: Iterable[tuple[Collection[str], int, int]]) -> Iterator[str]:
     for categories, product_id, cents in groups:
         rest = f"\t{product_id}\t{cents}\n"
