@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -261,11 +262,20 @@ def write_junit(path: Path, runs: list[dict]) -> None:
     ET.ElementTree(suite).write(path, encoding="unicode", xml_declaration=True)
 
 
+# A section another script writes into the page between its markers (bench/catalog/scale.py's
+# "Catalog at scale", from make bench-10m): kept as it is when the page is drawn again.
+KEPT_SECTION = re.compile(
+    r"^<!-- [^\n]* writes this section -->\n.*?^<!-- end of [^\n]* -->$", re.DOTALL | re.MULTILINE
+)
+
+
 def publish(manifest: dict, page: Path) -> None:
-    """Draw the plots beside the page and write the page."""
+    """Draw the plots beside the page and write the page, keeping other scripts' sections."""
     page.parent.mkdir(parents=True, exist_ok=True)
+    kept = KEPT_SECTION.findall(page.read_text()) if page.exists() else []
     plots = report.draw_plots(manifest, page.parent)
-    page.write_text(report.render(manifest, plots))
+    text = report.render(manifest, plots)
+    page.write_text("\n\n".join([text.rstrip("\n"), *kept]) + "\n")
 
 
 def merged_runs(earlier: list[dict], fresh: list[dict], plan: list[Planned]) -> list[dict]:

@@ -307,3 +307,22 @@ def test_rerunning_some_benches_keeps_the_others_in_plan_order():
         ("gateway", ""),
         ("notifier", "new"),
     ]
+
+
+def test_drawing_the_page_again_keeps_the_section_another_script_wrote(tmp_path):
+    page = tmp_path / "benchmarks.md"
+    scale = (
+        "<!-- catalog at scale: bench/catalog/scale.py writes this section -->\n"
+        "## Catalog at scale\n\n| measure | value |\n|---|---|\n| upload | 4,922 products/s |\n"
+        "<!-- end of catalog at scale -->"
+    )
+    page.write_text(f"# Benchmarks\n\nan earlier page\n\n{scale}\n")
+
+    suite.publish(manifest_of(run_of("orders", "orders", orders_result())), page)
+
+    text = page.read_text()
+    assert "an earlier page" not in text
+    assert "orders placed per second" in text
+    assert text.endswith(f"\n\n{scale}\n")
+    suite.publish(manifest_of(run_of("orders", "orders", orders_result())), page)
+    assert page.read_text() == text
