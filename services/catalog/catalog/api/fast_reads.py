@@ -15,7 +15,7 @@ the SERVER span that middleware would have made, ``ecomms_common.tracing.django_
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -112,7 +112,7 @@ class FastPath:
     setting: str
     logger: logging.Logger
     routes: tuple[FastRoute, ...]
-    description: str = field(default="")
+    description: str = ""  # what the log lines call it
 
 
 class FastReads:
