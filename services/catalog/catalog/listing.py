@@ -34,7 +34,7 @@ class Lineages:
         return lineage
 
     def texts(self, category_id: int) -> tuple[str, ...]:
-        """Return the lineage's ids as decimal text (what COPY is sent)."""
+        """Return the lineage's ids as decimal text."""
         texts = self.known_texts.get(category_id)
         if texts is None:
             texts = self.known_texts[category_id] = tuple(map(str, self.of(category_id)))
@@ -51,7 +51,7 @@ class Lineages:
 def listing_lines(*, products: Iterable[Listed], parents: Parents) -> Iterator[str]:
     """Yield, per product in a category, ``"<id> <price in cents> <ancestor ids>"``: what
     :func:`catalog.storage.listing.listing_insert` expands into rows in SQL. A product in
-    several categories has their lineages joined; the insert drops the repeats."""
+    several categories has their lineages joined, each ancestor once."""
     lineages = Lineages(parents)
     joined = lineages.joined
     for product_id, cents, categories in products:
@@ -59,25 +59,10 @@ def listing_lines(*, products: Iterable[Listed], parents: Parents) -> Iterator[s
             for category_id in categories:
                 yield f"{product_id} {cents} {joined(category_id)}"
         elif categories:  # a product in no category is listed under none
-            yield f"{product_id} {cents} {','.join(map(joined, categories))}"
-
-
-def listing_groups(
-    *, products: Iterable[Listed], parents: Parents
-) -> Iterator[tuple[Collection[str], int, int]]:
-    """Yield, per product, (the ids of the categories it is listed under, as text, its id, its
-    price in cents): what :func:`catalog.storage.listing.listing_add` copies in."""
-    lineages = Lineages(parents)
-    for product_id, cents, categories in products:
-        if len(categories) == 1:
-            for category_id in categories:
-                yield lineages.texts(category_id), product_id, cents
-        elif categories:  # a product in no category is listed under none
-            yield (
-                {text for category_id in categories for text in lineages.texts(category_id)},
-                product_id,
-                cents,
+            ancestors = dict.fromkeys(
+                text for category_id in categories for text in lineages.texts(category_id)
             )
+            yield f"{product_id} {cents} {','.join(ancestors)}"
 
 
 def listing_rows(*, products: Iterable[Listed], parents: Parents) -> Iterator[tuple[int, int, int]]:

@@ -1,4 +1,6 @@
+from django.contrib.postgres.indexes import BTreeIndex
 from django.db import models
+from django.db.models import F
 from django.db.models.functions import Lower
 from mptt.models import MPTTModel, TreeForeignKey
 
@@ -105,10 +107,11 @@ class SubtreeProduct(models.Model):
 
     One row per (category, product) for the category itself and every ancestor of each of the
     product's categories, a product once per category however many of its categories lie below.
-    Pages of a subtree, newest first or by price, are then one range of one index, whatever the
-    subtree's size (catalog.storage.listing). Kept exact by every write in catalog.services, in
-    the same transaction; check_catalog recomputes and compares. No foreign keys: the rows go
-    with the product's links, which every write replaces through catalog.listing.
+    Pages of a subtree are then one range of one index newest first, or by price a short range
+    per epoch of product ids, whatever the subtree's size (catalog.storage.listing). Kept exact
+    by every write in catalog.services, in the same transaction; check_catalog recomputes and
+    compares. No foreign keys: the rows go with the product's links, which every write replaces
+    through catalog.listing.
     """
 
     pk = models.CompositePrimaryKey("category_id", "product_id")
@@ -119,10 +122,16 @@ class SubtreeProduct(models.Model):
 
     class Meta:
         db_table = "catalog_subtree_product"
+        # by price within each epoch of product ids (catalog.storage.listing.EPOCH_BITS); keys
+        # are unique, so no deduplication pass before each page split
         indexes = [
-            models.Index(
-                fields=["category_id", "price_cents", "product_id"],
-                name="subtree_product_price_idx",
+            BTreeIndex(
+                F("category_id"),
+                F("product_id").bitrightshift(16),
+                F("price_cents"),
+                F("product_id"),
+                name="subtree_product_epoch_price_idx",
+                deduplicate_items=False,
             )
         ]
 

@@ -6,6 +6,7 @@ import pytest
 from catalog import services
 from catalog.integrity import catalog_check
 from catalog.models import Category, Product
+from catalog.storage.listing import EPOCH_BITS
 from catalog.validation import validate_upload
 from django.db import connection
 
@@ -65,11 +66,23 @@ def _upload(rng: random.Random, count: int, skus: list[str]) -> None:
     skus.extend(item["sku"] for item in unique)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_every_category_lists_exactly_its_subtree_after_random_writes(seed, api_client):
+def _ids_jump_to_epoch(epoch: int) -> None:
+    """Have the next products take ids a little below the start of this epoch of product ids
+    (catalog.storage.listing.EPOCH_BITS), so that an upload straddles two epochs."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('catalog_product', 'id'), %s)",
+            [(epoch << EPOCH_BITS) - 3],
+        )
+
+
+@pytest.mark.parametrize(("seed", "epochs"), [(0, False), (1, False), (2, False), (3, True)])
+def test_every_category_lists_exactly_its_subtree_after_random_writes(seed, epochs, api_client):
     rng = random.Random(seed)
     skus: list[str] = []
-    for _ in range(6):
+    for round_number in range(6):
+        if epochs:  # pages by price merge the epochs: products of several, some in the same
+            _ids_jump_to_epoch(1 + round_number + round_number // 2)
         _upload(rng, rng.randint(5, 30), skus)
         step = rng.random()
         categories = list(Category.objects.all())

@@ -11,9 +11,10 @@ each module holds one kind of trick, nearly all of them for speed and measured o
 - :mod:`catalog.storage.stats`: aggregate deltas added through a temporary table, the products'
   memberships read with one array parameter, and the independent recomputation check_catalog
   compares against.
-- :mod:`catalog.storage.listing`: the browse index's rows copied in and deleted by primary key
-  in bulk, keyset pages of a subtree read with their products in one statement, and its
-  recomputation for check_catalog.
+- :mod:`catalog.storage.listing`: the browse index's rows made, sorted and inserted by one
+  statement from a line per product, deleted by primary key in bulk, keyset pages of a subtree
+  read with their products in one statement (by price, merged from the epochs of product ids),
+  and its recomputation for check_catalog.
 - :mod:`catalog.storage.tree`: nested-set numbers written in one ``unnest`` statement.
 - :mod:`catalog.storage.constraints`: deferred foreign-key checks run in psycopg's pipeline mode
   while the upload computes.
