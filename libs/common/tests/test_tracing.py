@@ -12,7 +12,6 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -25,20 +24,6 @@ from ecomms_common.outbox.services import outbox_enqueue
 from ecomms_common.testing.broker import drain
 
 ENDPOINT = "http://127.0.0.1:4318"
-
-
-@pytest.fixture
-def spans(monkeypatch):
-    """Tracing on in this process, its spans kept in memory; off again afterwards."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "_enabled", False)
-    monkeypatch.setattr(tracing, "_provider", None)
-    factory = logging.getLogRecordFactory()
-    tracing.tracing_use(provider)
-    yield exporter
-    logging.setLogRecordFactory(factory)
 
 
 def _hex(span_context_id: int, width: int) -> str:

@@ -1,16 +1,11 @@
 """With tracing on, the reads answered ahead of Django make the SERVER span Django's
 instrumentation makes for them: same name, kind, attributes and parent."""
 
-import logging
-
 import pytest
 from catalog.api.average_price import AVERAGE_PRICE
 from catalog.api.fast_reads import FastReads
 from catalog.api.product_reads import PRODUCT_READS
 from django.core.wsgi import get_wsgi_application
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 
@@ -33,28 +28,22 @@ def _answered() -> float:
 
 
 @pytest.fixture
-def traced(monkeypatch):
+def traced(spans):
     """Tracing on as config/wsgi.py sets it up (Django's instrumentation first in MIDDLEWARE),
     spans kept in memory; Django's application and the fast reads built after it."""
     from opentelemetry.instrumentation.django import DjangoInstrumentor
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "_enabled", False)
-    monkeypatch.setattr(tracing, "_provider", None)
-    factory = logging.getLogRecordFactory()
-    tracing.tracing_use(provider)
     DjangoInstrumentor().instrument(
-        tracer_provider=provider, is_sql_commentor_enabled=False, excluded_urls=tracing.PROBE_PATHS
+        tracer_provider=tracing._provider,
+        is_sql_commentor_enabled=False,
+        excluded_urls=tracing.PROBE_PATHS,
     )
     try:
         django_application = get_wsgi_application()  # its middleware chain, traced
         served = FastReads(django_application, [AVERAGE_PRICE, PRODUCT_READS])
-        yield exporter, served, django_application
+        yield spans, served, django_application
     finally:
         DjangoInstrumentor().uninstrument()
-        logging.setLogRecordFactory(factory)
 
 
 @pytest.fixture

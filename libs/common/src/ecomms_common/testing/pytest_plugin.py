@@ -5,6 +5,7 @@ for any roles. The tests run against the PostgreSQL that ``DATABASE_URL`` names;
 ``database_proxy`` puts a cuttable TCP proxy between the test's own database connection and it.
 """
 
+import logging
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -32,6 +33,30 @@ def _verify_tokens_with_local_jwks(settings, local_jwks: LocalJWKS) -> Iterator[
     reset_jwks_cache()
     yield
     reset_jwks_cache()
+
+
+@pytest.fixture
+def spans(monkeypatch):
+    """Tracing on in this process, its spans kept in memory; off again afterwards.
+
+    Yields the ``InMemorySpanExporter`` (``spans.get_finished_spans()``); the provider the spans
+    go to is ``ecomms_common.tracing._provider`` for the test's duration.
+    """
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from ecomms_common import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "_enabled", False)
+    monkeypatch.setattr(tracing, "_provider", None)
+    factory = logging.getLogRecordFactory()
+    tracing.tracing_use(provider)
+    yield exporter
+    logging.setLogRecordFactory(factory)
 
 
 @pytest.fixture
