@@ -97,11 +97,18 @@ def test_the_tree_lists_its_top_two_levels_nested_and_sorted(api_client, admin_a
     assert deeper["children"][1]["children"][0]["slug"] == "fruits"
 
 
-@pytest.mark.parametrize("depth", ["0", "11", "two"])
+@pytest.mark.parametrize("depth", ["0", "11", "two", ""])
 def test_a_tree_depth_out_of_range_is_a_400_naming_it(api_client, depth):
     response = api_client.get("/categories/", {"depth": depth})
     assert response.status_code == 400
     assert "depth" in response.json()["error"]["details"]
+
+
+@pytest.mark.parametrize("name", ["after", "page_size"])
+def test_an_empty_export_parameter_is_a_400_naming_it(api_client, name):
+    response = api_client.get("/categories/export/", {name: ""})
+    assert response.status_code == 400
+    assert name in response.json()["error"]["details"]
 
 
 def test_children_page_by_name_down_the_tree(api_client, admin_auth):

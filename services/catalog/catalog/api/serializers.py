@@ -5,6 +5,17 @@ from catalog.storage.listing import ProductRecord
 from ecomms_common.openapi import StrictSerializer
 
 
+class QueryIntegerField(serializers.IntegerField):
+    """An optional integer query parameter. Given empty (``?depth=``) it is a 400 naming it, as
+    the schema says, not read as absent (DRF reads an empty form value of an optional field as
+    absent, and its default would answer)."""
+
+    def get_value(self, dictionary):
+        if dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+
 class CategorySummary(serializers.ModelSerializer):
     # Slugs keep letters of every script: a SlugField's ASCII-only pattern would misdescribe them.
     slug = serializers.CharField(read_only=True)

@@ -60,7 +60,7 @@ class CategoryTreeView(CachedReadMixin, APIView):
     permission_classes = [AllowAny]
 
     class Input(serializers.Serializer):
-        depth = serializers.IntegerField(
+        depth = io.QueryIntegerField(
             min_value=1,
             max_value=PATH_MAX_DEPTH,
             default=TREE_DEFAULT_DEPTH,
@@ -247,10 +247,10 @@ class CategoryExportView(APIView):
     permission_classes = [AllowAny]
 
     class Input(serializers.Serializer):
-        after = serializers.IntegerField(
+        after = io.QueryIntegerField(
             min_value=0, max_value=2**63 - 1, default=0, help_text="The last id already read."
         )
-        page_size = serializers.IntegerField(
+        page_size = io.QueryIntegerField(
             min_value=1, max_value=EXPORT_MAX_PAGE_SIZE, default=EXPORT_PAGE_SIZE
         )
 
