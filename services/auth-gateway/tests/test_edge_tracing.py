@@ -1,13 +1,9 @@
 """Traces through the edge: with tracing on, a proxied call is a SERVER span under the client's
 ``traceparent``, and the service is called under that span; with tracing off, the client's trace
-headers pass through untouched."""
-
-import logging
+headers pass through untouched. ``spans`` (ecomms_common's pytest plugin) turns tracing on in the
+test's process, the edge server's thread included."""
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from ecomms_common import tracing
@@ -18,20 +14,6 @@ pytestmark = pytest.mark.django_db
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 CLIENT_SPAN_ID = "b7ad6b7169203331"
 TRACEPARENT = f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"
-
-
-@pytest.fixture
-def spans(monkeypatch):
-    """Tracing on in this process (the edge server's thread included), spans kept in memory."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "_enabled", False)
-    monkeypatch.setattr(tracing, "_provider", None)
-    factory = logging.getLogRecordFactory()
-    tracing.tracing_use(provider)
-    yield exporter
-    logging.setLogRecordFactory(factory)
 
 
 def _traceparent_of(span) -> str:
