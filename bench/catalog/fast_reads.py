@@ -12,8 +12,9 @@ catalog.api.fast_reads on) and with ``CATALOG_AVERAGE_PRICE_FAST_PATH`` and
 ``CATALOG_PRODUCT_FAST_PATH`` off (Django answers every read). In each round each read is
 measured on both servers, one right after the other, the first alternating, for the server's
 CPU per call (its process tree's CPU time over the calls from four clients,
-bench/catalog/run.py's ``cpu_per_call``) of: ``GET /healthz`` (Django's floor: middleware and gunicorn), a list page of 20 (first pages of
-categories of every size in every sort, and pages reached by cursor) and a product's detail.
+bench/catalog/run.py's ``cpu_per_call``) of: ``GET /healthz`` (Django's floor: middleware and
+gunicorn), a list page of 20 (first pages of categories of every size in every sort, and pages
+reached by cursor) and a product's detail.
 It prints each measure's median over the rounds, the fast paths on against off, and the load
 average of each round.
 """
