@@ -140,3 +140,82 @@ def test_captured_headers_are_the_span_attributes_django_gives_them(
     assert fast_span.attributes["http.request.header.user_agent"] == ("orders/1.0",)
     assert "http.response.header.etag" in fast_span.attributes
     assert dict(fast_span.attributes) == dict(django_span.attributes)
+
+
+def test_a_fast_read_s_queries_start_no_trace_of_their_own(traced, catalog, wsgi):
+    """Its span is made once it is answered: a query's span (a new connection's first, say)
+    would have no parent. Through Django the same query is a child of the read's span."""
+    from django.db import connections
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+    exporter, served, django_application = traced
+    PsycopgInstrumentor().instrument(
+        tracer_provider=tracing._provider, enable_commenter=False, skip_dep_check=True
+    )
+    try:
+        for application in (django_application, served):
+            connections.close_all()  # a new, traced connection queries as it opens
+            exporter.clear()
+            wsgi(
+                f"/products/{catalog[0]}/",
+                headers={"traceparent": TRACEPARENT},
+                application=application,
+            )
+            spans = {span.kind: span for span in exporter.get_finished_spans()}
+            if application is django_application:
+                server_span_id = spans[SpanKind.SERVER].context.span_id
+                assert spans[SpanKind.CLIENT].parent.span_id == server_span_id
+        assert list(spans) == [SpanKind.SERVER]
+        assert format(spans[SpanKind.SERVER].parent.span_id, "016x") == CLIENT_SPAN
+    finally:
+        PsycopgInstrumentor().uninstrument()
+        connections.close_all()
+
+
+@pytest.mark.parametrize(
+    ("environ", "excluded", "exported"),
+    [
+        ({}, "products/[0-9]+/$", 0),
+        ({"HTTP_HOST": "shop.example:8443", "wsgi.url_scheme": "https"}, "^http://shop.+:8443/", 0),
+        ({"HTTP_HOST": "catalog:8001"}, "//catalog:8001/products/", 0),
+        ({"HTTP_HOST": "catalog:8001"}, "^http://testserver/", 1),
+        ({"HTTP_HOST": "catalog:8001"}, "products/[0-9]+/[?]", 1),
+    ],
+)
+def test_excluded_urls_are_matched_as_django_matches_them(
+    traced, catalog, wsgi, settings, environ, excluded, exported
+):
+    """The URL a fast read's span is excluded by is the one Django's instrumentation builds."""
+    from wsgiref.util import setup_testing_defaults
+
+    from django.core.handlers.wsgi import WSGIRequest
+    from opentelemetry.instrumentation.django.middleware.otel_middleware import _DjangoMiddleware
+    from opentelemetry.util.http import ExcludeList
+
+    settings.ALLOWED_HOSTS = ["*"]
+    exporter, served, django_application = traced
+    path = f"/products/{catalog[0]}/"
+    full = {"REQUEST_METHOD": "GET", "PATH_INFO": path, **environ}
+    setup_testing_defaults(full)
+    assert tracing._url_of(full) == WSGIRequest(dict(full)).build_absolute_uri("?")
+    odd = {**full, "PATH_INFO": "/a b/%7e/"}
+    assert tracing._url_of(odd) == WSGIRequest(dict(odd)).build_absolute_uri("?")
+
+    kept = _DjangoMiddleware._excluded_urls
+    _DjangoMiddleware._excluded_urls = ExcludeList([excluded])
+    try:
+        headers = {
+            key[5:].replace("_", "-"): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        exporter.clear()
+        fast = wsgi(path, headers=headers, application=served)
+        fast_spans = _server_spans(exporter)
+        exporter.clear()
+        wsgi(path, headers=headers, application=django_application)
+        django_spans = _server_spans(exporter)
+    finally:
+        _DjangoMiddleware._excluded_urls = kept
+    assert fast.status == 200
+    assert len(fast_spans) == len(django_spans) == exported
