@@ -3,8 +3,9 @@ servers (started, awaited, measured, stopped), keep-alive clients and the load l
 printed table of figures.
 
 A script imports it as ``from bench import harness``, being run as a module from the repository
-root (``python -m bench.<name>.run``); like ``bench.report`` it needs the standard library and
-psycopg only (every bench virtual environment has psycopg).
+root (``python -m bench.<name>.run``). It needs the standard library, and psycopg in the
+database helpers, which import it themselves (every bench virtual environment has psycopg;
+bench/tests, in the report's environment, import this module without it).
 """
 
 import argparse
@@ -23,8 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from bench import report
 
 SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
@@ -34,13 +33,22 @@ SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:
 
 
 def parser(description: str | None = None) -> argparse.ArgumentParser:
-    """Return a parser holding the options every script takes: --json and --smoke."""
+    """Return a parser holding the options every script takes: --json and --smoke.
+
+    From here on SIGTERM stops the script as Ctrl-C does, by an exception in its main thread,
+    so that its servers, databases and folders are released (Python's default is to end at
+    once: the servers, in sessions of their own, stayed up)."""
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     options = argparse.ArgumentParser(description=description)
     options.add_argument("--json", type=Path, help="also write the figures and samples here")
     options.add_argument(
         "--smoke", action="store_true", help="a few seconds, figures not meaningful (tests)"
     )
     return options
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 # Scratch folders and setup steps
@@ -84,6 +92,8 @@ def setup_step(command: list[str], *, cwd: Path, env: dict) -> subprocess.Comple
 
 def database_recreate(server: str, name: str) -> None:
     """Make ``name`` an empty database on ``server`` (a postgres:// URL with no database)."""
+    import psycopg
+
     with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -91,6 +101,8 @@ def database_recreate(server: str, name: str) -> None:
 
 def database_drop(server: str, name: str) -> None:
     """Drop ``name`` from ``server``, closing whatever still uses it."""
+    import psycopg
+
     with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
