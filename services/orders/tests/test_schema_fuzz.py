@@ -8,6 +8,7 @@ import pytest
 import schemathesis
 
 from config.wsgi import application
+from ecomms_common.openapi import NO_NUL_PATTERN
 from ecomms_common.testing.fuzz import (
     FUZZ_SETTINGS,
     call_as_every_role,
@@ -39,3 +40,11 @@ def test_every_operation_answers_as_its_schema_says(case, role_headers, catalog)
     """Orders are placed against the catalog stand-in (products 10, 15, 20 and 30)."""
     excluded = excluded_checks(case, positive_data_unchecked=POSITIVE_DATA_UNCHECKED)
     call_as_every_role(case, role_headers, excluded)
+
+
+def test_text_filters_are_described_as_refusing_nul():
+    """DRF refuses NUL in any text (PostgreSQL cannot store it): the schema of the list's query
+    parameters says so, as it does for bodies, so a client knows a 400 is coming."""
+    parameters = schema.raw_schema["paths"]["/orders/"]["get"]["parameters"]
+    [customer] = [parameter for parameter in parameters if parameter["name"] == "customer"]
+    assert customer["schema"]["pattern"] == NO_NUL_PATTERN

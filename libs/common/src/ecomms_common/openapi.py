@@ -152,18 +152,39 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
 
     def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
-        properties = schema.get("properties", {})
-        for name, field in self.target.fields.items():
-            described = properties.get(name)
-            # DRF refuses NUL in any CharField (PostgreSQL text cannot hold it): say so.
-            if (
-                isinstance(field, serializers.CharField)
-                and isinstance(described, dict)
-                and described.get("type") == "string"
-                and "pattern" not in described
-            ):
-                described["pattern"] = NO_NUL_PATTERN
-        return {**schema, "additionalProperties": False}
+        return {**_nul_refused(self.target, schema), "additionalProperties": False}
+
+
+class QueryParameters(serializers.Serializer):
+    """The query parameters of an operation (``extend_schema(parameters=[...])``), which may come
+    with others (a page's ``cursor``), so unknown names are not refused here."""
+
+
+class QueryParametersSchema(OpenApiSerializerExtension):
+    """Describe QueryParameters with what their text fields refuse (NUL)."""
+
+    target_class = QueryParameters
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return _nul_refused(self.target, schema)
+
+
+def _nul_refused(serializer: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    """Give each text field of the schema the pattern of what DRF accepts: DRF refuses NUL in
+    any CharField (PostgreSQL text cannot hold it)."""
+    properties = schema.get("properties", {})
+    for name, field in serializer.fields.items():
+        described = properties.get(name)
+        if (
+            isinstance(field, serializers.CharField)
+            and isinstance(described, dict)
+            and described.get("type") == "string"
+            and "pattern" not in described
+        ):
+            described["pattern"] = NO_NUL_PATTERN
+    return schema
 
 
 class StrictCharField(serializers.CharField):

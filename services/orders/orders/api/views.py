@@ -29,6 +29,7 @@ from ecomms_common.auth import IsAdmin, IsCustomer
 from ecomms_common.errors import ServiceError, sqlstate
 from ecomms_common.openapi import (
     CursorPage,
+    QueryParameters,
     StrictCharField,
     StrictSerializer,
     error_responses,
@@ -91,7 +92,7 @@ def _visible_order(request: Request, order_id: int) -> Order:
 class OrderListView(APIView):
     permission_classes = [IsAuthenticated]
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(QueryParameters):
         """Query parameters of ``GET /orders/`` (``customer`` counts for admins only)."""
 
         # A provider's subject, matched exactly: not trimmed, so that its length is the one the
@@ -105,11 +106,6 @@ class OrderListView(APIView):
             if empty:
                 raise serializers.ValidationError(empty)
             return super().to_internal_value(data)
-
-        def validate_customer(self, value: str) -> str:
-            if "\x00" in value:
-                raise serializers.ValidationError("Must not contain the NUL character (U+0000).")
-            return value
 
     OutputSerializer = OrderOutputSerializer
 
