@@ -253,7 +253,7 @@ def _url_of(environ: dict) -> str:
     if origin is None:
         if len(_origins) >= 64:
             _origins.clear()
-        origin = _origins[key] = WSGIRequest(dict(environ))._current_scheme_host
+        origin = _origins[key] = WSGIRequest(dict(environ)).build_absolute_uri("/")[:-1]
     return origin + path
 
 

@@ -15,6 +15,7 @@ the SERVER span that middleware would have made, ``ecomms_common.tracing.django_
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -160,13 +161,10 @@ class FastReads:
                 if argument is None:
                     continue
                 started, start_time = time.perf_counter(), time.time_ns()
-                if self.traced:
-                    # Its queries make no spans: the read's own span is made once it is
-                    # answered (Django makes its own when the read is passed on), so theirs
-                    # would each start a trace of their own.
-                    with suppress_instrumentation():
-                        answer = self._answer(environ, route, argument)
-                else:
+                # Traced, its queries make no spans: the read's own span is made once it is
+                # answered (Django makes its own when the read is passed on), so theirs would
+                # each start a trace of their own.
+                with suppress_instrumentation() if self.traced else nullcontext():
                     answer = self._answer(environ, route, argument)
                 if answer is not None:
                     status, headers, body = answer
