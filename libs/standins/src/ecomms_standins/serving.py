@@ -4,6 +4,7 @@ script's logging and running until a signal."""
 import logging
 import os
 import signal
+import socket
 import threading
 from socketserver import BaseServer
 from typing import Self
@@ -46,11 +47,28 @@ class ServerThread:
 
 
 def serve_until_stopped(announcement: str) -> None:
-    """Log to stderr at ``LOG_LEVEL`` (INFO), print ``announcement``, block until SIGTERM/SIGINT."""
+    """Log to stderr at ``LOG_LEVEL`` (INFO), print ``announcement``, block until SIGTERM/SIGINT.
+
+    Meanwhile the main thread runs the Python handlers of every signal (the caller's too, such
+    as the TCP proxy's SIGUSR1) as soon as the signal comes. The kernel gives a process's signal
+    to any of its threads, and Python runs the handler only in the main thread, once that thread
+    runs again: blocked on a lock, it would not for a signal that landed on a serving thread.
+    The main thread waits on the signal wakeup fd instead, which every signal writes to,
+    whichever thread it landed on.
+    """
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    print(announcement, flush=True)
-    stop.wait()
+    woken, waker = socket.socketpair()
+    waker.setblocking(False)
+    earlier = signal.set_wakeup_fd(waker.fileno(), warn_on_full_buffer=False)
+    try:
+        print(announcement, flush=True)
+        while not stop.is_set():
+            woken.recv(64)  # then the main thread runs the handlers of what it read
+    finally:
+        signal.set_wakeup_fd(earlier)
+        woken.close()
+        waker.close()
