@@ -74,7 +74,10 @@ class CircuitOpen(Exception):
 
 class CircuitBreaker:
     """Open after ``fail_max`` failed calls in a row; fail fast for ``reset_seconds``; then let
-    one trial call through, which closes it again or keeps it open for another period.
+    one trial call through, which closes it again or keeps it open for another period. A call
+    that comes while the trial runs waits for its outcome, at most ``trial_wait_seconds``: it
+    goes ahead if the trial closed the breaker, else fails fast (a catalog that is back answers
+    the trial in milliseconds, and the orders that arrived with it need not get a 503).
 
     The lock guards the counters only, never the guarded call, so calls of concurrent threads
     run side by side (pybreaker holds its lock around the call, which made the lookups of one
@@ -86,12 +89,15 @@ class CircuitBreaker:
         *,
         fail_max: int,
         reset_seconds: float,
+        trial_wait_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.fail_max = fail_max
         self.reset_seconds = reset_seconds
+        self.trial_wait_seconds = trial_wait_seconds
         self._clock = clock
         self._lock = threading.Lock()
+        self._trial_ended = threading.Condition(self._lock)
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_running = False
@@ -111,9 +117,16 @@ class CircuitBreaker:
         with self._lock:
             if self._opened_at is None:
                 return
-            if self._trial_running or self._clock() - self._opened_at < self.reset_seconds:
+            if self._trial_running:
+                self._trial_ended.wait_for(
+                    lambda: not self._trial_running, timeout=self.trial_wait_seconds
+                )
+                if self._opened_at is None:  # the trial closed it
+                    return
                 raise CircuitOpen()
-            self._trial_running = True  # this call is the trial; the others still fail fast
+            if self._clock() - self._opened_at < self.reset_seconds:
+                raise CircuitOpen()
+            self._trial_running = True  # this call is the trial; the others wait for it
 
     def _failed(self) -> None:
         with self._lock:
@@ -122,12 +135,17 @@ class CircuitBreaker:
             if trial or (self._opened_at is None and self._failures >= self.fail_max):
                 self._opened_at = self._clock()
                 logger.warning("catalog circuit opened after %d failures", self._failures)
+            if trial:
+                self._trial_ended.notify_all()
 
     def _succeeded(self) -> None:
         with self._lock:
             if self._opened_at is not None:
                 logger.info("catalog circuit closed again")
+            trial = self._trial_running
             self._failures, self._opened_at, self._trial_running = 0, None, False
+            if trial:
+                self._trial_ended.notify_all()
 
 
 class CatalogClient:
@@ -153,8 +171,12 @@ class CatalogClient:
         # An internal call: no proxy from the environment, no ~/.netrc credentials (and no
         # looking them up on every call).
         self.session.trust_env = False
+        # a call that comes during the breaker's trial waits for it as long as a connection may
+        # take to open
         self.breaker = CircuitBreaker(
-            fail_max=breaker_fail_max, reset_seconds=breaker_reset_seconds
+            fail_max=breaker_fail_max,
+            reset_seconds=breaker_reset_seconds,
+            trial_wait_seconds=connect_timeout,
         )
 
     def products_lookup(self, *, product_ids: Collection[int]) -> ProductLookup:
