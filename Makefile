@@ -25,7 +25,7 @@ check:  ## deployment artefacts: Dockerfiles, image commands, compose, k8s/, wor
 bench:  ## every benchmark at full size into docs/benchmarks.md (long; wants a quiet machine)
 	scripts/bench
 
-bench-10m:  ## the catalog at 10,000,000 products beside its 1,000,000 figures into docs/benchmarks.md (long; not in make test)
+bench-10m:  ## the catalog at 10,000,000 products beside its 1,000,000 figures into docs/benchmarks.md, on a PostgreSQL server of its own sized for it (long; not in make test)
 	scripts/bench-10m
 
 smoke:  ## start the local stack, check every probe answers, stop it

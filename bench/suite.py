@@ -5,12 +5,13 @@
 
 (scripts/bench builds the virtual environments, then runs ``python -m bench.suite`` with
 ``.venvs/bench``.) Each script runs as a module from the repository root,
-``.venvs/<venv>/bin/python -m bench.<name>.run ... --json FILE`` (with ``PYTHONPATH`` naming the
-service's folder for a script that loads the service's own Django settings); its output goes
-to ``FILE`` with ``.log`` for ``.json``. A script whose ``--help`` does not offer ``--json`` is
-listed as not run instead of being started. The manifest (``runs.json`` beside the results)
-holds the machine, every run's command, status, duration and load averages, and the results;
-``--render-only`` draws the page from it again.
+``.venvs/<venv>/bin/python -m bench.<name>.run ... --json FILE`` (``bench.catalog.scale`` for
+the smoke run ``catalog-scale``; with ``PYTHONPATH`` naming the service's folder for a script
+that loads the service's own Django settings); its output goes to ``FILE`` with ``.log`` for
+``.json``. A script whose ``--help`` does not offer ``--json`` is listed as not run instead of
+being started. The manifest (``runs.json`` beside the results) holds the machine, every run's
+command, status, duration and load averages, and the results; ``--render-only`` draws the page
+from it again.
 """
 
 import argparse
@@ -39,6 +40,7 @@ class Planned:
     venv: str
     arguments: tuple[str, ...] = ()
     pythonpath: str = ""  # a folder the script imports from besides the repository root
+    module: str = ""  # the script's module, when it is not bench.<bench>.run
 
 
 FULL = [
@@ -75,6 +77,10 @@ SMOKE = [
     Planned("gateway", "gateway", "auth-gateway", ("--smoke", "--bare-proxy", "--traced")),
     Planned("orders", "orders", "orders", ("--through-gateway", "--traced", "--smoke")),
     Planned("notifier", "notifier", "notifier", ("--smoke",), pythonpath="services/notifier"),
+    # make bench-10m's script at 4,000 products (at full size only by make bench-10m)
+    Planned(
+        "catalog-scale", "catalog-scale", "catalog", ("--smoke",), module="bench.catalog.scale"
+    ),
 ]
 
 
@@ -143,7 +149,7 @@ def settle() -> None:
 def execute(planned: Planned, out: Path, timeout: float) -> dict:
     """Run one planned bench; return its manifest entry."""
     python = ROOT / ".venvs" / planned.venv / "bin" / "python"
-    module = f"bench.{planned.bench}.run"
+    module = planned.module or f"bench.{planned.bench}.run"
     target = out / f"{planned.name}.json"
     log = out / f"{planned.name}.log"
     target.unlink(missing_ok=True)
@@ -285,7 +291,7 @@ def merged_runs(earlier: list[dict], fresh: list[dict], plan: list[Planned]) -> 
     return [by_name[planned.name] for planned in plan if planned.name in by_name]
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="every script with --smoke")
     parser.add_argument(
@@ -300,50 +306,59 @@ def main() -> int:
     parser.add_argument(
         "--render-only", action="store_true", help="draw the page from the manifest again"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def run_plan(args: argparse.Namespace, out: Path, manifest_path: Path) -> dict:
+    """Run the planned scripts (those --only names, or all); return the manifest, with the
+    runs of the last manifest that --only left out."""
+    full_plan = plan = SMOKE if args.smoke else FULL
+    if args.only:
+        wanted = {name.strip() for name in args.only.split(",")}
+        plan = [planned for planned in full_plan if planned.name in wanted]
+    timeout = args.timeout or (300.0 if args.smoke else 3600.0)
+    manifest = {
+        "smoke": args.smoke,
+        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit(),
+        "machine": machine(),
+        "runs": [],
+    }
+    for planned in plan:
+        print(f"==> bench {planned.name}", flush=True)
+        if not args.smoke:
+            settle()
+        entry = execute(planned, out, timeout)
+        manifest["runs"].append(entry)
+        took = f" in {entry['seconds']:.0f} s" if entry["seconds"] is not None else ""
+        detail = f": {entry['detail']}" if entry["detail"] else ""
+        print(f"    {entry['status']}{took}{detail}", flush=True)
+        if entry["status"] == "failed":
+            log = out / f"{planned.name}.log"
+            print(f"    end of its log ({shown(log)}):")
+            for line in log.read_text(errors="replace").splitlines()[-25:]:
+                print(f"    | {line}")
+    if args.only and manifest_path.exists():
+        earlier = json.loads(manifest_path.read_text())
+        if earlier.get("smoke") == args.smoke:
+            for run in earlier["runs"]:  # where the kept figures came from
+                run.setdefault("commit", earlier.get("commit"))
+            for run in manifest["runs"]:
+                run["commit"] = manifest["commit"]
+            manifest["runs"] = merged_runs(earlier["runs"], manifest["runs"], full_plan)
+    return manifest
+
+
+def main() -> int:
+    args = arguments()
     out = args.out or ROOT / "var" / "bench" / ("smoke" if args.smoke else "")
     page = args.page or (out / "benchmarks.md" if args.smoke else ROOT / "docs" / "benchmarks.md")
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "runs.json"
-
     if args.render_only:
         manifest = json.loads(manifest_path.read_text())
     else:
-        plan = SMOKE if args.smoke else FULL
-        if args.only:
-            wanted = {name.strip() for name in args.only.split(",")}
-            plan = [planned for planned in plan if planned.name in wanted]
-        timeout = args.timeout or (300.0 if args.smoke else 3600.0)
-        manifest = {
-            "smoke": args.smoke,
-            "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "commit": commit(),
-            "machine": machine(),
-            "runs": [],
-        }
-        for planned in plan:
-            print(f"==> bench {planned.name}", flush=True)
-            if not args.smoke:
-                settle()
-            entry = execute(planned, out, timeout)
-            manifest["runs"].append(entry)
-            took = f" in {entry['seconds']:.0f} s" if entry["seconds"] is not None else ""
-            detail = f": {entry['detail']}" if entry["detail"] else ""
-            print(f"    {entry['status']}{took}{detail}", flush=True)
-            if entry["status"] == "failed":
-                log = out / f"{planned.name}.log"
-                print(f"    end of its log ({shown(log)}):")
-                for line in log.read_text(errors="replace").splitlines()[-25:]:
-                    print(f"    | {line}")
-        if args.only and manifest_path.exists():
-            earlier = json.loads(manifest_path.read_text())
-            if earlier.get("smoke") == args.smoke:
-                full_plan = SMOKE if args.smoke else FULL
-                for run in earlier["runs"]:  # where the kept figures came from
-                    run.setdefault("commit", earlier.get("commit"))
-                for run in manifest["runs"]:
-                    run["commit"] = manifest["commit"]
-                manifest["runs"] = merged_runs(earlier["runs"], manifest["runs"], full_plan)
+        manifest = run_plan(args, out, manifest_path)
         manifest_path.write_text(json.dumps(manifest, indent=1))
     publish(manifest, page)
     if args.junitxml:

@@ -6,10 +6,11 @@ The server listens on 127.0.0.1 only (no Unix socket) with trust authentication 
 It runs in a session of its own (pg_ctl detaches it), so it survives a Ctrl-C or a killed parent;
 ``start`` reuses a server left running on the same data directory and port.
 
-  start [--data DIR] [--port PORT] [--throwaway]
+  start [--data DIR] [--port PORT] [--throwaway] [--set NAME=VALUE ...]
       Initialise DIR when empty, start the server (or reuse the one running there) and print its
       URL, e.g. postgres://postgres@127.0.0.1:5433. Defaults: var/postgres, LOCAL_POSTGRES_PORT or
-      5433. --throwaway: a fresh DIR each time, without fsync (for test runs).
+      5433. --throwaway: a fresh DIR each time, without fsync (for test runs). --set: a server
+      setting for this start (e.g. shared_buffers=4GB), as many as needed.
   stop [--data DIR] [--delete] [--all]
       Stop the server running on DIR (fast shutdown); --delete removes DIR afterwards; --all stops
       every server under var/.
@@ -40,6 +41,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -57,6 +59,8 @@ STOP_TIMEOUT_SECONDS = 60
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # A throwaway server's data may be lost on a crash of the machine: skip the disk flushes.
 THROWAWAY_OPTIONS = " -F -c synchronous_commit=off -c full_page_writes=off"
+# What --set accepts: a setting's name, then a value pg_ctl passes on as one word.
+SETTING = re.compile(r"[a-z_][a-z0-9_.]*=[A-Za-z0-9_.:/+-]+")
 
 
 def fail(message: str) -> NoReturn:
@@ -223,8 +227,18 @@ def initialise(data: Path, user: str | None, *, throwaway: bool) -> None:
         fail(f"initdb failed in {shown(data)} (its output is above)")
 
 
-def start(data: Path, port: int, *, throwaway: bool = False) -> None:
-    """Start the server on ``data`` and ``port``, or reuse the one running there."""
+def setting(text: str) -> str:
+    """Return ``NAME=VALUE`` as the server's ``-c`` option, or refuse it (argparse type)."""
+    if not SETTING.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give NAME=VALUE, a setting's name and a value without spaces or quotes"
+        )
+    return f" -c {text}"
+
+
+def start(data: Path, port: int, *, throwaway: bool = False, settings: Sequence[str] = ()) -> None:
+    """Start the server on ``data`` and ``port``, or reuse the one running there; ``settings``
+    are ``-c NAME=VALUE`` options (see :func:`setting`) for a server started here."""
     data = data.resolve()
     running = running_postmaster(data)
     if running is not None and running.port == port and running.status == "ready":
@@ -251,6 +265,7 @@ def start(data: Path, port: int, *, throwaway: bool = False) -> None:
 
     log = data / "server.log"
     options = f"-h {HOST} -p {port} -k ''" + (THROWAWAY_OPTIONS if throwaway else "")
+    options += "".join(settings)
     started = time.monotonic()
     try:
         arguments = ["--wait", f"--timeout={START_TIMEOUT_SECONDS}", f"--log={log}", "-o", options]
@@ -403,6 +418,15 @@ def main() -> None:
     command.add_argument("--data", type=Path, default=DEFAULT_DATA)
     command.add_argument("--port", type=int, default=default_port)
     command.add_argument("--throwaway", action="store_true", help="fresh data, no fsync")
+    command.add_argument(
+        "--set",
+        dest="settings",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a server setting, e.g. shared_buffers=4GB (repeat for more)",
+    )
 
     command = commands.add_parser("stop", help="stop the server running on a data directory")
     command.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -424,7 +448,7 @@ def main() -> None:
 
     args = parser.parse_args()
     if args.command == "start":
-        start(args.data, args.port, throwaway=args.throwaway)
+        start(args.data, args.port, throwaway=args.throwaway, settings=args.settings)
         print(server_url(args.port))
     elif args.command == "stop":
         for data in sorted(VAR.glob("postgres*")) if args.all else [args.data]:

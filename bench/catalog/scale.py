@@ -50,6 +50,8 @@ CHECKPOINT = 1_000_000
 TARGET_BROWSE_P99_MS = 20
 TARGET_UPLOAD_RATE = 17_000
 TARGET_TREE_BYTES = 50 * 1024
+# The database server's settings the report names beside the figures.
+SERVER_SETTINGS = ("server_version", "shared_buffers", "max_wal_size", "checkpoint_timeout")
 
 
 def category_tree(count: int, seed: int = 11) -> list[list[str]]:
@@ -306,6 +308,7 @@ def grown(args) -> dict:
         with psycopg.connect(f"{SERVER}/{args.database}", autocommit=True) as conn:
             size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
             category_count = conn.execute("SELECT count(*) FROM catalog_category").fetchone()[0]
+            server = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in SERVER_SETTINGS}
     return {
         "rates": rates,
         "at_checkpoint": at_checkpoint,
@@ -314,6 +317,7 @@ def grown(args) -> dict:
         "chosen": chosen,
         "size": size,
         "category_count": category_count,
+        "server": server,
     }
 
 
@@ -355,7 +359,12 @@ def page_lines(args, seen: dict, figures: list[dict]) -> list[str]:
     lines = [
         f"Catalog at scale: {args.products:,} products, {seen['category_count']:,} categories, "
         f"database {seen['size'] / 2**30:.1f} GiB; load average {os.getloadavg()[0]:.1f} at the "
-        f"end on {os.cpu_count()} cores. `{' '.join(sys.argv)}`",
+        f"end on {os.cpu_count()} cores. `python -m bench.catalog.scale {' '.join(sys.argv[1:])}`",
+        "",
+        "PostgreSQL "
+        + ", ".join(f"{name} {value}" for name, value in seen["server"].items())
+        + " (the upload rates depend most on how much of the growing indexes the server keeps "
+        "in its buffers).",
         "",
     ]
     for label, (slug, count) in seen["chosen"].items():
@@ -388,6 +397,7 @@ def main() -> None:
                     "products": args.products,
                     "categories": seen["category_count"],
                     "database_gib": round(seen["size"] / 2**30, 2),
+                    "database_server": seen["server"],
                     "workers": WORKERS,
                     "clients": CLIENTS,
                     "smoke": args.smoke,

@@ -1,5 +1,6 @@
 """Fixtures of the deployment checks: throwaway PostgreSQL databases and servers, RabbitMQ names."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -64,16 +65,30 @@ def local_postgres(*args: str) -> str:
     return result.stdout.strip()
 
 
-@pytest.fixture
-def embedded_server() -> Iterator[str]:
-    """A throwaway embedded PostgreSQL of this test alone, on a free port of 127.0.0.1; yields
-    its superuser URL (postgres, trusted)."""
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def started_server(*options: str) -> Iterator[str]:
+    """A throwaway embedded PostgreSQL on a free port of 127.0.0.1, ``options`` added to
+    ``scripts/local-postgres start`` (e.g. ``--set``); yields its superuser URL (postgres,
+    trusted), and stops and removes it afterwards."""
     data = ROOT / "var" / f"postgres-deploy-check-{uuid.uuid4().hex[:8]}"
-    url = local_postgres("start", "--data", str(data), "--port", str(port), "--throwaway")
+    url = local_postgres(
+        "start", "--data", str(data), "--port", str(free_port()), "--throwaway", *options
+    )
     try:
         yield url
     finally:
         local_postgres("stop", "--data", str(data), "--delete")
+
+
+@pytest.fixture
+def embedded_server() -> Iterator[str]:
+    """A throwaway embedded PostgreSQL of this test alone (:func:`started_server`)."""
+    with started_server() as url:
+        yield url

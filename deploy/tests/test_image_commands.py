@@ -12,7 +12,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -22,18 +21,13 @@ from pathlib import Path
 import pytest
 
 from .compose import resolved
+from .conftest import free_port
 from .dockerfiles import LOCAL_SERVERS, ROOT, SERVICES, final_stage, service_stages, stages
 from .manifests import objects, pod_spec
 
 STARTUP_SECONDS = 60
 WEB_SERVICES = {"catalog", "orders", "auth-gateway"}
 STATIC_ASSET = "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get(url: str) -> int:

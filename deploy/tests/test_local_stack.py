@@ -10,7 +10,7 @@ import subprocess
 import psycopg
 import pytest
 
-from .conftest import local_postgres
+from .conftest import local_postgres, started_server
 from .dockerfiles import ROOT
 
 DATABASES = ["catalog", "orders", "auth", "notifier"]
@@ -75,6 +75,32 @@ def test_a_name_that_is_not_a_plain_identifier_is_refused():
     )
     assert result.returncode != 0
     assert "not a plain lower-case name" in result.stderr
+
+
+def test_a_server_starts_with_the_settings_it_is_given():
+    """make bench-10m starts its server sized for the catalog (scripts/bench-10m)."""
+    with (
+        started_server("--set", "shared_buffers=48MB", "--set", "max_wal_size=2GB") as server,
+        psycopg.connect(f"{server}/postgres", autocommit=True) as connection,
+    ):
+        shown = {
+            name: connection.execute(f"SHOW {name}").fetchone()[0]
+            for name in ("shared_buffers", "max_wal_size", "fsync")
+        }
+    assert shown == {"shared_buffers": "48MB", "max_wal_size": "2GB", "fsync": "off"}
+
+
+@pytest.mark.parametrize("given", ["shared_buffers=4GB -c fsync=off", "shared_buffers", "x='1'"])
+def test_a_setting_that_is_not_one_word_is_refused(given):
+    result = subprocess.run(
+        [LOCAL_POSTGRES, "start", "--port", "9", "--set", given],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "give NAME=VALUE" in result.stderr
 
 
 def test_make_up_gives_each_process_its_own_role():

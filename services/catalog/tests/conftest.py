@@ -36,6 +36,15 @@ def upload(api_client, admin_auth):
     return post
 
 
+# The products of a category's subtree found through the tree itself (links, then the nested-set
+# range of the category: tree_id, lft, rght), as tests compare the browse index with it.
+SUBTREE_PRODUCTS_SQL = (
+    "SELECT p.id FROM catalog_product p WHERE EXISTS (SELECT 1 FROM "
+    "catalog_product_categories pc JOIN catalog_category c ON c.id = pc.category_id "
+    "WHERE pc.product_id = p.id AND c.tree_id = %s AND c.lft BETWEEN %s AND %s)"
+)
+
+
 def product(name="Whole Wheat Bread", price="3.99", currency="USD", paths=None, **extra) -> dict:
     """One item of an upload payload."""
     return {
@@ -92,6 +101,7 @@ def wsgi(transactional_db):
             "PATH_INFO": path,
             "QUERY_STRING": query,
             "REMOTE_ADDR": peer,
+            "RAW_URI": f"{path}?{query}" if query else path,  # the request line's target
         }
         for name, value in (headers or {}).items():
             key = name.upper().replace("-", "_")

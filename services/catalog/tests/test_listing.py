@@ -10,7 +10,7 @@ from catalog.storage.listing import EPOCH_BITS
 from catalog.validation import validate_upload
 from django.db import connection
 
-from tests.conftest import product
+from tests.conftest import SUBTREE_PRODUCTS_SQL, product
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +26,7 @@ def _subtree_products(category: Category, sort: str) -> list[int]:
     }[sort]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT p.id FROM catalog_product p WHERE EXISTS (SELECT 1 FROM "  # noqa: S608
-            "catalog_product_categories pc JOIN catalog_category c ON c.id = pc.category_id "
-            "WHERE pc.product_id = p.id AND c.tree_id = %s AND c.lft BETWEEN %s AND %s) "
-            f"ORDER BY {order}",
+            f"{SUBTREE_PRODUCTS_SQL} ORDER BY {order}",
             [category.tree_id, category.lft, category.rght],
         )
         return [row[0] for row in cursor.fetchall()]
