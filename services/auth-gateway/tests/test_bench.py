@@ -22,7 +22,7 @@ def test_the_gateway_benchmark_measures_every_read_both_ways_and_through_both_pa
 ) -> None:
     server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x").rsplit("/", 1)
     written = tmp_path / "gateway.json"
-    subprocess.run(
+    finished = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -34,9 +34,12 @@ def test_the_gateway_benchmark_measures_every_read_both_ways_and_through_both_pa
         ],
         cwd=ROOT,
         env={**os.environ, "BENCH_DATABASE_SERVER": server[0]},
-        check=True,
         capture_output=True,
+        text=True,
         timeout=300,
+    )
+    assert finished.returncode == 0, (
+        f"exit {finished.returncode}\n{finished.stdout[-3000:]}\n{finished.stderr[-3000:]}"
     )
     report = json.loads(written.read_text())
     assert report["bench"] == "gateway"
@@ -49,11 +52,11 @@ def test_the_gateway_benchmark_measures_every_read_both_ways_and_through_both_pa
             assert proxied["baseline"] == direct["value"]
             assert proxied["ratio"] == pytest.approx(proxied["value"] / direct["value"], rel=1e-3)
             assert proxied["target"] == "<= 1.30x catalog p50"
-            assert proxied["met"] is (proxied["ratio"] <= 1.30)
+            assert agrees(proxied["met"], proxied["ratio"], 1.30)
             assert by_measure[f"req/s {read}, gateway, {way}"]["value"] > 0
             cpu = by_measure[f"proxy CPU per call {read}, gateway, {way}"]
             assert cpu["value"] > 0 and cpu["target"] == "<= 0.5 ms"
-            assert cpu["met"] is (cpu["value"] <= 0.5)
+            assert agrees(cpu["met"], cpu["value"], 0.5)
             assert report["samples_ms"][f"{read}, gateway, {way}"]
         # The floor beside them: the same reads through a proxy that only proxies, held to nothing.
         bare = by_measure[f"p50 {read}, bare proxy, anonymous"]
@@ -64,3 +67,11 @@ def test_the_gateway_benchmark_measures_every_read_both_ways_and_through_both_pa
         report["rss_mb"]
     )
     assert all(megabytes > 0 for megabytes in report["rss_mb"].values())
+
+
+def agrees(met: bool, figure: float, limit: float) -> bool:
+    """Whether a verdict reached on the unrounded figure agrees with the figure as the report
+    rounds it (4 decimals): either verdict stands for a figure within rounding of the limit."""
+    if abs(figure - limit) <= 1e-4:
+        return isinstance(met, bool)
+    return met is (figure <= limit)

@@ -1,3 +1,4 @@
+import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -236,13 +237,15 @@ def test_unreachable_provider_is_a_json_503(client, settings) -> None:
     assert b"<code>provider_unavailable</code>" in page.content
 
 
-def test_explicit_endpoints_must_all_be_set(client, settings) -> None:
+def test_explicit_endpoints_must_all_be_set(client, scripted_provider, settings) -> None:
     from django.core.exceptions import ImproperlyConfigured
     from gateway.identity.oidc import provider
 
-    settings.OIDC_OP_DISCOVERY_URL = ""
+    assert provider().userinfo_endpoint == settings.OIDC_OP_USER_ENDPOINT
     settings.OIDC_OP_TOKEN_ENDPOINT = ""
-    with pytest.raises(ImproperlyConfigured, match="token_endpoint"):
+    settings.OIDC_OP_USER_ENDPOINT = ""
+    missing = re.escape("(missing: ['OIDC_OP_TOKEN_ENDPOINT', 'OIDC_OP_USER_ENDPOINT'])")
+    with pytest.raises(ImproperlyConfigured, match=missing):
         provider()
 
 

@@ -205,16 +205,7 @@ def _attempt_and_record(delivery: Claim, record_until: float) -> bool:
     _attempt(delivery)
     # Recorded at once, not with the batch: an accepted message must not wait for a slow
     # provider call of another one before its outcome is safe.
-    outcome = Outcome(
-        delivery_id=delivery.id,
-        attempt=delivery.attempts,
-        status=delivery.status,
-        next_attempt_at=delivery.next_attempt_at,
-        provider_message_id=delivery.provider_message_id,
-        last_error=delivery.last_error,
-        sent_at=delivery.sent_at,
-    )
-    if _outcome_record(delivery=delivery, outcome=outcome, until=record_until):
+    if _outcome_record(delivery=delivery, outcome=Outcome.of(delivery), until=record_until):
         _observe(delivery)
         _secret_forget(delivery)
     return True

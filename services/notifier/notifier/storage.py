@@ -21,8 +21,9 @@ round trips the ORM would make per event or per delivery (services/notifier/READ
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from operator import attrgetter
 
 import psycopg
 from django.db import connection
@@ -199,13 +200,24 @@ def deliveries_claim(
 
 @dataclass(frozen=True)
 class Outcome:
-    delivery_id: int
-    attempt: int
+    """What one attempt left on its delivery (the claim's columns, named as they are)."""
+
+    id: int
+    attempts: int  # the attempt's number: the outcome is stored only while it is the latest
     status: str
     next_attempt_at: datetime | None
     provider_message_id: str
     last_error: str
     sent_at: datetime | None
+
+    @classmethod
+    def of(cls, delivery: Claim) -> "Outcome":
+        return cls(*_outcome_columns(delivery))
+
+
+OUTCOME_COLUMNS = [column.name for column in fields(Outcome)]
+# An outcome's (or a claim's) values in that order: 0.2 us, where astuple deep-copies them in 12.
+_outcome_columns = attrgetter(*OUTCOME_COLUMNS)
 
 
 def outcomes_record(outcomes: list[Outcome]) -> set[int]:
@@ -216,17 +228,7 @@ def outcomes_record(outcomes: list[Outcome]) -> set[int]:
         "(%s::bigint, %s::integer, %s::varchar, %s::timestamptz, %s::varchar, %s::text, "
         "%s::timestamptz)"
     )
-    params: list = []
-    for outcome in outcomes:
-        params += [
-            outcome.delivery_id,
-            outcome.attempt,
-            outcome.status,
-            outcome.next_attempt_at,
-            outcome.provider_message_id,
-            outcome.last_error,
-            outcome.sent_at,
-        ]
+    params = [value for outcome in outcomes for value in _outcome_columns(outcome)]
     table = Delivery._meta.db_table
     with _cursor() as cursor:
         cursor.execute(
@@ -234,8 +236,8 @@ def outcomes_record(outcomes: list[Outcome]) -> set[int]:
             "provider_message_id = v.provider_message_id, last_error = v.last_error, "
             "sent_at = v.sent_at, updated_at = clock_timestamp() "
             f"FROM (VALUES {', '.join([row] * len(outcomes))}) "
-            "AS v(id, attempt, status, next_attempt_at, provider_message_id, last_error, sent_at) "
-            "WHERE d.id = v.id AND d.status = 'sending' AND d.attempts = v.attempt "
+            f"AS v({', '.join(OUTCOME_COLUMNS)}) "
+            "WHERE d.id = v.id AND d.status = 'sending' AND d.attempts = v.attempts "
             "RETURNING d.id",
             params,
         )

@@ -178,6 +178,20 @@ def typ_normalized(typ: Any) -> str | None:
     return typ.removeprefix("application/")
 
 
+def unverified_header(
+    token: str, *, algorithm: str, refused: type[Exception], what: str
+) -> dict[str, Any]:
+    """Return a JWT's header, read before its signature is checked: raise ``refused`` when the
+    token does not parse or is not signed with ``algorithm`` (``what`` names it: "token")."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise refused(f"Malformed {what}: {exc}") from exc
+    if header.get("alg") != algorithm:
+        raise refused(f"{what[0].upper()}{what[1:]}s must be signed with {algorithm}.")
+    return header
+
+
 def token_verify(
     token: str,
     *,
@@ -201,12 +215,7 @@ def token_verify(
     checks but only when its ``iat`` is before ``legacy_issued_before``; without that instant,
     never.
     """
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.InvalidTokenError as exc:
-        raise InvalidToken(f"Malformed token: {exc}") from exc
-    if header.get("alg") != ALGORITHM:
-        raise InvalidToken(f"Tokens must be signed with {ALGORITHM}.")
+    header = unverified_header(token, algorithm=ALGORITHM, refused=InvalidToken, what="token")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise InvalidToken("The token names no signing key (kid).")

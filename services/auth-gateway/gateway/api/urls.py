@@ -4,6 +4,8 @@ from django.urls import include, path
 
 from gateway.api import views
 
+metadata = views.AuthorizationServerMetadataView.as_view()
+
 urlpatterns = [
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("auth/token/", views.TokenForSessionView.as_view(), name="token"),
@@ -11,14 +13,7 @@ urlpatterns = [
     path("auth/logout/", views.LogoutView.as_view(), name="logout"),
     path("auth/login-failed/", views.login_failed, name="login-failed"),
     path(".well-known/jwks.json", views.JWKSView.as_view(), name="jwks"),
-    path(
-        ".well-known/oauth-authorization-server",
-        views.AuthorizationServerMetadataView.as_view(),
-        name="oauth-authorization-server",
-    ),
-    path(
-        ".well-known/openid-configuration",
-        views.AuthorizationServerMetadataView.as_view(),
-        name="openid-configuration",
-    ),
+    # One metadata document under both names: RFC 8414's and OpenID Connect Discovery's.
+    path(".well-known/oauth-authorization-server", metadata, name="oauth-authorization-server"),
+    path(".well-known/openid-configuration", metadata, name="openid-configuration"),
 ]

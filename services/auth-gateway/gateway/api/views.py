@@ -10,7 +10,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -167,32 +167,36 @@ def _login_required() -> HttpResponse:
     )
 
 
-class RefreshInput(StrictSerializer):
-    # Not trimmed: a token of spaces is a bad token (401), as the schema's string allows.
-    refresh = StrictCharField(trim_whitespace=False)
-
-
 class RefreshTokenView(APIView):
     """Base of the views a refresh token is posted to: a bad token is a 401, not a 403."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema_serializer(component_name="RefreshInput")
+    class InputSerializer(StrictSerializer):
+        # Not trimmed: a token of spaces is a bad token (401), as the schema's string allows.
+        refresh = StrictCharField(trim_whitespace=False)
+
     def get_authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="ecomms"'
+
+    def refresh_token(self, request: Request) -> str:
+        """The refresh token posted (a 400 naming the field when there is none)."""
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data["refresh"]
 
 
 class TokenRefreshView(RefreshTokenView):
     @extend_schema(
         summary="Spend a refresh token on a new pair (each refresh token works once)",
-        request=RefreshInput,
+        request=RefreshTokenView.InputSerializer,
         responses={200: _token_pair},
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        serializer = RefreshInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        pair = token_refresh(refresh=serializer.validated_data["refresh"])
+        pair = token_refresh(refresh=self.refresh_token(request))
         return Response(pair.as_dict(), headers={"Cache-Control": "no-store"})
 
 
@@ -200,14 +204,12 @@ class LogoutView(RefreshTokenView):
     @extend_schema(
         summary="Log the account out everywhere: revoke its refresh tokens, deny its access "
         "tokens (within a second at every gateway), end the browser session",
-        request=RefreshInput,
+        request=RefreshTokenView.InputSerializer,
         responses={204: None},
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        serializer = RefreshInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        token_logout(refresh=serializer.validated_data["refresh"])
+        token_logout(refresh=self.refresh_token(request))
         auth.logout(request._request)
         return Response(status=204)
 

@@ -25,6 +25,7 @@ from django.shortcuts import render
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from ecomms_common.auth import unverified_header
 from ecomms_common.errors import error_response
 from gateway.api.pages import page_headers, wants_json
 from gateway.models import User
@@ -110,6 +111,15 @@ class Provider:
         )
 
 
+# Each endpoint (a discovery document's key) and the setting that gives it without a document.
+ENDPOINT_SETTINGS = {
+    "issuer": "OIDC_OP_ISSUER",
+    "authorization_endpoint": "OIDC_OP_AUTHORIZATION_ENDPOINT",
+    "token_endpoint": "OIDC_OP_TOKEN_ENDPOINT",
+    "userinfo_endpoint": "OIDC_OP_USER_ENDPOINT",
+    "jwks_uri": "OIDC_OP_JWKS_ENDPOINT",
+}
+
 _discovered: dict[str, tuple[float, Provider]] = {}
 _discovery_lock = threading.Lock()
 
@@ -118,23 +128,13 @@ def provider() -> Provider:
     """Return the provider's endpoints: from ``OIDC_OP_*``, or its discovery document (cached)."""
     url = settings.OIDC_OP_DISCOVERY_URL
     if not url:
-        configured = Provider(
-            issuer=settings.OIDC_OP_ISSUER,
-            authorization_endpoint=settings.OIDC_OP_AUTHORIZATION_ENDPOINT,
-            token_endpoint=settings.OIDC_OP_TOKEN_ENDPOINT,
-            userinfo_endpoint=settings.OIDC_OP_USER_ENDPOINT,
-            jwks_uri=settings.OIDC_OP_JWKS_ENDPOINT,
-        )
-        missing = [
-            name
-            for name, value in vars(configured).items()
-            if not value and name != "token_endpoint_auth_methods"
-        ]
+        configured = {field: getattr(settings, name) for field, name in ENDPOINT_SETTINGS.items()}
+        missing = [ENDPOINT_SETTINGS[field] for field, value in configured.items() if not value]
         if missing:
             raise ImproperlyConfigured(
                 f"Set OIDC_OP_DISCOVERY_URL, or every OIDC_OP_* endpoint (missing: {missing})."
             )
-        return configured
+        return Provider(**configured)
     with _discovery_lock:
         cached = _discovered.get(url)
         if cached and cached[0] > time.monotonic():
@@ -143,11 +143,7 @@ def provider() -> Provider:
         response.raise_for_status()
         document = response.json()
         found = Provider(
-            issuer=document["issuer"],
-            authorization_endpoint=document["authorization_endpoint"],
-            token_endpoint=document["token_endpoint"],
-            userinfo_endpoint=document["userinfo_endpoint"],
-            jwks_uri=document["jwks_uri"],
+            **{field: document[field] for field in ENDPOINT_SETTINGS},
             token_endpoint_auth_methods=tuple(
                 document.get("token_endpoint_auth_methods_supported") or ()
             ),
@@ -237,12 +233,9 @@ class SubjectOIDCBackend(OIDCAuthenticationBackend):
 
     def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
         """Return the ID token's claims after checking signature, ``iss``, ``aud``, ``nonce``."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError as exc:
-            raise IdTokenRefused(f"Malformed ID token: {exc}") from exc
-        if header.get("alg") != ID_TOKEN_ALGORITHM:
-            raise IdTokenRefused(f"ID tokens must be signed with {ID_TOKEN_ALGORITHM}.")
+        unverified_header(
+            token, algorithm=ID_TOKEN_ALGORITHM, refused=IdTokenRefused, what="ID token"
+        )
         key = self.retrieve_matching_jwk(token)
         try:
             claims = jwt.decode(
