@@ -48,7 +48,8 @@ def order_created(api, product):
     process that placed it: one that opened in the drill stays open for
     ``CATALOG_BREAKER_RESET_SECONDS`` whatever the others do, and would answer the next drill's
     first orders 503 catalog_unavailable (the gateway's kept connections may all lead to it).
-    After that period, the first order each process takes is its breaker's trial, and succeeds.
+    After that period, the first order each process takes is its breaker's trial, and succeeds;
+    the orders that reach that process while its trial runs wait for it and succeed too.
     """
     time.sleep(float(QUICK_RETRIES["CATALOG_BREAKER_RESET_SECONDS"]) + 0.5)
 

@@ -59,11 +59,12 @@ class Provider:
         self.behaviour = behaviour
         self._released.set()
 
-    def _decide(self, order: int | None) -> Behaviour:
-        """Count the attempt and return how to answer it (waiting first when holding)."""
+    def _decide(self, order: int | None, began: Behaviour | None = None) -> Behaviour:
+        """Count the attempt and return how to answer it (waiting first when holding): as the
+        provider behaved when the request ``began``, or now."""
         with self._lock:
             self.attempts[order] += 1
-            behaviour = self.behaviour
+            behaviour = began or self.behaviour
             first = self.attempts[order] == 1
             if behaviour is Behaviour.HOLD:
                 self.held += 1
@@ -101,18 +102,36 @@ class SmsProvider(Provider):
                 raise DropRequest
 
 
+class TransactionHandler(RecordingHandler):
+    """Notes how the provider behaved when each mail transaction began (its RCPT command)."""
+
+    def __init__(self, provider: "SmtpProvider", maildir: Path) -> None:
+        super().__init__(maildir=maildir, reply=provider._reply)
+        self.provider = provider
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        envelope.rcpt_tos.append(address)
+        envelope.began = self.provider.behaviour
+        return "250 OK"
+
+
 class SmtpProvider(Provider):
-    """The admin's mail server: 451 when failing transiently, 550 for good."""
+    """The admin's mail server: 451 when failing transiently, 550 for good.
+
+    A message is answered as the server behaved when its transaction began, not when its content
+    has been read: while a held message waits, the server reads nothing else, so a message whose
+    content the notifier wrote before it was killed is read only after the drill lets the held
+    ones go; it is one of them, refused with them."""
 
     def __init__(self, port: int, maildir: Path) -> None:
         super().__init__()
-        self.server = SmtpSink(RecordingHandler(maildir=maildir, reply=self._reply), port=port)
+        self.server = SmtpSink(TransactionHandler(self, maildir), port=port)
 
     def _reply(self, envelope) -> str:
         content = envelope.content
         text = content.decode(errors="replace") if isinstance(content, bytes) else content
         order = order_number(text)
-        match self._decide(order):
+        match self._decide(order, envelope.began):
             case Behaviour.ACCEPT:
                 self._accepted(order)
                 return ACCEPTED
